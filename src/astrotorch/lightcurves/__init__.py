@@ -1,0 +1,32 @@
+"""Light curves: containers, readers, normalisation, batching, features and metrics.
+
+See :mod:`astrotorch.lightcurves.container` for the magnitude ↔ flux convention (AB, µJy).
+"""
+
+from astrotorch.lightcurves.batching import LengthBucketBatchSampler, LightCurveDataset, make_collate, pad_encoded
+from astrotorch.lightcurves.container import (
+    AB_ZERO_POINT_UJY,
+    LSST_BANDS,
+    PLASTICC_ZERO_POINT,
+    LightCurve,
+    LightCurveSet,
+    flux_to_mag,
+    mag_to_flux,
+)
+from astrotorch.lightcurves.normalisation import EncodeOptions, encode, normalise_flux
+from astrotorch.lightcurves.readers import (
+    load_rrlyrae_stripe82,
+    load_snia_ztf_bts,
+    read_csv_folder,
+    read_lightcurve_csv,
+    read_parquet,
+    read_plasticc,
+    write_parquet,
+)
+
+__all__ = [
+    "AB_ZERO_POINT_UJY", "LSST_BANDS", "PLASTICC_ZERO_POINT", "LightCurve", "LightCurveSet", "flux_to_mag",
+    "mag_to_flux", "EncodeOptions", "encode", "normalise_flux", "LengthBucketBatchSampler", "LightCurveDataset",
+    "make_collate", "pad_encoded", "load_rrlyrae_stripe82", "load_snia_ztf_bts", "read_csv_folder",
+    "read_lightcurve_csv", "read_parquet", "read_plasticc", "write_parquet",
+]

@@ -1,0 +1,248 @@
+"""Readers for light-curve files: PLAsTiCC, long-format CSV folders, Parquet.
+
+* PLAsTiCC: ``training_set.csv`` (``object_id,mjd,passband,flux,flux_err,detected``; passband 0–5 =
+  u g r i z y, flux in FLUXCAL units, zero point 27.5) + ``training_set_metadata.csv``.
+* CSV folder: one file per object with columns ``time,mag,magerr,band`` (AB magnitudes) or
+  ``time,flux,fluxerr,band`` (µJy), plus an optional labels table whose first column (or
+  ``id_column``) names the files.
+* Parquet: one long table ``object_id,time,value,error,band`` (+ optional per-object metadata table);
+  :func:`write_parquet` writes that layout.
+
+A file that cannot be parsed or lacks required columns raises :class:`~astrotorch.errors.DataFormatError`;
+a missing file raises ``FileNotFoundError``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from astrotorch.errors import DataFormatError, EmptyDatasetError
+from astrotorch.lightcurves.container import (
+    AB_ZERO_POINT_UJY, LSST_BANDS, PLASTICC_ZERO_POINT, LightCurve, LightCurveSet)
+
+#: PLAsTiCC class ids → names (Kessler et al. 2019); 99 is the "other" class of the test set.
+PLASTICC_CLASSES: dict[int, str] = {
+    6: "mu-lens-single", 15: "TDE", 16: "EB", 42: "SNII", 52: "SNIax", 53: "Mira", 62: "SNIbc",
+    64: "KN", 65: "M-dwarf", 67: "SNIa-91bg", 88: "AGN", 90: "SNIa", 92: "RRL", 95: "SLSN-I", 99: "other",
+}
+
+
+def _read_table(path: Path, **kw: Any) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, skip_blank_lines=True, **kw)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise DataFormatError(f"cannot parse {path}: {exc}") from exc
+
+
+def _require(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DataFormatError(f"{path}: missing column(s) {missing}; found {list(df.columns)}")
+
+
+def _numeric(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
+    for c in cols:
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            conv = pd.to_numeric(df[c], errors="coerce")
+            bad = conv.isna() & df[c].notna()
+            if bad.any():
+                raise DataFormatError(f"{path}: non-numeric value {df[c][bad].iloc[0]!r} in column {c!r}")
+            df[c] = conv
+
+
+def read_plasticc(folder: str | Path, light_curves: str = "training_set.csv",
+                  metadata: str = "training_set_metadata.csv", max_objects: int | None = None) -> LightCurveSet:
+    """Read PLAsTiCC-format light curves (fluxes, FLUXCAL zero point 27.5) and their metadata.
+
+    ``meta`` gets ``redshift`` (``hostgal_specz`` when > 0, else ``hostgal_photoz``), ``hostgal_photoz``,
+    ``hostgal_photoz_err``, ``distmod``, ``mwebv`` (E(B-V), mag), ``ddf``; ``label`` is ``target``
+    (PLAsTiCC class id, see :data:`PLASTICC_CLASSES`) when present.
+    """
+    folder = Path(folder)
+    lc_path, meta_path = folder / light_curves, folder / metadata
+    df = _read_table(lc_path)
+    _require(df, ["object_id", "mjd", "passband", "flux", "flux_err"], lc_path)
+    _numeric(df, ["mjd", "passband", "flux", "flux_err"], lc_path)
+    meta = _read_table(meta_path) if meta_path.exists() else pd.DataFrame({"object_id": df["object_id"].unique()})
+    _require(meta, ["object_id"], meta_path)
+    if df.empty:
+        raise EmptyDatasetError(f"{lc_path} holds no observation")
+    if not df["passband"].between(0, 5).all():
+        raise DataFormatError(f"{lc_path}: passband outside 0..5")
+    meta = meta.set_index("object_id")
+    curves = []
+    for oid, g in df.groupby("object_id", sort=False):
+        m: dict[str, Any] = {}
+        label = None
+        if oid in meta.index:
+            row = meta.loc[oid]
+            for k in ("hostgal_photoz", "hostgal_photoz_err", "hostgal_specz", "distmod", "mwebv", "ddf"):
+                if k in row.index:
+                    m[k] = float(row[k])
+            spec = m.get("hostgal_specz", np.nan)
+            m["redshift"] = spec if np.isfinite(spec) and spec > 0 else m.get("hostgal_photoz", np.nan)
+            if "target" in row.index:
+                label = int(row["target"])
+        curves.append(LightCurve(time=g["mjd"].to_numpy(), value=g["flux"].to_numpy(),
+                                 error=g["flux_err"].to_numpy(), band=g["passband"].to_numpy().astype(np.int64),
+                                 bands=LSST_BANDS, kind="flux", zero_point=PLASTICC_ZERO_POINT,
+                                 object_id=str(oid), meta=m, label=label))
+        if max_objects is not None and len(curves) >= max_objects:
+            break
+    return LightCurveSet(curves, bands=LSST_BANDS)
+
+
+def read_lightcurve_csv(path: str | Path, object_id: str | None = None) -> LightCurve:
+    """One long-format CSV: ``time,mag,magerr,band`` (AB mag) or ``time,flux,fluxerr,band`` (µJy)."""
+    path = Path(path)
+    df = _read_table(path)
+    if {"mag", "magerr"} <= set(df.columns):
+        vcol, ecol, kind = "mag", "magerr", "mag"
+    elif {"flux", "fluxerr"} <= set(df.columns):
+        vcol, ecol, kind = "flux", "fluxerr", "flux"
+    else:
+        raise DataFormatError(f"{path}: need columns time,mag,magerr,band or time,flux,fluxerr,band; "
+                              f"found {list(df.columns)}")
+    _require(df, ["time", "band"], path)
+    _numeric(df, ["time", vcol, ecol], path)
+    df = df.dropna(subset=["time", vcol, ecol])
+    bands = tuple(sorted(df["band"].astype(str).unique()))
+    return LightCurve(time=df["time"].to_numpy(), value=df[vcol].to_numpy(), error=df[ecol].to_numpy(),
+                      band=df["band"].astype(str).to_numpy(), bands=bands, kind=kind,
+                      zero_point=AB_ZERO_POINT_UJY, object_id=object_id or path.stem)
+
+
+def read_csv_folder(folder: str | Path, labels: str | None = "labels.csv", id_column: str | None = None,
+                    label_column: str | None = None, meta_columns: Sequence[str] = (),
+                    max_objects: int | None = None, bands: Sequence[str] | None = None) -> LightCurveSet:
+    """Read a folder of per-object CSV files and (optionally) a labels table.
+
+    The labels table may start with blank lines (the ZTF BTS table does). Its ``id_column`` (default:
+    first column) gives the file stem; ``label_column`` becomes ``LightCurve.label``; every column in
+    ``meta_columns`` (numeric where possible) goes to ``meta`` (``redshift`` and ``A_V`` are added
+    automatically when present). Without a labels table every ``*.csv`` file except ``labels.csv``
+    is read, unlabelled.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder: {folder}")
+    table = None
+    if labels is not None and (folder / labels).exists():
+        table = _read_table(folder / labels)
+        id_column = id_column or table.columns[0]
+        _require(table, [id_column] + ([label_column] if label_column else []), folder / labels)
+        ids = table[id_column].astype(str).tolist()
+    else:
+        ids = sorted(p.stem for p in folder.glob("*.csv") if p.name != (labels or ""))
+    if max_objects is not None:
+        ids = ids[:max_objects]
+    auto_meta = [c for c in ("redshift", "A_V") if table is not None and c in table.columns]
+    curves = []
+    for j, oid in enumerate(ids):
+        path = folder / f"{oid}.csv"
+        if not path.exists():  # labels table rows without a light curve are skipped, as in the surveys
+            continue
+        lc = read_lightcurve_csv(path, oid)
+        if table is not None:
+            row = table.iloc[j]
+            if label_column:
+                lc.label = row[label_column]
+            for c in list(meta_columns) + auto_meta:
+                v = row[c]
+                try:
+                    lc.meta[c] = float(v)
+                except (TypeError, ValueError):
+                    lc.meta[c] = v
+        if len(lc):
+            curves.append(lc)
+    if not curves:
+        raise EmptyDatasetError(f"no light curve read from {folder}")
+    return LightCurveSet(curves, bands=bands)
+
+
+def write_parquet(curves: LightCurveSet, path: str | Path, metadata_path: str | Path | None = None) -> None:
+    """Write a long table ``object_id,time,value,error,band`` (+ ``kind``, ``zero_point``) and, if
+    ``metadata_path``, a per-object table of ``meta`` + ``label``."""
+    rows = []
+    metas = []
+    for lc in curves:
+        rows.append(pd.DataFrame({"object_id": lc.object_id, "time": lc.time, "value": lc.value,
+                                  "error": lc.error, "band": lc.band_name().astype(str), "kind": lc.kind,
+                                  "zero_point": lc.zero_point}))
+        metas.append({"object_id": lc.object_id, "label": lc.label, **lc.meta})
+    pd.concat(rows, ignore_index=True).to_parquet(path, index=False)
+    if metadata_path is not None:
+        pd.DataFrame(metas).to_parquet(metadata_path, index=False)
+
+
+def read_parquet(path: str | Path, metadata_path: str | Path | None = None, kind: str | None = None,
+                 bands: Sequence[str] | None = None) -> LightCurveSet:
+    """Read the long Parquet layout of :func:`write_parquet` (``kind`` overrides the column)."""
+    path = Path(path)
+    df = _read_table(path)
+    _require(df, ["object_id", "time", "value", "error", "band"], path)
+    meta = None
+    if metadata_path is not None:
+        meta = _read_table(Path(metadata_path))
+        _require(meta, ["object_id"], Path(metadata_path))
+        meta = meta.set_index(meta["object_id"].astype(str))
+    all_bands = tuple(bands) if bands else tuple(sorted(df["band"].astype(str).unique()))
+    curves = []
+    for oid, g in df.groupby("object_id", sort=False):
+        k = kind or (str(g["kind"].iloc[0]) if "kind" in g else "flux")
+        zp = float(g["zero_point"].iloc[0]) if "zero_point" in g else AB_ZERO_POINT_UJY
+        lc = LightCurve(time=g["time"].to_numpy(), value=g["value"].to_numpy(), error=g["error"].to_numpy(),
+                        band=g["band"].astype(str).to_numpy(), bands=all_bands, kind=k, zero_point=zp,
+                        object_id=str(oid))
+        if meta is not None and str(oid) in meta.index:
+            row = meta.loc[str(oid)]
+            for c in meta.columns:
+                if c == "object_id":
+                    continue
+                if c == "label":
+                    lc.label = None if pd.isna(row[c]) else row[c]
+                else:
+                    lc.meta[c] = row[c]
+        curves.append(lc)
+    if not curves:
+        raise EmptyDatasetError(f"{path} holds no light curve")
+    return LightCurveSet(curves, bands=bands)
+
+
+# ---------------------------------------------------------------------------------------------
+# the two real sets in ../shared/data/light_curves
+def load_rrlyrae_stripe82(root: str | Path, max_objects: int | None = None) -> LightCurveSet:
+    """SDSS Stripe 82 RR Lyrae (Sesar et al. 2010): label ``"RRab"``/``"RRc"``, ``meta["period_true"]``
+    (days). ``root`` is the ``light_curves`` folder (or the shared data root)."""
+    root = Path(root)
+    folder = root / "rrlyrae_stripe82" if (root / "rrlyrae_stripe82").is_dir() else root / "light_curves" / "rrlyrae_stripe82"
+    lcs = read_csv_folder(folder, id_column="Num", label_column="Type", meta_columns=("Per",),
+                          max_objects=max_objects)
+    for lc in lcs:
+        lc.label = "RR" + str(lc.label).strip()
+        lc.meta["period_true"] = lc.meta.pop("Per")
+        lc.meta["survey"] = "sdss_s82"
+    return lcs
+
+
+def load_snia_ztf_bts(root: str | Path, max_objects: int | None = None) -> LightCurveSet:
+    """ZTF Bright Transient Survey SNe Ia (bands g, R): label ``"SNIa"``, ``meta`` has ``redshift``,
+    ``A_V`` (mag), ``peakmag``, ``subtype`` (the BTS ``type``)."""
+    root = Path(root)
+    folder = root / "snia_ztf_bts" if (root / "snia_ztf_bts").is_dir() else root / "light_curves" / "snia_ztf_bts"
+    lcs = read_csv_folder(folder, id_column="ZTFID", label_column="type", meta_columns=("peakmag",),
+                          max_objects=max_objects)
+    for lc in lcs:
+        lc.meta["subtype"] = lc.label
+        lc.meta["survey"] = "ztf_bts"
+        lc.label = "SNIa"
+    return lcs
