@@ -1,0 +1,53 @@
+"""APOGEE tools: chips and wavelength grid, bitmasks, continuum normalisation, file readers, downloaders.
+
+Names and semantics follow :mod:`astroNN.apogee` (``chips_pix_info``, ``wavelength_solution``,
+``gap_delete``, ``chips_split``, ``bitmask_boolean``, ``bitmask_decompositor``, ``continuum``,
+``apogee_continuum``, ``aspcap_mask``, ``allstar``, ``combined_spectra``, ``visit_spectra`` ...).
+"""
+
+from __future__ import annotations
+
+from astrotorch.apogee.bitmask import (
+    APOGEE_PIXMASK_BITS,
+    DEFAULT_TARGET_BITS,
+    bitmask_boolean,
+    bitmask_decompositor,
+    bitmask_names,
+)
+from astrotorch.apogee.chips import (
+    APSTAR_NPIX,
+    ASPCAP_ELEMENTS,
+    apogee_default_dr,
+    apstar_wavelength,
+    aspcap_mask,
+    chips_pix_info,
+    chips_split,
+    gap_delete,
+    gap_deleted_wavelength,
+    gap_insert,
+    load_continuum_mask,
+    wavelength_solution,
+)
+from astrotorch.apogee.continuum import apogee_continuum, continuum
+
+__all__ = [
+    "APOGEE_PIXMASK_BITS",
+    "APSTAR_NPIX",
+    "ASPCAP_ELEMENTS",
+    "DEFAULT_TARGET_BITS",
+    "apogee_continuum",
+    "apogee_default_dr",
+    "apstar_wavelength",
+    "aspcap_mask",
+    "bitmask_boolean",
+    "bitmask_decompositor",
+    "bitmask_names",
+    "chips_pix_info",
+    "chips_split",
+    "continuum",
+    "gap_delete",
+    "gap_deleted_wavelength",
+    "gap_insert",
+    "load_continuum_mask",
+    "wavelength_solution",
+]
