@@ -1,0 +1,551 @@
+"""Layers for Bayesian deep learning (astroNN's ``astroNN.nn.layers``), as ``torch.nn.Module``s.
+
+MC layers (:class:`MCDropout`, :class:`MCSpatialDropout1D`, :class:`MCSpatialDropout2D`,
+:class:`MCGaussianDropout`, :class:`MCConcreteDropout`, :class:`MCBatchNorm`) stay stochastic in
+``eval()`` mode so Monte Carlo dropout inference (Gal & Ghahramani 2016) works with a model in
+inference mode; ``disable=True`` turns the randomness off. Every layer here carries a boolean
+``stochastic`` attribute (True when it draws random numbers at inference), which
+:mod:`astrotorch.uncertainty.mc` uses to find where the deterministic part of a network ends.
+
+Extra loss terms (concrete-dropout regularisation, VAE KL divergence) are exposed on the layer
+(``.regularization`` / ``.loss``) and summed over a network by :func:`auxiliary_loss`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.parameter import UninitializedParameter
+
+from astrotorch.errors import ConfigError, InputValidationError, ShapeMismatchError
+
+
+def _check_rate(rate: float, name: str = "rate") -> float:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating, np.integer)):
+        raise ConfigError(f"{name} must be a number in [0, 1), got {rate!r}")
+    rate = float(rate)
+    if not 0.0 <= rate < 1.0:
+        raise ConfigError(f"{name} must be in [0, 1), got {rate}")
+    return rate
+
+
+class _MCDropoutBase(nn.Module):
+    """Shared behaviour: active in training and in eval, identity when disabled or rate is 0."""
+
+    def __init__(self, rate: float, disable: bool = False) -> None:
+        super().__init__()
+        self.rate = _check_rate(rate)
+        self.disable = bool(disable)
+
+    @property
+    def stochastic(self) -> bool:
+        """True when the layer draws random numbers at inference."""
+        return not self.disable and self.rate > 0.0
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}, disable={self.disable}"
+
+
+class MCDropout(_MCDropoutBase):
+    """Monte Carlo dropout: inverted dropout applied in training *and* inference.
+
+    Each element is zeroed with probability ``rate`` and the survivors are scaled by
+    ``1 / (1 - rate)``, so the expected output equals the input. ``disable=True`` makes the layer
+    the identity (astroNN's "dropout off" switch).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.stochastic:
+            return x
+        # training=True on purpose: MC dropout keeps sampling masks in eval()
+        return F.dropout(x, p=self.rate, training=True)
+
+
+class MCSpatialDropout1D(_MCDropoutBase):
+    """Monte Carlo spatial dropout for ``(N, C, L)`` inputs: drops whole channels.
+
+    Adjacent positions of a 1-D feature map are strongly correlated, so element-wise dropout barely
+    regularises them; dropping a channel over its whole length does (Tompson et al. 2015).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 3:
+            raise ShapeMismatchError(f"MCSpatialDropout1D expects (N, C, L) inputs, got shape {tuple(x.shape)}")
+        if not self.stochastic:
+            return x
+        return F.dropout1d(x, p=self.rate, training=True)
+
+
+class MCSpatialDropout2D(_MCDropoutBase):
+    """Monte Carlo spatial dropout for ``(N, C, H, W)`` inputs: drops whole channels."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4:
+            raise ShapeMismatchError(
+                f"MCSpatialDropout2D expects (N, C, H, W) inputs, got shape {tuple(x.shape)}"
+            )
+        if not self.stochastic:
+            return x
+        return F.dropout2d(x, p=self.rate, training=True)
+
+
+class MCGaussianDropout(_MCDropoutBase):
+    """Monte Carlo Gaussian dropout: multiply by ``N(1, rate / (1 - rate))`` noise, also at inference.
+
+    The variance ``rate / (1 - rate)`` matches that of Bernoulli inverted dropout with the same
+    rate (Srivastava et al. 2014), as in Keras' ``GaussianDropout`` that astroNN builds on.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.stochastic:
+            return x
+        std = math.sqrt(self.rate / (1.0 - self.rate))
+        return x * (1.0 + std * torch.randn_like(x))
+
+
+def _logit(p: float) -> float:
+    return math.log(p) - math.log1p(-p)
+
+
+class MCConcreteDropout(nn.Module):
+    """Concrete dropout wrapper with a learned dropout rate (Gal, Hron & Kendall 2017, arXiv:1705.07832).
+
+    Wraps ``layer`` (e.g. ``nn.Linear`` or ``nn.Conv1d``) and applies, before it, a continuous
+    relaxation of Bernoulli dropout whose rate ``p = sigmoid(p_logit)`` is a trainable parameter.
+    The training loss must include :attr:`regularization` (divided by the number of training
+    samples, as in the paper), otherwise nothing stops ``p`` collapsing to 0:
+
+    ``weight_regularizer * ||W||² / (1 - p) + dropout_regularizer * input_dim * (p log p + (1-p) log(1-p))``
+
+    Parameters
+    ----------
+    layer:
+        The wrapped module.
+    weight_regularizer:
+        Prior length-scale term ``l² / (τ N)``.
+    dropout_regularizer:
+        ``2 / (τ N)``; scales the negative-entropy term that pushes ``p`` towards 0.5.
+    init_min, init_max:
+        The initial rate is drawn uniformly (in logit space) between them.
+    temperature:
+        Temperature of the relaxed Bernoulli; 0.1 as in the paper.
+    disable:
+        If True the wrapper applies no dropout (the wrapped layer still runs).
+    """
+
+    def __init__(
+        self,
+        layer: nn.Module,
+        weight_regularizer: float = 1e-6,
+        dropout_regularizer: float = 1e-5,
+        init_min: float = 0.1,
+        init_max: float = 0.1,
+        temperature: float = 0.1,
+        disable: bool = False,
+    ) -> None:
+        super().__init__()
+        if not isinstance(layer, nn.Module):
+            raise ConfigError(f"MCConcreteDropout wraps a torch.nn.Module, got {type(layer).__name__}")
+        for name, value in (("init_min", init_min), ("init_max", init_max)):
+            if not 0.0 < float(value) < 1.0:
+                raise ConfigError(f"{name} must be in (0, 1), got {value}")
+        if init_min > init_max:
+            raise ConfigError(f"init_min ({init_min}) must not exceed init_max ({init_max})")
+        if weight_regularizer < 0 or dropout_regularizer < 0:
+            raise ConfigError("weight_regularizer and dropout_regularizer must be non-negative")
+        if temperature <= 0:
+            raise ConfigError(f"temperature must be positive, got {temperature}")
+        self.layer = layer
+        self.weight_regularizer = float(weight_regularizer)
+        self.dropout_regularizer = float(dropout_regularizer)
+        self.temperature = float(temperature)
+        self.disable = bool(disable)
+        lo, hi = _logit(float(init_min)), _logit(float(init_max))
+        self.p_logit = nn.Parameter(torch.empty(1).uniform_(lo, hi))
+        # number of input features, from the wrapped layer when it says, else from the last input
+        self._input_dim: int | None = getattr(layer, "in_features", None) or getattr(layer, "in_channels", None)
+
+    @property
+    def stochastic(self) -> bool:
+        """True when the layer draws random numbers at inference."""
+        return not self.disable
+
+    @property
+    def p(self) -> Tensor:
+        """Current dropout rate (a differentiable 1-element tensor)."""
+        return torch.sigmoid(self.p_logit)
+
+    @property
+    def rate(self) -> float:
+        """Current dropout rate as a float."""
+        return float(self.p.detach())
+
+    def _concrete_dropout(self, x: Tensor) -> Tensor:
+        eps = torch.finfo(x.dtype).eps
+        p = self.p.to(x.dtype)
+        u = torch.rand_like(x)
+        # relaxed Bernoulli "drop" indicator: sigmoid((logit p + logit u) / t)
+        drop = torch.sigmoid(
+            (torch.log(p + eps) - torch.log1p(-p + eps) + torch.log(u + eps) - torch.log1p(-u + eps))
+            / self.temperature
+        )
+        return x * (1.0 - drop) / (1.0 - p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim >= 2:
+            self._input_dim = self._input_dim or int(x.shape[1])
+        if self.stochastic:
+            x = self._concrete_dropout(x)
+        return self.layer(x)
+
+    @property
+    def regularization(self) -> Tensor:
+        """The concrete-dropout regularisation term (scalar tensor, differentiable in weights and ``p``)."""
+        if self._input_dim is None:
+            raise InputValidationError(
+                "MCConcreteDropout does not know its input dimension yet: run one forward pass first "
+                "(or wrap a layer with in_features / in_channels)"
+            )
+        p = self.p.squeeze()
+        weights = [w for n, w in self.layer.named_parameters() if n.endswith("weight")]
+        if not weights:  # e.g. a custom module: regularise all of its parameters
+            weights = list(self.layer.parameters())
+        sq = sum((w * w).sum() for w in weights) if weights else torch.zeros((), device=p.device)
+        weight_reg = self.weight_regularizer * sq / (1.0 - p)
+        dropout_reg = p * torch.log(p) + (1.0 - p) * torch.log1p(-p)
+        dropout_reg = self.dropout_regularizer * self._input_dim * dropout_reg
+        return weight_reg + dropout_reg
+
+    def regularization_loss(self) -> Tensor:
+        """Same as :attr:`regularization` (method form, for loss code that prefers calls)."""
+        return self.regularization
+
+    def extra_repr(self) -> str:
+        return (
+            f"rate={self.rate:.4f}, weight_regularizer={self.weight_regularizer}, "
+            f"dropout_regularizer={self.dropout_regularizer}, disable={self.disable}"
+        )
+
+
+class MCBatchNorm(nn.Module):
+    """Batch normalisation that normalises with the *batch* statistics also at inference.
+
+    Works on ``(N, C)``, ``(N, C, L)`` and ``(N, C, H, W)`` inputs. In training it behaves like
+    ``nn.BatchNorm*`` (and updates running statistics); in ``eval()`` it keeps using the statistics
+    of the batch at hand, which makes predictions depend on the batch drawn, the stochastic
+    behaviour astroNN's MC batch norm relies on. With ``disable=True`` it is an ordinary batch
+    norm (running statistics at inference).
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-3,
+        momentum: float = 0.01,
+        affine: bool = True,
+        disable: bool = False,
+    ) -> None:
+        super().__init__()
+        if int(num_features) < 1:
+            raise ConfigError(f"num_features must be a positive integer, got {num_features!r}")
+        self.num_features = int(num_features)
+        self.eps = float(eps)
+        self.momentum = float(momentum)
+        self.disable = bool(disable)
+        if affine:
+            self.weight = nn.Parameter(torch.ones(self.num_features))
+            self.bias = nn.Parameter(torch.zeros(self.num_features))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.register_buffer("running_mean", torch.zeros(self.num_features))
+        self.register_buffer("running_var", torch.ones(self.num_features))
+
+    @property
+    def stochastic(self) -> bool:
+        """True when inference output depends on the batch (not disabled)."""
+        return not self.disable
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim < 2 or x.shape[1] != self.num_features:
+            raise ShapeMismatchError(
+                f"MCBatchNorm({self.num_features}) expects (N, {self.num_features}, ...) inputs, "
+                f"got shape {tuple(x.shape)}"
+            )
+        if self.training:
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, True, self.momentum, self.eps
+            )
+        if self.disable:
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        # inference with batch statistics; running statistics are left untouched
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, disable={self.disable}"
+
+
+class ErrorProp(nn.Module):
+    """Propagate known input errors: add ``N(0, input_err²)`` noise at inference, identity in training.
+
+    Combined with MC inference this samples the inputs within their errors, so the spread of the
+    predictions includes the propagated input uncertainty. The error can be fixed at construction
+    (``ErrorProp(input_err)``, broadcastable to the input) or given per call (``layer(x, x_err)``).
+    Missing errors (NaN) count as zero.
+    """
+
+    def __init__(self, input_err: Any = None, disable: bool = False) -> None:
+        super().__init__()
+        self.disable = bool(disable)
+        if input_err is None:
+            self.register_buffer("input_err", None)
+        else:
+            err = torch.as_tensor(np.asarray(input_err, dtype=np.float32))
+            if bool((err < 0).any()):
+                raise InputValidationError("input_err must be non-negative (it is a standard deviation)")
+            self.register_buffer("input_err", err)
+
+    @property
+    def stochastic(self) -> bool:
+        """True: the layer adds noise at inference unless disabled."""
+        return not self.disable
+
+    def forward(self, x: Tensor, x_err: Tensor | None = None) -> Tensor:
+        if self.training or self.disable:
+            return x
+        err = x_err if x_err is not None else self.input_err
+        if err is None:
+            raise InputValidationError("ErrorProp needs an error: ErrorProp(input_err) or layer(x, x_err)")
+        err = torch.nan_to_num(err.to(dtype=x.dtype, device=x.device), nan=0.0)
+        try:
+            noise = torch.randn_like(x) * err
+        except RuntimeError as exc:
+            raise ShapeMismatchError(
+                f"input error of shape {tuple(err.shape)} does not broadcast to input shape {tuple(x.shape)}"
+            ) from exc
+        if noise.shape != x.shape:
+            raise ShapeMismatchError(
+                f"input error of shape {tuple(err.shape)} does not broadcast to input shape {tuple(x.shape)}"
+            )
+        return x + noise
+
+
+class KLDivergence(nn.Module):
+    """Identity on a VAE latent ``(mean, log_var)`` that records its KL divergence to ``N(0, I)``.
+
+    ``forward(mean, log_var)`` returns the pair unchanged and stores
+    ``weight * mean_batch(-0.5 * sum_latent(1 + log_var - mean² - exp(log_var)))`` in :attr:`loss`
+    (a differentiable scalar) for the model to add to its reconstruction loss.
+    """
+
+    stochastic = False
+
+    def __init__(self, weight: float = 1.0) -> None:
+        super().__init__()
+        if weight < 0:
+            raise ConfigError(f"KL weight must be non-negative, got {weight}")
+        self.weight = float(weight)
+        self.loss: Tensor | None = None
+
+    def forward(self, mean: Tensor | tuple[Tensor, Tensor], log_var: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if log_var is None:
+            if not (isinstance(mean, (tuple, list)) and len(mean) == 2):
+                raise InputValidationError("KLDivergence takes (mean, log_var) or a (mean, log_var) tuple")
+            mean, log_var = mean
+        assert isinstance(mean, Tensor) and isinstance(log_var, Tensor)
+        if mean.shape != log_var.shape:
+            raise ShapeMismatchError(
+                f"mean {tuple(mean.shape)} and log_var {tuple(log_var.shape)} must have the same shape"
+            )
+        kl = -0.5 * (1.0 + log_var - mean.pow(2) - log_var.exp())
+        per_sample = kl.reshape(kl.shape[0], -1).sum(dim=1) if kl.ndim > 1 else kl
+        self.loss = self.weight * per_sample.mean()
+        return mean, log_var
+
+    def extra_repr(self) -> str:
+        return f"weight={self.weight}"
+
+
+class PolyFit(LazyModuleMixin, nn.Module):
+    """Polynomial layer with learnable coefficients (astroNN's ``PolyFit``).
+
+    For input ``x`` of shape ``(N, J)``::
+
+        out[n, k] = sum_j sum_{i=0..deg} W[i, j, k] * x[n, j] ** i   (+ sum_j x[n, j] if use_xbias)
+
+    i.e. ``output = P(x) + x`` with ``use_xbias`` (a residual on the input) or ``P(x)`` without.
+
+    Parameters
+    ----------
+    deg:
+        Polynomial degree (>= 0).
+    output_units:
+        Number of outputs ``K``.
+    use_xbias:
+        Add the (summed) input to the polynomial, astroNN's ``output = P(inputs) + inputs``.
+    init_w:
+        Optional initial coefficients, nested list/array of shape ``(deg + 1, input_dim, output_units)``
+        (``init_w[i][j][k]`` multiplies ``x_j ** i`` for output ``k``); it fixes ``input_dim``.
+    input_dim:
+        Number of input features; if neither this nor ``init_w`` is given the weights are created
+        on the first forward pass.
+    """
+
+    cls_to_become = None
+    stochastic = False
+
+    def __init__(
+        self,
+        deg: int = 1,
+        output_units: int = 1,
+        use_xbias: bool = True,
+        init_w: Sequence[Any] | np.ndarray | Tensor | None = None,
+        input_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(deg, bool) or not isinstance(deg, (int, np.integer)) or deg < 0:
+            raise ConfigError(f"deg must be a non-negative integer, got {deg!r}")
+        if isinstance(output_units, bool) or not isinstance(output_units, (int, np.integer)) or output_units < 1:
+            raise ConfigError(f"output_units must be a positive integer, got {output_units!r}")
+        self.deg = int(deg)
+        self.output_units = int(output_units)
+        self.use_xbias = bool(use_xbias)
+        if init_w is not None:
+            w = torch.as_tensor(np.asarray(init_w, dtype=np.float32))
+            if w.ndim != 3 or w.shape[0] != self.deg + 1 or w.shape[2] != self.output_units:
+                raise ConfigError(
+                    f"init_w must have shape (deg + 1, input_dim, output_units) = ({self.deg + 1}, input_dim, "
+                    f"{self.output_units}), got {tuple(w.shape)}"
+                )
+            if input_dim is not None and int(input_dim) != w.shape[1]:
+                raise ConfigError(f"init_w has input_dim {w.shape[1]} but input_dim={input_dim} was given")
+            self.kernel: nn.Parameter = nn.Parameter(w.clone())
+        elif input_dim is not None:
+            if int(input_dim) < 1:
+                raise ConfigError(f"input_dim must be a positive integer, got {input_dim!r}")
+            self.kernel = nn.Parameter(torch.empty(self.deg + 1, int(input_dim), self.output_units))
+            self.reset_parameters()
+        else:
+            self.kernel = UninitializedParameter()
+
+    def reset_parameters(self) -> None:
+        """Keras ``random_normal`` initialisation (std 0.05), as astroNN."""
+        if not self.has_uninitialized_params():
+            nn.init.normal_(self.kernel, mean=0.0, std=0.05)
+
+    def initialize_parameters(self, x: Tensor) -> None:  # called by LazyModuleMixin on the first pass
+        if self.has_uninitialized_params():
+            if x.ndim != 2:
+                raise ShapeMismatchError(f"PolyFit expects (N, input_dim) inputs, got shape {tuple(x.shape)}")
+            with torch.no_grad():
+                self.kernel.materialize((self.deg + 1, int(x.shape[1]), self.output_units))
+                self.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 2 or x.shape[1] != self.kernel.shape[1]:
+            raise ShapeMismatchError(
+                f"PolyFit expects (N, {self.kernel.shape[1]}) inputs, got shape {tuple(x.shape)}"
+            )
+        powers = torch.arange(self.deg + 1, device=x.device, dtype=x.dtype)
+        # (N, deg+1, J); pow with exponent 0 gives 1 everywhere, including x = 0
+        xp = x.unsqueeze(1) ** powers.view(1, -1, 1)
+        out = torch.einsum("nij,ijk->nk", xp, self.kernel.to(x.dtype))
+        if self.use_xbias:
+            out = out + x.sum(dim=1, keepdim=True)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"deg={self.deg}, output_units={self.output_units}, use_xbias={self.use_xbias}"
+
+
+class StopGrad(nn.Module):
+    """Identity in the forward pass that blocks gradients (``x.detach()``)."""
+
+    stochastic = False
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.detach()
+
+
+class BoolMask(nn.Module):
+    """Keep the input features selected by a boolean mask (along the last axis).
+
+    For spectra ``(N, L)`` (or ``(N, C, L)``) this selects pixels, e.g. the wavelength windows
+    of one element, as astroNN's ``BoolMask``. Gradients flow to the kept features only.
+    """
+
+    stochastic = False
+
+    def __init__(self, mask: Any) -> None:
+        super().__init__()
+        m = torch.as_tensor(np.asarray(mask))
+        if m.ndim != 1:
+            raise ConfigError(f"BoolMask needs a 1-D mask, got shape {tuple(m.shape)}")
+        if m.dtype != torch.bool:
+            if not bool(((m == 0) | (m == 1)).all()):
+                raise ConfigError("BoolMask mask must be boolean (or 0/1)")
+            m = m.bool()
+        if not bool(m.any()):
+            raise ConfigError("BoolMask mask selects no feature")
+        self.register_buffer("mask", m)
+        self.register_buffer("index", torch.nonzero(m, as_tuple=False).squeeze(1))
+
+    @property
+    def out_features(self) -> int:
+        """Number of features kept."""
+        return int(self.index.numel())
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim < 2 or x.shape[-1] != self.mask.numel():
+            raise ShapeMismatchError(
+                f"BoolMask of length {self.mask.numel()} does not fit input shape {tuple(x.shape)} (last axis)"
+            )
+        return x.index_select(-1, self.index)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.mask.numel()}, out_features={self.out_features}"
+
+
+def auxiliary_loss(module: nn.Module) -> Tensor:
+    """Sum of the extra loss terms of a network: concrete-dropout regularisation and KL terms.
+
+    Call after the forward pass (KL terms are recorded there). Returns a scalar tensor (0 when the
+    network has no such layer) that the training loss adds.
+    """
+    total: Tensor | None = None
+    for sub in module.modules():
+        term: Tensor | None = None
+        if isinstance(sub, MCConcreteDropout) and sub._input_dim is not None:
+            term = sub.regularization
+        elif isinstance(sub, KLDivergence) and sub.loss is not None:
+            term = sub.loss
+        if term is not None:
+            total = term if total is None else total + term
+    if total is None:
+        ref = next(iter(module.parameters()), None)
+        return torch.zeros((), device=ref.device if ref is not None else None)
+    return total.reshape(())
+
+
+__all__ = [
+    "MCDropout",
+    "MCSpatialDropout1D",
+    "MCSpatialDropout2D",
+    "MCGaussianDropout",
+    "MCConcreteDropout",
+    "MCBatchNorm",
+    "ErrorProp",
+    "KLDivergence",
+    "PolyFit",
+    "StopGrad",
+    "BoolMask",
+    "auxiliary_loss",
+]
