@@ -1,0 +1,240 @@
+"""Safe readers for HDF5, FITS, CSV and Parquet files.
+
+Each reader turns the many ways a file can be broken (truncated, not the format its name claims,
+empty, missing columns) into a :class:`~astrotorch.errors.DataFormatError` that names the file, so a
+user sees "``allStar.fits`` is truncated or corrupt" rather than a low-level ``OSError`` from deep
+inside h5py or astropy. A missing file raises :class:`FileNotFoundError` (the built-in), as open()
+would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+from astrotorch.errors import DataFormatError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import h5py
+    import pandas as pd
+    import pyarrow.parquet as pq
+    from astropy.io.fits import HDUList
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _require_file(path: Path) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if not path.is_file():
+        raise DataFormatError(f"{path} is not a regular file")
+    if path.stat().st_size == 0:
+        raise DataFormatError(f"{path} is empty (0 bytes)")
+
+
+# ----------------------------------------------------------------------------------------- HDF5
+def open_hdf5(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> h5py.File:
+    """Open an HDF5 file with h5py; a non-HDF5, truncated or corrupt file raises DataFormatError.
+
+    Returns the ``h5py.File`` (use it as a context manager). Only read modes are checked for
+    corruption; ``mode="r"`` is the default.
+    """
+    import h5py
+
+    path = Path(path)
+    if mode == "r":
+        _require_file(path)
+    try:
+        handle = h5py.File(path, mode, **kwargs)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise DataFormatError(f"{path} is not a readable HDF5 file (truncated or corrupt?): {exc}") from exc
+    return handle
+
+
+def _check_hdf5_dataset(path: Path, name: str, ds: Any) -> None:
+    """A truncated file can open fine and fail only when a dataset's chunks are read."""
+    import h5py
+
+    if not isinstance(ds, h5py.Dataset):
+        raise DataFormatError(f"{path}: {name!r} is a group, not a dataset")
+
+
+def read_hdf5(
+    path: str | os.PathLike[str], keys: Sequence[str] | None = None, required: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Read datasets of an HDF5 file into memory as a ``{name: numpy array}`` dict.
+
+    ``keys``: which top-level datasets to read (default: all top-level datasets). ``required``: names
+    that must exist (DataFormatError listing what the file has otherwise). Any error while reading the
+    data (a truncated file usually fails here, not on open) raises DataFormatError.
+    """
+    import h5py
+
+    path = Path(path)
+    with open_hdf5(path) as f:
+        available = list(f.keys())
+        missing = [k for k in list(required) + list(keys or []) if k not in f]
+        if missing:
+            raise DataFormatError(f"{path} lacks datasets {missing}; it has {available}")
+        names = list(keys) if keys is not None else [k for k in available if isinstance(f[k], h5py.Dataset)]
+        out: dict[str, Any] = {}
+        for name in names:
+            ds = f[name]
+            _check_hdf5_dataset(path, name, ds)
+            try:
+                out[name] = ds[()]
+            except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+                raise DataFormatError(f"{path}: dataset {name!r} cannot be read (truncated or corrupt?): {exc}") from exc
+    return out
+
+
+# ----------------------------------------------------------------------------------------- FITS
+@contextlib.contextmanager
+def open_fits(path: str | os.PathLike[str], memmap: bool = True, **kwargs: Any) -> Iterator[HDUList]:
+    """Open a FITS file with astropy, verifying its structure; yields the ``HDUList``.
+
+    A truncated or corrupt file raises DataFormatError. astropy opens lazily and only warns about a
+    truncated last HDU, so every header is parsed up front and astropy's truncation warnings are
+    turned into errors.
+    """
+    from astropy.io import fits
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    path = Path(path)
+    _require_file(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", AstropyUserWarning)
+            hdul = fits.open(path, memmap=memmap, **kwargs)
+            hdul.readall()  # parse every HDU header now, so truncation shows up here
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, TypeError, IndexError, KeyError, AstropyUserWarning, fits.VerifyError) as exc:
+        raise DataFormatError(f"{path} is not a readable FITS file (truncated or corrupt?): {exc}") from exc
+    try:
+        _check_fits_sizes(path, hdul)
+        yield hdul
+    finally:
+        hdul.close()
+
+
+def _check_fits_sizes(path: Path, hdul: HDUList) -> None:
+    """Each HDU's data must lie inside the file: astropy does not always notice a short last HDU."""
+    size = path.stat().st_size
+    for i, hdu in enumerate(hdul):
+        info = hdu.fileinfo()
+        if info is None:
+            continue
+        # hdu.size is the unpadded data size from the header (NAXIS*, PCOUNT); a file may legally
+        # omit the zero padding of the last 2880-byte block, so compare against the unpadded size
+        end = info["datLoc"] + int(getattr(hdu, "size", 0) or 0)
+        if end > size:
+            raise DataFormatError(
+                f"{path} is truncated: HDU {i} needs bytes up to {end} but the file has {size}"
+            )
+
+
+def read_fits_table(path: str | os.PathLike[str], hdu: int | str = 1, columns: Sequence[str] | None = None) -> Any:
+    """Read a FITS binary table into a numpy record array (optionally only ``columns``)."""
+    path = Path(path)
+    with open_fits(path) as hdul:
+        try:
+            data = hdul[hdu].data
+        except (KeyError, IndexError) as exc:
+            raise DataFormatError(f"{path} has no HDU {hdu!r} ({len(hdul)} HDUs)") from exc
+        if data is None:
+            raise DataFormatError(f"{path}: HDU {hdu!r} holds no data")
+        names = list(getattr(data, "names", None) or [])
+        if columns is not None:
+            missing = [c for c in columns if c not in names]
+            if missing:
+                raise DataFormatError(f"{path}: HDU {hdu!r} lacks columns {missing}")
+        try:
+            if columns is not None:
+                import numpy as np
+
+                return np.rec.fromarrays([np.array(data[c]) for c in columns], names=list(columns))
+            return data.copy()
+        except (OSError, ValueError, TypeError) as exc:
+            raise DataFormatError(f"{path}: table in HDU {hdu!r} cannot be read: {exc}") from exc
+
+
+# ------------------------------------------------------------------------------------ CSV, Parquet
+def _check_columns(path: Path, columns: Sequence[str], required: Sequence[str] | None) -> None:
+    if required:
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise DataFormatError(f"{path} lacks required columns {missing}; it has {list(columns)}")
+
+
+def read_csv(
+    path: str | os.PathLike[str], required_columns: Sequence[str] | None = None, allow_empty: bool = False,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Read a CSV file with pandas; an empty file, a parse error or missing columns raise DataFormatError.
+
+    ``allow_empty``: accept a header-only file (zero rows); an empty (0-byte) file is never accepted.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    _require_file(path)
+    try:
+        df = pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError as exc:
+        raise DataFormatError(f"{path} holds no CSV data") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DataFormatError(f"{path} is not a readable CSV file: {exc}") from exc
+    _check_columns(path, [str(c) for c in df.columns], required_columns)
+    if len(df) == 0 and not allow_empty:
+        raise DataFormatError(f"{path} has a header but no rows")
+    return df
+
+
+def open_parquet(path: str | os.PathLike[str]) -> pq.ParquetFile:
+    """Open a Parquet file (metadata only, row groups are read on demand); corrupt → DataFormatError."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    _require_file(path)
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataFormatError(f"{path} is not a readable Parquet file (truncated or corrupt?): {exc}") from exc
+
+
+def read_parquet(
+    path: str | os.PathLike[str], columns: Sequence[str] | None = None,
+    required_columns: Sequence[str] | None = None, allow_empty: bool = False,
+) -> pd.DataFrame:
+    """Read a Parquet file into a pandas DataFrame; corrupt file or missing columns → DataFormatError."""
+    import pyarrow as pa
+
+    path = Path(path)
+    pf = open_parquet(path)
+    names = pf.schema_arrow.names
+    _check_columns(path, names, list(required_columns or []) + list(columns or []))
+    try:
+        table = pf.read(columns=list(columns) if columns is not None else None)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataFormatError(f"{path}: Parquet data cannot be read (truncated or corrupt?): {exc}") from exc
+    if table.num_rows == 0 and not allow_empty:
+        raise DataFormatError(f"{path} holds no rows")
+    return table.to_pandas()
+
+
+__all__ = [
+    "open_hdf5",
+    "read_hdf5",
+    "open_fits",
+    "read_fits_table",
+    "read_csv",
+    "open_parquet",
+    "read_parquet",
+]
