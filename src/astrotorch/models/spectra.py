@@ -1,0 +1,360 @@
+"""astroNN's APOGEE spectral models on the astrotorch model API.
+
+Registered names: ``apogee_cnn``, ``apogee_bcnn``, ``apogee_bcnn_censored``,
+``apogee_dr14_gaiadr2_bcnn``, ``starnet2017``. Hyper-parameter defaults are astroNN's
+(``astroNN.models.apogee_models``): filters, kernel lengths, pooling, dense units, dropout rates,
+learning rates, L2 and the normalisation modes (inputs centred feature-wise, mode 3; labels
+standardised, mode 2). Spectra are (N, 7514) continuum-normalised fluxes (or any (N, L)).
+
+Example::
+
+    from astrotorch.datasets.spectra import synthetic_spectra
+    from astrotorch.models import create_model
+
+    data = synthetic_spectra(5000, seed=1)
+    bcnn = create_model("apogee_bcnn", max_epochs=10, targetname=data.label_names)
+    bcnn.fit(data.flux, data.labels, y_err=data.label_err)
+    pred, sigma = bcnn.predict(data.flux[:10], x_err=data.flux_err[:10])   # sigma["total"] ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from astrotorch.errors import InputValidationError
+from astrotorch.models.arch.apogee import (
+    ApogeeBCNNCensoredNet,
+    ApogeeBCNNNet,
+    ApogeeCNNNet,
+    ApogeeDR14GaiaDR2Net,
+)
+from astrotorch.models.arch.starnet import StarNet2017Net
+from astrotorch.models.base import AstroModel
+from astrotorch.models.registry import register_model
+
+
+def _n_pix(input_shape: Any) -> int:
+    shape = tuple(input_shape)
+    if len(shape) == 2 and shape[1] == 1:  # (L, 1) astroNN layout
+        shape = shape[:1]
+    if len(shape) != 1:
+        raise InputValidationError(f"spectral models take (N, L) spectra, got per-sample shape {shape}")
+    return int(shape[0])
+
+
+class _SpectraModel(AstroModel):
+    """Shared conventions: spectra (N, L) or astroNN's (N, L, 1) come in as (N, L) float32."""
+
+    def prepare_x(self, x: Any) -> np.ndarray | dict[str, np.ndarray]:
+        out = super().prepare_x(x)
+        if isinstance(out, np.ndarray) and out.ndim == 3 and out.shape[2] == 1:
+            out = np.ascontiguousarray(out[:, :, 0])
+        return out
+
+
+@register_model
+class ApogeeCNN(_SpectraModel):
+    """astroNN ``ApogeeCNN``: a deterministic CNN for stellar labels from spectra.
+
+    Architecture parameters: ``num_filters`` (2, 4), ``filter_len`` 8 pixels, ``pool_length`` 4,
+    ``num_hidden`` (196, 96), ``activation`` relu, ``initializer`` he_normal; astroNN training
+    defaults: lr 0.005, L2 1e-5, dropout 0.1, 100 epochs, inputs norm mode 3.
+    """
+
+    name = "apogee_cnn"
+    bayesian = False
+
+    def __init__(self, num_filters: Sequence[int] = (2, 4), filter_len: int = 8, pool_length: int = 4,
+                 num_hidden: Sequence[int] = (196, 96), activation: str = "relu", initializer: str = "he_normal",
+                 **kwargs: Any) -> None:
+        for k, v in dict(lr=0.005, l2=1e-5, dropout_rate=0.1, max_epochs=100, input_norm_mode=3).items():
+            kwargs.setdefault(k, v)
+        super().__init__(**kwargs)
+        self.num_filters = tuple(int(f) for f in num_filters)
+        self.filter_len = int(filter_len)
+        self.pool_length = int(pool_length)
+        self.num_hidden = tuple(int(h) for h in num_hidden)
+        self.activation = activation
+        self.initializer = initializer
+
+    def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
+        return ApogeeCNNNet(_n_pix(input_shape), output_dim, self.num_filters, self.filter_len, self.pool_length,
+                            self.num_hidden, self.dropout_rate, self.activation, self.initializer)
+
+
+@register_model
+class ApogeeBCNN(_SpectraModel):
+    """astroNN ``ApogeeBCNN``: Bayesian CNN with MC dropout and a predictive-variance head.
+
+    Trained with ``robust_mse`` (heteroscedastic loss with the known label errors ``y_err``);
+    ``predict`` returns the prediction and standard deviations ``model`` (MC dropout, epistemic),
+    ``predictive`` (the variance head, aleatoric), ``propagated`` (input errors ``x_err`` pushed
+    through the network) and ``total`` (their quadrature sum), all in label units. The network's
+    ``mc_split`` lets MC inference run the first convolution once per spectrum.
+    astroNN defaults: lr 0.0005, dropout 0.3, L2 5e-9, 100 epochs, ``num_hidden`` (196, 96),
+    weights ~ N(0, 0.05²), inputs norm mode 3.
+    """
+
+    name = "apogee_bcnn"
+    bayesian = True
+
+    def __init__(self, num_filters: Sequence[int] = (2, 4), filter_len: int = 8, pool_length: int = 4,
+                 num_hidden: Sequence[int] = (196, 96), activation: str = "relu",
+                 initializer: str = "random_normal", **kwargs: Any) -> None:
+        for k, v in dict(lr=0.0005, l2=5e-9, dropout_rate=0.3, max_epochs=100, input_norm_mode=3).items():
+            kwargs.setdefault(k, v)
+        super().__init__(**kwargs)
+        self.num_filters = tuple(int(f) for f in num_filters)
+        self.filter_len = int(filter_len)
+        self.pool_length = int(pool_length)
+        self.num_hidden = tuple(int(h) for h in num_hidden)
+        self.activation = activation
+        self.initializer = initializer
+
+    def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
+        if self.task != "regression":
+            raise InputValidationError("ApogeeBCNN is a regression model (task='regression')")
+        return ApogeeBCNNNet(_n_pix(input_shape), output_dim, self.num_filters, self.filter_len, self.pool_length,
+                             self.num_hidden, self.dropout_rate, self.activation, self.initializer)
+
+
+def aspcap_element_windows(path: str | Path | None = None, dr: int = 17,
+                           elements: Sequence[str] | None = None, suffix: str = "_H") -> dict[str, list[int]]:
+    """ASPCAP element windows (real APOGEE, from astroNN's ``aspcap_l31c_masks.npy``) as pixel indices.
+
+    Keys are label names ``<El><suffix>`` (e.g. ``"Mg_H"``); ``C1``/``Ti2`` keep astroNN's names.
+    Pass the result as ``element_windows`` to :class:`ApogeeBCNNCensored`.
+    """
+    from astrotorch.apogee import ASPCAP_ELEMENTS, aspcap_mask
+
+    out: dict[str, list[int]] = {}
+    names = {"CI": "C1", "TiII": "Ti2"}
+    for el in elements if elements is not None else ASPCAP_ELEMENTS:
+        mask = aspcap_mask(el, dr=dr, path=path)
+        if mask.any():
+            out[f"{names.get(el, el)}{suffix}"] = np.flatnonzero(mask).tolist()
+    return out
+
+
+def _windows_to_indices(windows: Any) -> dict[str, list[int]] | str:
+    """Normalise ``element_windows`` to ``{label: sorted pixel indices}`` (JSON-friendly), or ``"synthetic"``."""
+    if isinstance(windows, str):
+        if windows != "synthetic":
+            raise InputValidationError(
+                f"element_windows must be 'synthetic', or a dict label -> bool mask / pixel indices, got {windows!r}"
+            )
+        return windows
+    if not isinstance(windows, Mapping) or not windows:
+        raise InputValidationError("element_windows must be a non-empty dict of label -> bool mask or pixel indices")
+    out: dict[str, list[int]] = {}
+    for name, w in windows.items():
+        arr = np.asarray(w)
+        if arr.dtype == bool:
+            idx = np.flatnonzero(arr)
+        elif arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer):
+            idx = np.unique(arr)
+        else:
+            raise InputValidationError(f"window of {name!r} must be a bool mask or integer pixel indices")
+        if idx.size == 0:
+            raise InputValidationError(f"window of {name!r} is empty")
+        out[str(name)] = [int(i) for i in idx]
+    return out
+
+
+@register_model
+class ApogeeBCNNCensored(_SpectraModel):
+    """astroNN ``ApogeeBCNNCensored`` (Leung & Bovy 2019): element branches that see only their lines.
+
+    ``element_windows``: ``"synthetic"`` (the line windows of astrotorch's synthetic generator), or a
+    dict mapping label names to bool masks / pixel indices — e.g. :func:`aspcap_element_windows` for
+    real APOGEE spectra. Labels listed in ``trunk_labels`` (astroNN: Teff, log g, Fe) or without a
+    window come from the full-spectrum BCNN trunk; every other label gets its own branch. ``targetname``
+    must name the label columns. ``wide_labels`` get astroNN's 8×/4× wider branches (C and N, which
+    have many molecular pixels). astroNN defaults: ``num_hidden`` (192, 96, 32, 16, 2), lr 0.0005,
+    dropout 0.3, 50 epochs, max-norm 0.5 on the full-spectrum summary units.
+    """
+
+    name = "apogee_bcnn_censored"
+    bayesian = True
+
+    def __init__(self, element_windows: Any = "synthetic",
+                 trunk_labels: Sequence[str] = ("teff", "logg", "Fe_H", "Fe", "M_H", "alpha_M", "M", "alpha"),
+                 wide_labels: Sequence[str] = ("C_H", "N_H", "C", "N"), num_filters: Sequence[int] = (2, 4),
+                 filter_len: int = 8, pool_length: int = 4, num_hidden: Sequence[int] = (192, 96, 32, 16, 2),
+                 activation: str = "relu", initializer: str = "random_normal", maxnorm: float = 0.5,
+                 **kwargs: Any) -> None:
+        for k, v in dict(lr=0.0005, l2=5e-9, dropout_rate=0.3, max_epochs=50, input_norm_mode=3).items():
+            kwargs.setdefault(k, v)
+        super().__init__(**kwargs)
+        self.element_windows = _windows_to_indices(element_windows)
+        self.trunk_labels = tuple(trunk_labels)
+        self.wide_labels = tuple(wide_labels)
+        self.num_filters = tuple(int(f) for f in num_filters)
+        self.filter_len = int(filter_len)
+        self.pool_length = int(pool_length)
+        self.num_hidden = tuple(int(h) for h in num_hidden)
+        self.activation = activation
+        self.initializer = initializer
+        self.maxnorm = float(maxnorm)
+
+    def resolved_windows(self, n_pix: int) -> dict[str, np.ndarray]:
+        """The element windows as bool masks of ``n_pix`` pixels, keyed by label name."""
+        if self.element_windows == "synthetic":
+            from astrotorch.datasets.spectra import element_windows
+
+            wins = element_windows()
+        else:
+            wins = {}
+            for name, idx in self.element_windows.items():  # type: ignore[union-attr]
+                idx_arr = np.asarray(idx, dtype=np.int64)
+                if idx_arr.max() >= n_pix:
+                    raise InputValidationError(f"window of {name!r} reaches pixel {idx_arr.max()}, spectra have {n_pix}")
+                mask = np.zeros(n_pix, dtype=bool)
+                mask[idx_arr] = True
+                wins[name] = mask
+        for name, m in wins.items():
+            if m.shape != (n_pix,):
+                raise InputValidationError(f"window of {name!r} has {m.shape[0]} pixels, spectra have {n_pix}")
+        return wins
+
+    def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
+        if self.task != "regression":
+            raise InputValidationError("ApogeeBCNNCensored is a regression model")
+        names = self.targetname
+        if not names or len(names) != output_dim:
+            raise InputValidationError(
+                f"ApogeeBCNNCensored needs targetname naming each of the {output_dim} labels "
+                "(to match labels with element windows)"
+            )
+        n_pix = _n_pix(input_shape)
+        wins = self.resolved_windows(n_pix)
+        by_index = {i: wins[n] for i, n in enumerate(names) if n in wins and n not in self.trunk_labels}
+        wide = [i for i, n in enumerate(names) if n in self.wide_labels]
+        return ApogeeBCNNCensoredNet(n_pix, output_dim, by_index, wide, self.num_filters, self.filter_len,
+                                     self.pool_length, self.num_hidden, self.dropout_rate, self.activation,
+                                     self.initializer, self.maxnorm)
+
+
+@register_model
+class ApogeeDR14GaiaDR2BCNN(_SpectraModel):
+    """astroNN ``ApogeeDR14GaiaDR2BCNN`` (Leung & Bovy 2019b): spectro-photometric distances.
+
+    Input: a dict ``{"spectra": (N, L), "mag": (N,) extinction-corrected apparent Ks magnitude,
+    "aux": (N, k) quantities the Gaia parallax zero-point may depend on}``; target: Gaia parallax (mas)
+    with its error as ``y_err``. The network predicts the Ks-band *fakemag* (``parallax ·
+    10^(0.2 m)``, astroNN's pseudo-luminosity) from the spectrum, converts it to a parallax with the
+    magnitude and adds a learned zero-point offset; the loss is robust_mse on the parallax.
+    :meth:`predict_fakemag` returns fakemag (and σ), :meth:`predict_offset` the learned offset (mas).
+    astroNN defaults: ``num_hidden`` (162, 64, 32, 16), lr 0.001, dropout 0.3, 100 epochs; spectra
+    normalised with mode 3, the magnitude not at all (it enters the physics), aux with mode 2, labels
+    not normalised (the parallax stays in mas).
+    """
+
+    name = "apogee_dr14_gaiadr2_bcnn"
+    bayesian = True
+    INPUT_KEYS = ("spectra", "mag", "aux")
+
+    def __init__(self, num_filters: Sequence[int] = (2, 4), filter_len: int = 8, pool_length: int = 4,
+                 num_hidden: Sequence[int] = (162, 64, 32, 16), activation: str = "relu",
+                 initializer: str = "random_normal", **kwargs: Any) -> None:
+        for k, v in dict(lr=0.001, l2=5e-9, dropout_rate=0.3, max_epochs=100,
+                         input_norm_mode={"spectra": 3, "mag": 0, "aux": 2}, labels_norm_mode=0,
+                         targetname=["parallax"]).items():
+            kwargs.setdefault(k, v)
+        super().__init__(**kwargs)
+        self.num_filters = tuple(int(f) for f in num_filters)
+        self.filter_len = int(filter_len)
+        self.pool_length = int(pool_length)
+        self.num_hidden = tuple(int(h) for h in num_hidden)
+        self.activation = activation
+        self.initializer = initializer
+        if not isinstance(self.input_norm_mode, Mapping) or self.input_norm_mode.get("mag", 0) != 0:
+            raise InputValidationError("input_norm_mode must be a dict with 'mag': 0 (the magnitude enters the physics)")
+        if self.labels_norm_mode not in (0, "0"):
+            raise InputValidationError("labels_norm_mode must be 0: the parallax is predicted in mas")
+
+    def prepare_x(self, x: Any) -> dict[str, np.ndarray]:
+        if not isinstance(x, Mapping):
+            raise InputValidationError(f"{type(self).__name__} takes a dict with keys {self.INPUT_KEYS}")
+        missing = set(self.INPUT_KEYS) - set(x)
+        if missing:
+            raise InputValidationError(f"input dict lacks {sorted(missing)}; expected keys {self.INPUT_KEYS}")
+        out = super().prepare_x({k: x[k] for k in self.INPUT_KEYS})
+        assert isinstance(out, dict)
+        if out["mag"].shape[1:] != (1,):
+            raise InputValidationError(f"'mag' must be one magnitude per star, got shape {out['mag'].shape}")
+        return out
+
+    def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
+        if output_dim != 1:
+            raise InputValidationError(f"the target is the parallax (one column), got {output_dim} columns")
+        return ApogeeDR14GaiaDR2Net(_n_pix(input_shape["spectra"]), int(np.prod(input_shape["aux"])),
+                                    self.num_filters, self.filter_len, self.pool_length, self.num_hidden,
+                                    self.dropout_rate, self.activation, self.initializer)
+
+    def predict_fakemag(self, x: Any, batch_size: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Ks-band fakemag (N, 1) and its σ dict (``total``, ``model``, ``predictive``) from the spectra."""
+        self._check_fitted()
+        with self.network.fakemag_output():  # type: ignore[union-attr]
+            out = self.predict(x, batch_size=batch_size)
+        assert isinstance(out, tuple)
+        return out
+
+    def predict_offset(self, aux: Any) -> np.ndarray:
+        """The learned parallax zero-point offset (mas), (N,), deterministic (dropout off)."""
+        from astrotorch.models.base import deterministic_layers
+
+        self._check_fitted()
+        a = self._prepare_array(aux, "aux")
+        a = np.asarray(self._input_norm["aux"].transform(a), np.float32)
+        net = self.network
+        net.eval()
+        with torch.inference_mode(), deterministic_layers(net):
+            off = net.offset(torch.as_tensor(a, device=self._device()))  # type: ignore[union-attr]
+        return off[:, 0].cpu().numpy()
+
+
+@register_model
+class StarNet2017(_SpectraModel):
+    """StarNet (Fabbro et al. 2018, arXiv:1709.09182), the exact published architecture.
+
+    ``num_filters`` (4, 16), ``filter_len`` 8, ``pool_length`` 4, ``num_hidden`` (256, 128), He-normal
+    initialisation; training as in the paper / astroNN: Adam lr 0.0007, 30 epochs, ReduceLROnPlateau
+    (patience 2, min lr 8e-5), early stopping (patience 4, min delta 1e-4), inputs norm mode 3.
+    """
+
+    name = "starnet2017"
+    bayesian = False
+
+    def __init__(self, num_filters: Sequence[int] = (4, 16), filter_len: int = 8, pool_length: int = 4,
+                 num_hidden: Sequence[int] = (256, 128), activation: str = "relu", initializer: str = "he_normal",
+                 **kwargs: Any) -> None:
+        for k, v in dict(lr=0.0007, max_epochs=30, reduce_lr_min=8e-5, reduce_lr_patience=2,
+                         early_stopping_patience=4, early_stopping_min_delta=1e-4, input_norm_mode=3).items():
+            kwargs.setdefault(k, v)
+        super().__init__(**kwargs)
+        self.num_filters = tuple(int(f) for f in num_filters)
+        self.filter_len = int(filter_len)
+        self.pool_length = int(pool_length)
+        self.num_hidden = tuple(int(h) for h in num_hidden)
+        self.activation = activation
+        self.initializer = initializer
+
+    def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
+        return StarNet2017Net(_n_pix(input_shape), output_dim, self.num_filters, self.filter_len, self.pool_length,
+                              self.num_hidden, self.activation, self.initializer)
+
+
+__all__ = [
+    "ApogeeBCNN",
+    "ApogeeBCNNCensored",
+    "ApogeeCNN",
+    "ApogeeDR14GaiaDR2BCNN",
+    "StarNet2017",
+    "aspcap_element_windows",
+]
