@@ -29,8 +29,36 @@ from astrotorch.apogee.chips import (
     wavelength_solution,
 )
 from astrotorch.apogee.continuum import apogee_continuum, continuum
+from astrotorch.apogee.downloaders import (
+    allstar,
+    allstar_cannon,
+    allvisit,
+    apogee_astronn,
+    apogee_distances,
+    apogee_rc,
+    apogee_vac,
+    apvisit_spectra,
+    combined_spectra,
+    visit_spectra,
+)
+from astrotorch.apogee.readers import ApogeeSpectrum, read_apstar, read_apvisit, read_aspcapstar, resample_to_apstar
 
 __all__ = [
+    "ApogeeSpectrum",
+    "allstar",
+    "allstar_cannon",
+    "allvisit",
+    "apogee_astronn",
+    "apogee_distances",
+    "apogee_rc",
+    "apogee_vac",
+    "apvisit_spectra",
+    "combined_spectra",
+    "read_apstar",
+    "read_apvisit",
+    "read_aspcapstar",
+    "resample_to_apstar",
+    "visit_spectra",
     "APOGEE_PIXMASK_BITS",
     "APSTAR_NPIX",
     "ASPCAP_ELEMENTS",
