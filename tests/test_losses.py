@@ -447,3 +447,25 @@ def test_cce_properties(logits, seed):
 def test_float32_and_dtype_follow_prediction():
     out = L.mse(torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor([0.0, 0.0], dtype=torch.float32))
     assert out.dtype == torch.float32
+    assert L.mse(torch.zeros(2), torch.ones(2, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_half_precision_outputs_are_reduced_in_float32():
+    # squares of bfloat16 numbers need up to 16 mantissa bits; kept in bfloat16 (8 bits) they would be
+    # off by ~0.2 %, so agreement to 1e-6 shows the loss is evaluated in float32
+    y = torch.zeros(64)
+    p = (0.1 + torch.rand(64)).to(torch.bfloat16).requires_grad_(True)
+    out = L.mse(y, p)
+    out.backward()
+    assert out.dtype == torch.float32
+    assert out.item() == pytest.approx((p.detach().float() ** 2).mean().item(), rel=1e-6)
+    assert (p.detach() ** 2).mean().item() != pytest.approx(out.item(), rel=1e-6)
+    assert p.grad.dtype == torch.bfloat16
+    logits = torch.randn(8, 3).to(torch.float16)
+    ce = L.categorical_crossentropy(torch.arange(8) % 3, logits)
+    assert ce.dtype == torch.float32
+    ref = torch.nn.functional.cross_entropy(logits.float(), torch.arange(8) % 3)
+    assert ce.item() == pytest.approx(ref.item(), rel=1e-6)
+    lv = torch.zeros(8, 3, dtype=torch.float16)
+    assert L.robust_categorical_crossentropy(torch.arange(8) % 3, logits, lv).dtype == torch.float32
+    assert L.robust_mse(y[:8], p[:8], torch.zeros(8, dtype=torch.bfloat16)).dtype == torch.float32

@@ -108,9 +108,25 @@ def _prepare(
     _check_same_shape(y_true, y_pred, pred_name)
     if not y_pred.is_floating_point():
         raise InputValidationError(f"{pred_name} must be a floating point tensor, got {y_pred.dtype}")
+    y_pred = _upcast(y_pred)
     mask = missing_mask(y_true)
     y_true = y_true.to(dtype=y_pred.dtype, device=y_pred.device)
     return y_true, y_pred, mask.to(y_pred.device)
+
+
+def _upcast(x: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 -> float32 (differentiably): under mixed precision the network's output is
+    half precision, whose sums over a batch and ``exp``/``log`` lose too many digits for a loss."""
+    if x.dtype in (torch.float16, torch.bfloat16):
+        return x.float()
+    return x
+
+
+def _as_like(x: object, name: str, ref: torch.Tensor) -> torch.Tensor:
+    """``x`` as a tensor with ``ref``'s shape (checked), dtype and device (for variance inputs)."""
+    x = _as_tensor(x, name, like=ref)
+    _check_same_shape(ref, x, name)
+    return x.to(dtype=ref.dtype, device=ref.device)
 
 
 def _sanitise(x: torch.Tensor, mask: torch.Tensor, fill: float | torch.Tensor = 0.0) -> torch.Tensor:
@@ -192,9 +208,7 @@ def _label_log_variance(labels_err: object | None, ref: torch.Tensor) -> torch.T
     """``log(labels_err**2)`` with missing (magic/NaN) or zero errors giving ``-inf`` (= no error)."""
     if labels_err is None:
         return None
-    err = _as_tensor(labels_err, "labels_err", like=ref)
-    _check_same_shape(ref, err, "labels_err")
-    err = err.to(dtype=ref.dtype, device=ref.device)
+    err = _as_like(labels_err, "labels_err", ref)
     ok = missing_mask(err) & (err != 0)
     safe = _sanitise(err, ok, 1.0)  # log of a placeholder 1 is finite; value is replaced below
     neg_inf = torch.full((), -math.inf, dtype=ref.dtype, device=ref.device)
@@ -227,9 +241,7 @@ def robust_mse(
     log-variance with no label error does not underflow to ``log(0)``.
     """
     y_true, y_pred, mask = _prepare(y_true, y_pred)
-    log_variance = _as_tensor(log_variance, "log_variance", like=y_pred)
-    _check_same_shape(y_true, log_variance, "log_variance")
-    log_variance = _sanitise(log_variance, mask)
+    log_variance = _sanitise(_as_like(log_variance, "log_variance", y_pred), mask)
     label_logvar = _label_log_variance(labels_err, y_pred)
     if label_logvar is None:
         s = log_variance
@@ -254,9 +266,7 @@ def gaussian_nll(
     Equal to :func:`robust_mse` without label errors (plus the constant when ``full``).
     """
     y_true, mean, mask = _prepare(y_true, mean, "mean")
-    log_variance = _as_tensor(log_variance, "log_variance", like=mean)
-    _check_same_shape(y_true, log_variance, "log_variance")
-    lv = _sanitise(log_variance, mask)
+    lv = _sanitise(_as_like(log_variance, "log_variance", mean), mask)
     diff = _sanitise(y_true, mask) - _sanitise(mean, mask)
     per_entry = 0.5 * (lv + diff.square() * torch.exp(-lv))
     if full:
@@ -374,9 +384,10 @@ def _prepare_categorical(
     or its class index is negative.
     """
     y_pred = _as_tensor(y_pred, pred_name)
-    y_true = _as_tensor(y_true, "y_true", like=y_pred)
+    y_true = _as_tensor(y_true, "y_true", like=y_pred).to(device=y_pred.device)
     if not y_pred.is_floating_point():
         raise InputValidationError(f"{pred_name} must be a floating point tensor, got {y_pred.dtype}")
+    y_pred = _upcast(y_pred)
     if y_pred.ndim < 1:
         raise ShapeMismatchError(f"{pred_name} must have a class axis, got a scalar")
     n_classes = y_pred.shape[-1]
@@ -435,7 +446,7 @@ def categorical_crossentropy(
         sample_weight: ``(N,)`` per-sample weights.
     """
     target, mask = _prepare_categorical(y_true, y_pred)
-    logp = _log_probs(_sanitise(y_pred, mask.unsqueeze(-1)), from_logits)
+    logp = _log_probs(_sanitise(_upcast(y_pred), mask.unsqueeze(-1)), from_logits)
     per_row = -(target * logp).sum(dim=-1)
     return _masked_mean(per_row, mask, sample_weight)
 
@@ -500,11 +511,11 @@ def robust_categorical_crossentropy(
     """
     n_samples = _check_n_samples(n_samples)
     target, mask = _prepare_categorical(y_true, logits, "logits")
-    logit_log_variance = _as_tensor(logit_log_variance, "logit_log_variance", like=logits)
-    _check_same_shape(logits, logit_log_variance, "logit_log_variance")
+    logits = _upcast(logits)
     row_mask = mask.unsqueeze(-1)
     x = _sanitise(logits, row_mask)
-    std = torch.exp(0.5 * _sanitise(logit_log_variance, row_mask))
+    lv = _as_like(logit_log_variance, "logit_log_variance", logits)
+    std = torch.exp(0.5 * _sanitise(lv, row_mask))
     eps = torch.randn((n_samples,) + tuple(x.shape), dtype=x.dtype, device=x.device, generator=generator)
     corrupted = x.unsqueeze(0) + std.unsqueeze(0) * eps
     loglik = (target.unsqueeze(0) * F.log_softmax(corrupted, dim=-1)).sum(dim=-1)  # (T, N)
@@ -527,9 +538,7 @@ def robust_binary_crossentropy(
     """
     n_samples = _check_n_samples(n_samples)
     t, x, mask = _prepare_binary(y_true, logits, "logits")
-    logit_log_variance = _as_tensor(logit_log_variance, "logit_log_variance", like=x)
-    _check_same_shape(x, logit_log_variance, "logit_log_variance")
-    std = torch.exp(0.5 * _sanitise(logit_log_variance, mask))
+    std = torch.exp(0.5 * _sanitise(_as_like(logit_log_variance, "logit_log_variance", x), mask))
     eps = torch.randn((n_samples,) + tuple(x.shape), dtype=x.dtype, device=x.device, generator=generator)
     corrupted = x.unsqueeze(0) + std.unsqueeze(0) * eps
     loglik = -F.binary_cross_entropy_with_logits(corrupted, t.unsqueeze(0).expand_as(corrupted), reduction="none")
@@ -551,7 +560,7 @@ def categorical_accuracy(
     """
     del from_logits  # argmax of logits == argmax of softmax
     target, mask = _prepare_categorical(y_true, y_pred)
-    hit = (target.argmax(dim=-1) == y_pred.detach().argmax(dim=-1)).to(y_pred.dtype)
+    hit = (target.argmax(dim=-1) == y_pred.detach().argmax(dim=-1)).to(target.dtype)
     return _masked_mean(hit, mask, sample_weight).detach()
 
 
