@@ -201,6 +201,10 @@ def test_chunking_respects_max_rows():
     mc_predict(Spy(), torch.randn(9, 3), n_samples=10, max_rows=25)
     assert max(seen) <= 25
     assert sum(seen) == 90
+    # without a bound: exactly one forward pass over batch x n_samples rows, no Python loop
+    seen.clear()
+    mc_predict(Spy(), torch.randn(9, 3), n_samples=10)
+    assert seen == [90]
 
 
 def test_dict_inputs():

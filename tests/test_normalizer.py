@@ -282,3 +282,24 @@ def test_round_trip_property(data, mode):
     norm = Normalizer(mode)
     back = norm.denormalize(norm.normalize(x))
     np.testing.assert_allclose(back, x, rtol=1e-7, atol=1e-6 * (1 + np.abs(x).max()))
+
+
+def test_rejected_chunk_leaves_state_unchanged():
+    norm = Normalizer(2)
+    with pytest.raises(InputValidationError):
+        norm.partial_fit(np.array([[np.inf, 1.0]]))
+    assert not norm.is_fitted
+    norm.partial_fit(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    before = norm.to_dict()
+    with pytest.raises(InputValidationError):
+        norm.partial_fit(np.array([[np.inf, 1.0]]))
+    assert norm.to_dict() == before
+
+
+def test_cached_statistics_follow_updates():
+    norm = Normalizer(2).fit(np.array([[0.0], [2.0]]))
+    np.testing.assert_allclose(norm.transform(np.array([[2.0]])), [[1.0]])
+    norm.partial_fit(np.array([[10.0], [12.0]]))  # mean 6, std sqrt(26)
+    np.testing.assert_allclose(norm.transform(np.array([[6.0 + np.sqrt(26.0)]])), [[1.0]])
+    norm.fit(np.array([[100.0], [102.0]]))
+    np.testing.assert_allclose(norm.transform(np.array([[102.0]]).astype(np.float32)), [[1.0]])

@@ -116,6 +116,9 @@ class Normalizer:
         self._count: np.ndarray | None = None
         self._mean: np.ndarray | None = None
         self._m2: np.ndarray | None = None
+        # (dtype -> (center, scale)) cast copies used by transform/denormalize; models call
+        # transform once per sample in their datasets, so recomputing them each time would add up
+        self._cast_cache: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def is_fitted(self) -> bool:
@@ -203,6 +206,14 @@ class Normalizer:
         # large image set does not quadruple in memory
         return arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.dtype(np.float32)
 
+    def _center_scale(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+        """``center`` and ``scale`` cast to ``dtype`` (cached until the statistics change)."""
+        cached = self._cast_cache.get(dtype)
+        if cached is None:
+            cached = (self.center.astype(dtype), self.scale.astype(dtype))
+            self._cast_cache[dtype] = cached
+        return cached
+
     def _check_feature_shape(self, arr: np.ndarray, what: str) -> None:
         assert self.feature_shape is not None
         if self.mode in _FEATUREWISE and tuple(arr.shape[1:]) != self.feature_shape:
@@ -223,16 +234,17 @@ class Normalizer:
             raise EmptyDatasetError(f"cannot fit a Normalizer on an empty array (shape {arr.shape})")
         if self.is_fitted:
             self._check_feature_shape(arr, "x")
-        else:
+        missing = self._missing(arr)
+        values = arr.astype(np.float64)
+        # validate before touching the state, so a rejected chunk leaves the Normalizer as it was
+        if np.isinf(values[~missing]).any():
+            raise InputValidationError("x contains +-inf values; mark missing entries with NaN or the magic number")
+        if not self.is_fitted:
             self.feature_shape = tuple(int(s) for s in arr.shape[1:])
             shape = self._stat_shape
             self._count = np.zeros(shape)
             self._mean = np.zeros(shape)
             self._m2 = np.zeros(shape)
-        missing = self._missing(arr)
-        values = arr.astype(np.float64)
-        if np.isinf(values[~missing]).any():
-            raise InputValidationError("x contains +-inf values; mark missing entries with NaN or the magic number")
         valid = ~missing
         values = np.where(valid, values, 0.0)
         axes = tuple(range(arr.ndim)) if self.mode not in _FEATUREWISE else (0,)
@@ -251,6 +263,7 @@ class Normalizer:
         self._mean = np.where(n > 0, mean_a + delta * n_b / safe_n, 0.0)
         self._m2 = np.where(n > 0, m2_a + m2_b + delta * delta * n_a * n_b / safe_n, 0.0)
         self._count = n
+        self._cast_cache = {}
         return self
 
     def fit(self, x: Any) -> "Normalizer":
@@ -277,8 +290,7 @@ class Normalizer:
         out = arr.astype(dtype, copy=True)
         if self.mode == 0:
             return out
-        center = self.center.astype(dtype)
-        scale = self.scale.astype(dtype)
+        center, scale = self._center_scale(dtype)
         with np.errstate(invalid="ignore", over="ignore"):
             z = (out - center) / scale
             if self.mode == "3s":
@@ -306,8 +318,7 @@ class Normalizer:
         out = arr.astype(dtype, copy=True)
         if self.mode == 0:
             return out
-        center = self.center.astype(dtype)
-        scale = self.scale.astype(dtype)
+        center, scale = self._center_scale(dtype)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             y = _logit(out) if self.mode == "3s" else out
             x = y * scale + center
@@ -364,6 +375,7 @@ class Normalizer:
                 raise
             raise DataFormatError(f"Normalizer dict holds malformed statistics: {exc}") from exc
         norm._count, norm._mean, norm._m2 = arrays["count"], arrays["mean"], arrays["m2"]
+        norm._cast_cache = {}
         return norm
 
     # ------------------------------------------------------------------ dunder
