@@ -345,6 +345,7 @@ def test_sample_weight_multiplies_entries_over_valid_count():
     assert L.mse(y, p, sample_weight=w).item() == pytest.approx((2 + 8 + 4.5) / 3)
     full_w = t([[1.0, 0.0], [1.0, 1.0]])
     assert L.mse(y, p, sample_weight=full_w).item() == pytest.approx((1 + 9) / 3)
+    assert L.mse(y, p, sample_weight=w[:, None]).item() == pytest.approx((2 + 8 + 4.5) / 3)
     ones = L.mse(y, p, sample_weight=torch.ones(2, dtype=torch.float64))
     assert ones.item() == pytest.approx(L.mse(y, p).item())
 
@@ -362,6 +363,8 @@ def test_sample_weight_on_classification_rows():
 def test_sample_weight_bad_shape():
     with pytest.raises(ShapeMismatchError, match="sample_weight"):
         L.mse(torch.zeros(3, 2), torch.zeros(3, 2), sample_weight=torch.ones(2))
+    with pytest.raises(ShapeMismatchError, match="sample_weight"):
+        L.mse(torch.zeros(3, 2), torch.zeros(3, 2), sample_weight=torch.ones(3, 3))
 
 
 # ------------------------------------------------------------------------------ validation

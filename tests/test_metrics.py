@@ -119,3 +119,11 @@ def test_median_matches_numpy_nanmedian(y, frac, seed):
         ours = M.median_ae(torch.from_numpy(y), torch.from_numpy(p), axis=axis).numpy()
         ref = anp.median_ae(y, p, axis=axis)
         np.testing.assert_allclose(ours, ref, rtol=1e-12, equal_nan=True)
+
+
+def test_get_metric():
+    assert M.get_metric("MAE") is M.mean_absolute_error
+    assert M.get_metric("median-absolute-percentage-error") is M.median_ape
+    assert M.get_metric(M.rmse) is M.rmse
+    with pytest.raises(InputValidationError, match="unknown metric 'nope'"):
+        M.get_metric("nope")

@@ -139,8 +139,9 @@ def _sanitise(x: torch.Tensor, mask: torch.Tensor, fill: float | torch.Tensor = 
 def _expand_weight(sample_weight: object, ref: torch.Tensor, per_row_shape: tuple[int, ...]) -> torch.Tensor:
     """Return ``sample_weight`` broadcast to ``per_row_shape`` (the per-entry loss shape).
 
-    Accepted: shape ``(N,)`` (one weight per sample, broadcast over the remaining axes) or exactly
-    ``per_row_shape``.
+    Accepted: shape ``(N,)`` (one weight per sample, broadcast over the remaining axes), or a
+    tensor with as many axes as the per-entry loss that broadcasts to it (e.g. ``(N, 1)`` or the
+    full shape).
     """
     w = _as_tensor(sample_weight, "sample_weight", like=ref).to(dtype=ref.dtype, device=ref.device)
     if tuple(w.shape) == tuple(per_row_shape):
@@ -150,6 +151,8 @@ def _expand_weight(sample_weight: object, ref: torch.Tensor, per_row_shape: tupl
             return w.reshape(())
     elif w.ndim == 1 and w.shape[0] == per_row_shape[0]:
         return w.reshape((-1,) + (1,) * (len(per_row_shape) - 1)).expand(per_row_shape)
+    elif w.ndim == len(per_row_shape) and all(a in (1, b) for a, b in zip(w.shape, per_row_shape)):
+        return w.expand(per_row_shape)
     raise ShapeMismatchError(
         f"sample_weight has shape {tuple(w.shape)}; expected ({per_row_shape[0] if per_row_shape else 1},) "
         f"(one weight per sample) or the loss's per-entry shape {tuple(per_row_shape)}"

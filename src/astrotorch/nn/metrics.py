@@ -16,6 +16,8 @@ denominator is the number of valid entries); medians are unweighted.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from astrotorch.errors import InputValidationError
@@ -221,7 +223,43 @@ mse = mean_squared_error
 rmse = root_mean_squared_error
 msle = mean_squared_logarithmic_error
 
+_REGISTRY = {
+    "mean_absolute_error": mean_absolute_error,
+    "mae": mean_absolute_error,
+    "median_absolute_error": median_absolute_error,
+    "median_ae": median_absolute_error,
+    "mean_absolute_percentage_error": mean_absolute_percentage_error,
+    "mape": mean_absolute_percentage_error,
+    "median_absolute_percentage_error": median_absolute_percentage_error,
+    "median_ape": median_absolute_percentage_error,
+    "mean_error": mean_error,
+    "me": mean_error,
+    "mean_squared_error": mean_squared_error,
+    "mse": mean_squared_error,
+    "root_mean_squared_error": root_mean_squared_error,
+    "rmse": root_mean_squared_error,
+    "mean_squared_logarithmic_error": mean_squared_logarithmic_error,
+    "msle": mean_squared_logarithmic_error,
+    "categorical_accuracy": categorical_accuracy,
+    "binary_accuracy": binary_accuracy,
+}
+
+
+def get_metric(name: str | Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """Return the metric called ``name`` (case-insensitive, ``-`` or ``_``); callables pass through."""
+    if callable(name):
+        return name
+    if not isinstance(name, str):
+        raise InputValidationError(f"metric must be a name or a callable, got {type(name).__name__}")
+    key = name.strip().lower().replace("-", "_")
+    try:
+        return _REGISTRY[key]
+    except KeyError:
+        raise InputValidationError(f"unknown metric {name!r}; known metrics: {sorted(_REGISTRY)}") from None
+
+
 __all__ = [
+    "get_metric",
     "mean_absolute_error",
     "median_absolute_error",
     "mean_absolute_percentage_error",
