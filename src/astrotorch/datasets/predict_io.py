@@ -1,0 +1,300 @@
+"""Predict on data larger than memory, writing results incrementally and resumably.
+
+:func:`predict_to_file` reads the inputs chunk by chunk from a streaming source (HDF5 / Parquet file,
+:class:`~astrotorch.datasets.streaming.HDF5Dataset`, an array or h5py dataset), calls
+``model.predict`` on each chunk and appends the result to the output:
+
+- HDF5 output: datasets ``prediction`` (N, D) and, for Bayesian models, ``std_<kind>`` (N, D) per
+  uncertainty kind (``total``, ``model``, ``predictive`` ...), preallocated and filled chunk by chunk
+  in ``<out>.partial``; the attribute ``rows_done`` is updated after each chunk has been flushed.
+- Parquet output: every chunk goes to its own file ``<out>.partial/part-<start>-<stop>.parquet``
+  (written atomically, so a part either exists complete or not at all); at the end the parts are
+  merged, one row group each, into the final file.
+
+Either way the final path only appears once every row is written (rename at the end), and a re-run
+after a crash or Ctrl-C resumes from the last finished chunk, as long as the source length and the
+model weights are unchanged (otherwise it starts over, with a warning).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from astrotorch.datasets.streaming import open_source
+from astrotorch.errors import DataFormatError, InputValidationError, ShapeMismatchError
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def model_fingerprint(model: Any) -> str:
+    """SHA-256 of the model's weights and class name, to refuse resuming with a different model."""
+    h = hashlib.sha256(type(model).__name__.encode())
+    net = getattr(model, "network", None)
+    if net is not None:
+        for name, t in sorted(net.state_dict().items()):
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _columns(model: Any, pred: Any) -> dict[str, np.ndarray]:
+    """The model's output for one chunk as named (n, D) arrays: prediction and std_<kind>."""
+    if isinstance(pred, tuple):
+        value, std = pred
+        out = {"prediction": np.asarray(value, np.float32)}
+        out.update({f"std_{k}": np.asarray(v, np.float32) for k, v in std.items()})
+    else:
+        out = {"prediction": np.asarray(pred, np.float32)}
+    for k, v in out.items():
+        if v.ndim == 1:
+            out[k] = v[:, None]
+        elif v.ndim != 2:
+            raise ShapeMismatchError(f"model output {k!r} has shape {v.shape}; expected (n, D)")
+    return out
+
+
+def _target_names(model: Any, width: int) -> list[str]:
+    names = getattr(model, "targetname", None)
+    if names and len(names) == width:
+        return [str(n) for n in names]
+    if getattr(model, "task", "regression") == "classification":
+        return [f"class_{j}" for j in range(width)]
+    return [f"y{j}" for j in range(width)]
+
+
+def _source_label(source: Any) -> str:
+    return str(Path(source).resolve()) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+
+
+def predict_to_file(
+    model: Any,
+    source: Any,
+    out_path: str | os.PathLike[str],
+    batch_size: int = 4096,
+    format: str | None = None,  # noqa: A002 - mirrors pandas/pyarrow naming
+    resume: bool = True,
+    key: str | Sequence[str] | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Predict ``model`` on every row of ``source`` and write the results to ``out_path``.
+
+    Args:
+        model: a fitted model with ``predict(x)`` (an :class:`~astrotorch.models.AstroModel`).
+        source: path to an ``.h5``/``.hdf5`` (dataset ``key``, default ``"x"``) or ``.parquet`` file
+            (column(s) ``key``), a streaming data set, or an array / h5py dataset.
+        out_path: the result file.
+        batch_size: rows per chunk (each chunk is one ``predict`` call and one write).
+        format: ``"hdf5"`` or ``"parquet"`` (default: from the suffix of ``out_path``).
+        resume: continue an interrupted run from ``<out_path>.partial``; ``False`` starts over.
+        progress: show a tqdm progress bar.
+        overwrite: replace an existing ``out_path`` (otherwise FileExistsError).
+
+    Returns the output path. Column/dataset names: ``prediction`` and ``std_<kind>`` (HDF5, with
+    attribute ``targetname``); ``<name>`` and ``<name>_<kind>_std`` per target (Parquet).
+    """
+    out = Path(out_path)
+    fmt = (format or ("parquet" if out.suffix.lower() in (".parquet", ".pq") else "hdf5")).lower()
+    if fmt not in ("hdf5", "parquet"):
+        raise InputValidationError(f"format must be 'hdf5' or 'parquet', got {format!r}")
+    if batch_size < 1:
+        raise InputValidationError(f"batch_size must be >= 1, got {batch_size}")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass overwrite=True to replace it")
+    if hasattr(model, "_check_fitted"):
+        model._check_fitted()  # NotFittedError before touching any file
+    src = open_source(source, key)
+    n = len(src)
+    meta = {"n_rows": n, "source": _source_label(source), "model": model_fingerprint(model), "batch_size": batch_size}
+    partial = out.with_name(out.name + PARTIAL_SUFFIX)
+    if not resume and partial.exists():
+        _remove(partial)
+    writer = _HDF5Writer(partial, meta) if fmt == "hdf5" else _ParquetWriter(partial, meta)
+    start = writer.rows_done()
+    from tqdm.auto import tqdm
+
+    try:
+        with tqdm(total=n, initial=start, unit="rows", desc=f"predict → {out.name}", disable=not progress) as bar:
+            for s in range(start, n, batch_size):
+                e = min(s + batch_size, n)
+                x = src.read_rows(s, e)["x"] if hasattr(src, "read_rows") else np.asarray(src[s:e])
+                cols = _columns(model, model.predict(x))
+                for k, v in cols.items():
+                    if v.shape[0] != e - s:
+                        raise ShapeMismatchError(f"model returned {v.shape[0]} rows of {k!r} for a chunk of {e - s}")
+                writer.write(s, e, cols, _target_names(model, cols["prediction"].shape[1]))
+                bar.update(e - s)
+        writer.finish(out)
+    finally:
+        # on an error the finished chunks stay in the .partial for the next run to resume
+        writer.close()
+    return out
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+class _HDF5Writer:
+    """Preallocated HDF5 output with a ``rows_done`` attribute committed after each chunk."""
+
+    def __init__(self, partial: Path, meta: dict[str, Any]) -> None:
+        self.partial, self.meta = partial, meta
+        self._file: Any = None
+
+    def rows_done(self) -> int:
+        import h5py
+
+        if not self.partial.exists():
+            return 0
+        try:
+            with h5py.File(self.partial, "r") as f:
+                stored = json.loads(f.attrs["meta"])
+                done = int(f.attrs["rows_done"])
+        except (OSError, KeyError, ValueError) as exc:
+            warnings.warn(f"{self.partial} is unreadable ({exc}); starting the prediction over", stacklevel=3)
+            _remove(self.partial)
+            return 0
+        if stored != self.meta:
+            warnings.warn(
+                f"{self.partial} was written for another source, model or batch size; starting over", stacklevel=3
+            )
+            _remove(self.partial)
+            return 0
+        return done
+
+    def _open(self, cols: dict[str, np.ndarray], names: list[str]) -> Any:
+        import h5py
+
+        if self._file is not None:
+            return self._file
+        if self.partial.exists():
+            self._file = h5py.File(self.partial, "r+")
+            return self._file
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        f = h5py.File(self.partial, "w")
+        n = self.meta["n_rows"]
+        rows = max(1, min(n, self.meta["batch_size"]))
+        for k, v in cols.items():
+            f.create_dataset(k, shape=(n, v.shape[1]), dtype=np.float32, chunks=(rows, v.shape[1]),
+                             fillvalue=np.nan)
+        f.attrs["targetname"] = names
+        f.attrs["meta"] = json.dumps(self.meta, sort_keys=True)
+        f.attrs["rows_done"] = 0
+        f.attrs["complete"] = False
+        self._file = f
+        return f
+
+    def write(self, start: int, stop: int, cols: dict[str, np.ndarray], names: list[str]) -> None:
+        f = self._open(cols, names)
+        missing = set(cols) - set(f.keys())
+        if missing:
+            raise DataFormatError(f"{self.partial} lacks datasets {sorted(missing)} for this model's outputs")
+        for k, v in cols.items():
+            f[k][start:stop] = v
+        f.flush()  # data first, then the counter that says it is there
+        f.attrs["rows_done"] = stop
+        f.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def finish(self, out: Path) -> None:
+        import h5py
+
+        if self._file is None:  # everything was already done by an earlier run
+            self._file = h5py.File(self.partial, "r+")
+        self._file.attrs["complete"] = True
+        self._file.close()
+        self._file = None
+        os.replace(self.partial, out)
+
+
+class _ParquetWriter:
+    """One atomically written Parquet file per chunk in a ``.partial`` folder; merged at the end."""
+
+    def __init__(self, partial: Path, meta: dict[str, Any]) -> None:
+        self.partial, self.meta = partial, meta
+
+    def _parts(self) -> list[tuple[int, int, Path]]:
+        parts = []
+        for p in self.partial.glob("part-*.parquet"):
+            try:
+                _, s, e = p.stem.split("-")
+                parts.append((int(s), int(e), p))
+            except ValueError:
+                continue
+        return sorted(parts)
+
+    def rows_done(self) -> int:
+        meta_file = self.partial / "meta.json"
+        if not self.partial.exists():
+            return 0
+        try:
+            stored = json.loads(meta_file.read_text())
+        except (OSError, ValueError):
+            stored = None
+        if stored != self.meta:
+            if stored is not None:
+                warnings.warn(f"{self.partial} was written for another source, model or batch size; starting over",
+                              stacklevel=3)
+            _remove(self.partial)
+            return 0
+        done = 0
+        for s, e, p in self._parts():
+            if s != done:  # keep the contiguous prefix only; anything after a gap is redone
+                p.unlink()
+                continue
+            done = e
+        return done
+
+    def write(self, start: int, stop: int, cols: dict[str, np.ndarray], names: list[str]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from astrotorch.io import atomic_write
+
+        if not (self.partial / "meta.json").exists():
+            self.partial.mkdir(parents=True, exist_ok=True)
+            with atomic_write(self.partial / "meta.json", "w") as fh:
+                json.dump(self.meta, fh, sort_keys=True)
+        table: dict[str, np.ndarray] = {"row": np.arange(start, stop, dtype=np.int64)}
+        for k, v in cols.items():
+            for j, nm in enumerate(names):
+                table[nm if k == "prediction" else f"{nm}_{k[4:]}_std"] = v[:, j]
+        with atomic_write(self.partial / f"part-{start:012d}-{stop:012d}.parquet", "wb") as fh:
+            pq.write_table(pa.table(table), fh)
+
+    def close(self) -> None:
+        """Nothing stays open between chunks."""
+
+    def finish(self, out: Path) -> None:
+        import pyarrow.parquet as pq
+
+        from astrotorch.io import atomic_write
+
+        parts = self._parts()
+        if not parts or parts[0][0] != 0 or parts[-1][1] != self.meta["n_rows"]:
+            raise DataFormatError(f"{self.partial} does not cover all {self.meta['n_rows']} rows; re-run to resume")
+        schema = pq.read_schema(parts[0][2])
+        with atomic_write(out, "wb") as fh:
+            with pq.ParquetWriter(fh, schema) as w:
+                for _, _, p in parts:  # one part in memory at a time
+                    w.write_table(pq.read_table(p, schema=schema))
+        shutil.rmtree(self.partial)
+
+
+__all__ = ["predict_to_file", "model_fingerprint", "PARTIAL_SUFFIX"]
