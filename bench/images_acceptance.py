@@ -1,0 +1,167 @@
+"""Acceptance measurements for issue 4 (images): Galaxy Zoo morphology and cluster masses.
+
+Galaxy morphology (real data, ``galaxy_zoo1_sdss69.h5`` from the shared data folder)::
+
+    nice .venv/bin/python bench/images_acceptance.py galaxy --model galaxy10_cnn  --out bench/out/images
+    nice .venv/bin/python bench/images_acceptance.py galaxy --model galaxy_resnet --out bench/out/images
+
+The five Galaxy Zoo 1 classes other than "don't know" (elliptical, spiral clockwise, spiral
+anticlockwise, edge-on, merger) are split 80/20 into train/test with a fixed seed, stratified by
+class; the models see only the training part (their own 10% validation split inside it is used for
+early stopping and temperature scaling). Test accuracy and expected calibration error (15 bins) are
+reported, before and after temperature scaling, with per-class recall and the confusion matrix.
+
+Cluster masses (synthetic mock X-ray images)::
+
+    nice .venv/bin/python bench/images_acceptance.py cluster --loss gaussian_nll --out bench/out/images
+
+Writes ``<out>/<name>.json`` (and figures) and prints the headline numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+GZ1_KEEP = (0, 1, 2, 3, 5)  # Galaxy Zoo 1 classes kept: all but 4 ("don't know")
+GZ1_NAMES = ("Elliptical", "Spiral clockwise", "Spiral anticlockwise", "Edge-on", "Merger")
+
+
+def shared_data_dir() -> Path:
+    env = os.environ.get("ASTROTORCH_SHARED_DATA")
+    return Path(env) if env else ROOT.parent / "shared" / "data"
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test) with the same class fractions, fixed by ``seed``."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.nonzero(labels == c)[0])
+        n_test = int(round(test_fraction * idx.size))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def load_gz1(seed: int = 2026) -> dict[str, Any]:
+    from astrotorch.datasets.galaxy10 import load_galaxy10sdss
+
+    path = shared_data_dir() / "galaxy_zoo1_sdss" / "galaxy_zoo1_sdss69.h5"
+    with load_galaxy10sdss(path=path) as data:
+        images, ans = data.to_numpy()
+    keep = np.isin(ans, GZ1_KEEP)
+    images, ans = images[keep], ans[keep]
+    remap = {c: i for i, c in enumerate(GZ1_KEEP)}
+    labels = np.array([remap[int(a)] for a in ans], dtype=np.int64)
+    tr, te = stratified_split(labels, 0.2, seed)
+    return {"x_train": images[tr], "y_train": labels[tr], "x_test": images[te], "y_test": labels[te], "path": str(path)}
+
+
+def galaxy(args: argparse.Namespace) -> dict[str, Any]:
+    import astrotorch.models.galaxy  # noqa: F401  (registers the image models)
+    from astrotorch.models import create_model
+    from astrotorch.plots.images import confusion_matrix_plot, reliability_plot
+    from astrotorch.uncertainty.calibration import expected_calibration_error
+
+    d = load_gz1(args.split_seed)
+    kw: dict[str, Any] = dict(max_epochs=args.epochs, seed=args.seed, targetname=list(GZ1_NAMES), accelerator="cpu")
+    if args.model == "galaxy_resnet":
+        kw.update(mc_num=args.mc_num)
+    if args.lr is not None:
+        kw["lr"] = args.lr
+    model = create_model(args.model, **kw)
+    if args.model in ("galaxy10_cnn", "cifar10_cnn") and args.calibrate:
+        model.temperature_scaling = True
+    t0 = time.time()
+    model.fit(d["x_train"], d["y_train"])
+    train_s = time.time() - t0
+    out = model.predict(d["x_test"])
+    probs = out[0] if isinstance(out, tuple) else out
+    pred = probs.argmax(1)
+    y = d["y_test"]
+    # the same network without the temperature, for the before/after comparison
+    t_fit = model.temperature_
+    model._set_temperature(1.0)
+    out_raw = model.predict(d["x_test"])
+    probs_raw = out_raw[0] if isinstance(out_raw, tuple) else out_raw
+    model._set_temperature(t_fit)
+    conf = np.zeros((len(GZ1_NAMES),) * 2, dtype=int)
+    np.add.at(conf, (y, pred), 1)
+    res = {
+        "model": args.model,
+        "params": {k: v for k, v in model.get_params().items() if isinstance(v, (int, float, str, bool, list, type(None)))},
+        "data": d["path"],
+        "n_train": int(len(d["y_train"])),
+        "n_test": int(len(y)),
+        "split_seed": args.split_seed,
+        "epochs_run": int(len(model.history)) if model.history is not None else None,
+        "train_seconds": round(train_s, 1),
+        "temperature": t_fit,
+        "test_accuracy": float(np.mean(pred == y)),
+        "test_ece": float(expected_calibration_error(probs, y)),
+        "test_ece_uncalibrated": float(expected_calibration_error(probs_raw, y)),
+        "test_accuracy_uncalibrated": float(np.mean(probs_raw.argmax(1) == y)),
+        "majority_class_accuracy": float(np.mean(y == 0)),
+        "per_class_recall": {n: float(conf[i, i] / max(conf[i].sum(), 1)) for i, n in enumerate(GZ1_NAMES)},
+        "confusion": conf.tolist(),
+        "history": model.history.to_dict(orient="list") if model.history is not None else None,
+        "torch_threads": torch.get_num_threads(),
+    }
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig = confusion_matrix_plot(conf, class_names=GZ1_NAMES, title=f"{args.model} on Galaxy Zoo 1 (test)")
+    fig.savefig(out_dir / f"galaxy_{args.model}_confusion.png", dpi=90)
+    fig = reliability_plot(probs, y, title=f"{args.model} reliability (test, T={t_fit:.2f})")
+    fig.savefig(out_dir / f"galaxy_{args.model}_reliability.png", dpi=90)
+    (out_dir / f"galaxy_{args.model}.json").write_text(json.dumps(res, indent=2))
+    print(json.dumps({k: res[k] for k in ("model", "test_accuracy", "test_ece", "test_ece_uncalibrated", "temperature",
+                                          "epochs_run", "train_seconds", "per_class_recall")}, indent=2))
+    return res
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    g = sub.add_parser("galaxy", help="Galaxy Zoo 1 real-data classification")
+    g.add_argument("--model", default="galaxy_resnet", choices=["galaxy_resnet", "galaxy10_cnn", "cifar10_cnn"])
+    g.add_argument("--epochs", type=int, default=25)
+    g.add_argument("--lr", type=float, default=None)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--split-seed", type=int, default=2026)
+    g.add_argument("--mc-num", type=int, default=30)
+    g.add_argument("--calibrate", action="store_true", help="temperature-scale the astroNN CNNs too")
+    g.add_argument("--threads", type=int, default=1)
+    g.add_argument("--out", default=str(ROOT / "bench" / "out" / "images"))
+    c = sub.add_parser("cluster", help="cluster masses on synthetic X-ray images")
+    c.add_argument("--loss", default="gaussian_nll", choices=["mse", "mae", "huber", "gaussian_nll"])
+    c.add_argument("--n-train", type=int, default=6000)
+    c.add_argument("--n-test", type=int, default=2000)
+    c.add_argument("--epochs", type=int, default=30)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--precision", default="32-true")
+    c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--out", default=str(ROOT / "bench" / "out" / "images"))
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.what == "galaxy":
+        galaxy(args)
+    else:
+        cluster(args)
+
+
+def cluster(args: argparse.Namespace) -> dict[str, Any]:
+    raise SystemExit("cluster acceptance: see below")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
