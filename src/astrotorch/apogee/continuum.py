@@ -160,10 +160,11 @@ def continuum(
             ivar_c = np.where(usable, 1.0 / np.where(usable, e_c, 1.0) ** 2, 0.0)
             cont[:, seg] = _fit_segment(f_c, ivar_c, cont_idx, seg.stop - seg.start, int(deg))
         cont[~(cont > 0)] = np.nan  # a non-positive continuum cannot normalise anything
-        norm = flux / cont
         norm_err = err / cont
-    if return_continuum:
-        return norm, norm_err, cont
+        if return_continuum:
+            return flux / cont, norm_err, cont
+        # the continuum is not returned: divide into its buffer (one (N, L) array less in memory)
+        norm = np.divide(flux, cont, out=cont)
     return norm, norm_err
 
 
