@@ -78,7 +78,8 @@ def test_compile_layout_and_labels(compiled, shared_data):
 def test_load_by_astronn_names(compiled, shared_data):
     h5 = ApogeeH5(compiled)
     x, y, x_err, y_err = h5.load(target=["teff", "logg", "M", "alpha", "Fe", "C1", "fakemag"], with_err=True)
-    n_comb = (h5_flag := h5py.File(compiled, "r")["in_flag"][:] == 0).sum()
+    with h5py.File(compiled, "r") as f:
+        n_comb = int((f["in_flag"][:] == 0).sum())
     assert x.shape == x_err.shape == (n_comb, NPIX) and y.shape == y_err.shape == (n_comb, 7)
     assert np.all(y[:, 5] == -9999)  # [CI/H] absent from DR12
     with fits.open(_allstar(shared_data)) as hdul:
@@ -97,7 +98,6 @@ def test_load_by_astronn_names(compiled, shared_data):
     assert np.all(ys != -9999) and 0 < xs.shape[0] < n_comb
     with pytest.raises(InputValidationError, match="unknown target"):
         h5.load(target=["Unobtainium"])
-    del h5_flag
 
 
 @pytest.mark.realdata

@@ -262,7 +262,7 @@ def fetch_sas(
     DownloadError
         HTTP error / network failure (a partial ``.part`` file is kept for resuming).
     """
-    from astrotorch.io import download
+    from astrotorch.io import download, md5sum
 
     rel = rel.lstrip("/")
     filename = rel.rsplit("/", 1)[-1]
@@ -274,7 +274,7 @@ def fetch_sas(
         digest = expected or _published_sha1(checksum_file, filename)
         if digest is not None and _sha1(local) != digest:
             raise ChecksumError(f"mirror file {local} does not match its SHA-1 {digest}; the mirror was not modified")
-        if md5 is not None and hashlib.md5(local.read_bytes()).hexdigest() != md5.lower():  # noqa: S324
+        if md5 is not None and md5sum(local) != md5.strip().lower():
             raise ChecksumError(f"mirror file {local} does not match its MD5 {md5}")
         return local
 
