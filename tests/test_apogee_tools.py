@@ -236,3 +236,34 @@ def test_missing_mask_file_gives_clear_error(tmp_path, monkeypatch):
 
     with pytest.raises(DataFormatError, match="7514"):
         load_continuum_mask(17, bad)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from astrotorch.apogee.bitmask import bits_to_value  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=1, max_value=2**62))
+def test_bitmask_decompose_roundtrip(value):
+    bits = bitmask_decompositor(value)
+    assert list(bits) == sorted(set(bits.tolist()))
+    assert bits_to_value(bits) == value
+    # bitmask_boolean with exactly those bits flags the value; with the other bits it does not
+    assert bitmask_boolean(np.array([value]), target_bit=bits)[0, 0]
+    others = [b for b in range(63) if b not in set(bits.tolist())]
+    assert not bitmask_boolean(np.array([value]), target_bit=others)[0, 0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=0, max_value=2**31 - 1), st.integers(min_value=0, max_value=4))
+def test_continuum_batched_equals_per_star(seed, deg):
+    rng = np.random.default_rng(seed)
+    flux = 1 + 0.1 * rng.standard_normal((3, 7514))
+    err = rng.uniform(0.01, 0.2, (3, 7514))
+    cmask = rng.random(7514) < 0.1
+    batched, _ = continuum(flux, err, cmask, deg=deg, dr=17)
+    for i in range(3):
+        single, _ = continuum(flux[i], err[i], cmask, deg=deg, dr=17)
+        np.testing.assert_allclose(batched[i], single[0], rtol=1e-10)
