@@ -386,6 +386,123 @@ class ChunkShuffleSampler(Sampler[int]):
             yield from rng.permutation(idx).tolist()
 
 
+# ------------------------------------------------------------------- exact resume after a crash
+class EpochShuffleSampler(Sampler[int]):
+    """A random permutation that depends only on ``(seed, epoch)``, with an optional skip for resuming.
+
+    ``torch``'s ``RandomSampler`` draws each epoch's order from a generator whose state is not in
+    Lightning checkpoints, so a resumed run sees different orders than an uninterrupted one. Here the
+    order of epoch ``e`` is ``permutation(seed, e)``: Lightning calls :meth:`set_epoch` at every epoch
+    start (also after a resume), so the orders match. ``skip`` (set by
+    :meth:`ResumableDataLoader.load_state_dict`) drops the indices of batches already trained on,
+    for the next iteration only.
+    """
+
+    def __init__(self, n: int, seed: int = 0, chunk_rows: int | None = None, window_chunks: int = 8) -> None:
+        self.n, self.seed = int(n), int(seed)
+        self.chunk_rows, self.window_chunks = chunk_rows, window_chunks
+        self.epoch = 0
+        self.skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def order(self) -> np.ndarray:
+        """This epoch's full order (chunk-windowed when ``chunk_rows`` is set, for HDF5 streaming)."""
+        if self.chunk_rows:
+            inner = ChunkShuffleSampler(self.n, self.chunk_rows, self.window_chunks, self.seed)
+            inner.set_epoch(self.epoch)
+            return np.fromiter(iter(inner), dtype=np.int64, count=self.n)
+        return np.random.default_rng((self.seed, self.epoch)).permutation(self.n)
+
+    def __iter__(self) -> Iterator[int]:
+        skip, self.skip = self.skip, 0
+        yield from self.order()[skip:].tolist()
+
+
+class ResumableDataLoader(torch.utils.data.DataLoader):
+    """A shuffling DataLoader whose position Lightning saves in checkpoints and restores on resume.
+
+    Lightning (2.x) treats a loader with ``state_dict``/``load_state_dict`` as resumable: it stores the
+    state in every checkpoint and, when a run restarts mid-epoch, loads it and expects the loader to
+    continue after the batches already trained on. Together with :class:`EpochShuffleSampler` this
+    makes a killed-and-resumed run see exactly the batches of an uninterrupted one. The loader owns a
+    seeded ``generator`` so creating an iterator never draws from the global torch RNG (which would
+    shift dropout masks between an interrupted and an uninterrupted run).
+
+    Args: ``dataset``, ``batch_size``, ``seed``, and any other ``DataLoader`` keyword (``sampler``
+    and ``shuffle`` are set here). ``chunk_rows``: shuffle in chunk windows (HDF5 streaming).
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int = 0, chunk_rows: int | None = None,
+                 **kwargs: Any) -> None:
+        kwargs.pop("shuffle", None)
+        kwargs.pop("generator", None)
+        sampler = EpochShuffleSampler(len(dataset), seed=seed, chunk_rows=chunk_rows)  # type: ignore[arg-type]
+        super().__init__(dataset, batch_size=batch_size, sampler=sampler,
+                         generator=torch.Generator().manual_seed(int(seed)), **kwargs)
+        self._batches_done = 0
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        # the count restarts with each epoch's iterator; a resumed iterator starts at the skipped count
+        start = self.sampler.skip // self.batch_size if isinstance(self.sampler, EpochShuffleSampler) else 0
+        self._batches_done = start
+        for batch in super().__iter__():
+            self._batches_done += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        """Plain ints only: safe under ``torch.load(weights_only=True)``."""
+        return {"epoch": int(self.sampler.epoch), "batches_done": int(self._batches_done)}  # type: ignore[attr-defined]
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        self.sampler.set_epoch(int(state["epoch"]))  # type: ignore[attr-defined]
+        self.sampler.skip = int(state["batches_done"]) * int(self.batch_size)  # type: ignore[attr-defined]
+
+
+def rng_state_callback() -> Any:
+    """A Lightning callback that stores the torch/NumPy/Python RNG states in each checkpoint.
+
+    Lightning does not checkpoint RNG states, so without it dropout masks after a resume differ from an
+    uninterrupted run. The states are stored as tensors and plain Python values, so checkpoints stay
+    loadable with ``torch.load(weights_only=True)``.
+    """
+    import random
+
+    import lightning as L
+
+    class RNGState(L.Callback):
+        def state_dict(self) -> dict[str, Any]:
+            np_state = np.random.get_state()
+            py_state = random.getstate()
+            state: dict[str, Any] = {
+                "torch": torch.get_rng_state(),
+                "numpy_keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+                "numpy_pos": int(np_state[2]),
+                "numpy_has_gauss": int(np_state[3]),
+                "numpy_gauss": float(np_state[4]),
+                "python": [int(v) for v in py_state[1]],
+                "python_version": int(py_state[0]),
+                "python_gauss": py_state[2],
+            }
+            if torch.cuda.is_available() and torch.cuda.is_initialized():
+                state["cuda"] = torch.cuda.get_rng_state_all()
+            return state
+
+        def load_state_dict(self, state: dict[str, Any]) -> None:
+            torch.set_rng_state(state["torch"])
+            keys = state["numpy_keys"].numpy().astype(np.uint32)
+            np.random.set_state(("MT19937", keys, state["numpy_pos"], state["numpy_has_gauss"], state["numpy_gauss"]))
+            random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
+            if "cuda" in state and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda"])
+
+    return RNGState()
+
+
 # ---------------------------------------------------------------------------------------- writer
 def write_hdf5_dataset(
     path: str | os.PathLike[str],
@@ -556,6 +673,9 @@ __all__ = [
     "HDF5Dataset",
     "ParquetDataset",
     "ChunkShuffleSampler",
+    "EpochShuffleSampler",
+    "ResumableDataLoader",
+    "rng_state_callback",
     "write_hdf5_dataset",
     "fit_normalizer_streaming",
     "iter_batches",
