@@ -1,0 +1,188 @@
+"""Galaxy-cluster masses from multi-band X-ray images plus redshift (``cluster_mass_cnn``).
+
+Input: ``{"image": (N, H, W, B) photon counts, "redshift": (N,)}`` (channels-last as the mock
+generator :func:`astrotorch.datasets.xray_clusters.make_xray_clusters` returns them); label:
+``log10 M500`` (N,) or (N, 1). The counts are compressed with ``log1p`` before the (dataset-wise)
+standardisation, because cluster fluxes span four orders of magnitude.
+
+Loss choice (``loss=``): ``"mse"``, ``"mae"``, ``"huber"`` (``huber_delta`` in normalised label
+units) or ``"gaussian_nll"``, for which the network also predicts a log-variance and ``predict``
+returns ``(log10 M500, {"total", "model", "predictive"})`` standard deviations in dex.
+
+Mixed precision: the network keeps its outputs in the autocast dtype, and the loss is evaluated in
+float32 (``compute_loss`` casts), so ``precision="bf16-mixed"`` (Lightning) or
+``torch.autocast("cpu", dtype=torch.bfloat16)`` work for every loss — the seed notebook's Gaussian NLL
+failed on exactly this mix of bf16 outputs and float32 labels.
+
+Example::
+
+    from astrotorch.datasets.xray_clusters import make_xray_clusters
+    from astrotorch.models import create_model
+    d = make_xray_clusters(4000, seed=0)
+    m = create_model("cluster_mass_cnn", loss="gaussian_nll", max_epochs=20)
+    m.fit(d.inputs(), d.log10_m500)
+    logm, sd = m.predict(test.inputs())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from astrotorch.errors import InputValidationError
+from astrotorch.models.arch.cluster import ClusterMassNet
+from astrotorch.models.base import AstroModel, _to_numpy
+from astrotorch.models.registry import register_model
+
+LOSSES = ("mse", "mae", "huber", "gaussian_nll")
+
+
+@register_model
+class ClusterMassCNN(AstroModel):
+    """Two-input CNN (X-ray image + redshift) → log10 M500, with a choice of loss.
+
+    Parameters (beyond :class:`AstroModel`'s)
+    -----------------------------------------
+    loss: ``"mse"``, ``"mae"``, ``"huber"`` or ``"gaussian_nll"`` (predicted variance; Bayesian API).
+    huber_delta: Huber threshold in normalised label units (label standard deviations).
+    widths: channels of the three convolutional stages.
+    hidden: width of the dense head.
+    log_counts: apply ``log1p`` to the counts before normalising (recommended).
+    """
+
+    name = "cluster_mass_cnn"
+    bayesian: ClassVar[bool] = False  # per instance: True for loss="gaussian_nll"
+    channels_last_input: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        loss: str = "gaussian_nll",
+        huber_delta: float = 1.0,
+        widths: tuple[int, ...] | list[int] = (16, 32, 64),
+        hidden: int = 128,
+        log_counts: bool = True,
+        max_epochs: int = 40,
+        lr: float = 2e-3,
+        batch_size: int = 64,
+        early_stopping_patience: int | None = 6,
+        reduce_lr_patience: int = 2,
+        input_norm_mode: Any = None,
+        labels_norm_mode: int | str = 2,
+        mc_num: int | None = None,
+        targetname: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if loss not in LOSSES:
+            raise InputValidationError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if not huber_delta > 0:
+            raise InputValidationError(f"huber_delta must be > 0, got {huber_delta}")
+        dropout = float(kwargs.get("dropout_rate", 0.0))
+        super().__init__(
+            max_epochs=max_epochs,
+            lr=lr,
+            batch_size=batch_size,
+            early_stopping_patience=early_stopping_patience,
+            reduce_lr_patience=reduce_lr_patience,
+            # one mean/std for all image pixels (keeps band ratios = spectral shape), feature-wise for z
+            input_norm_mode=input_norm_mode if input_norm_mode is not None else {"image": 1, "redshift": 2},
+            labels_norm_mode=labels_norm_mode,
+            # without dropout every MC sample is identical: one pass is exact
+            mc_num=mc_num if mc_num is not None else (1 if dropout == 0.0 else 50),
+            targetname=targetname if targetname is not None else ["log10_m500"],
+            **kwargs,
+        )
+        self.loss = loss
+        self.huber_delta = huber_delta
+        self.widths = [int(w) for w in widths]
+        self.hidden = hidden
+        self.log_counts = log_counts
+        # the Bayesian (mean, σ) API applies when the network predicts a variance
+        self.bayesian = loss == "gaussian_nll"  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ hooks
+    def prepare_x(self, x: Any) -> dict[str, np.ndarray]:
+        if not isinstance(x, Mapping):
+            raise InputValidationError(
+                "cluster_mass_cnn takes a dict {'image': (N, H, W, bands) counts, 'redshift': (N,)}"
+            )
+        missing = {"image", "redshift"} - set(x)
+        if missing:
+            raise InputValidationError(f"input dict lacks {sorted(missing)} (needs 'image' and 'redshift')")
+        img = _to_numpy(x["image"], "x['image']").astype(np.float32)
+        if img.ndim != 4:
+            raise InputValidationError(f"x['image'] must be (N, H, W, bands), got shape {img.shape}")
+        if np.isfinite(img).all() and (img < 0).any():
+            raise InputValidationError("x['image'] holds negative counts; pass photon counts (≥ 0)")
+        if self.log_counts:
+            img = np.log1p(img)
+        img = np.ascontiguousarray(np.transpose(img, (0, 3, 1, 2)))
+        z = _to_numpy(x["redshift"], "x['redshift']").astype(np.float32).reshape(-1, 1)
+        if np.isfinite(z).all() and (z < 0).any():
+            raise InputValidationError("redshifts must be ≥ 0")
+        return {"image": img, "redshift": z}
+
+    def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
+        if output_dim != 1:
+            raise InputValidationError(f"cluster_mass_cnn predicts one label (log10 M500), got {output_dim}")
+        n_bands = int(input_shape["image"][0])
+        return ClusterMassNet(
+            n_bands, widths=tuple(self.widths), hidden=self.hidden, heteroscedastic=self.loss == "gaussian_nll",
+            dropout_rate=self.dropout_rate,
+        )
+
+    def compute_loss(self, batch: dict[str, Any], output: Any) -> torch.Tensor:
+        from astrotorch.nn import losses
+
+        y = batch["y"].float()
+        w = batch.get("weight")
+        # losses in float32 whatever the autocast dtype of the network outputs
+        if isinstance(output, tuple):
+            mean, log_var = output[0].float(), output[1].float()
+        else:
+            mean, log_var = output.float(), None
+        if self.loss == "gaussian_nll":
+            if log_var is None:
+                raise InputValidationError("gaussian_nll needs a network with a variance output")
+            loss = losses.gaussian_nll(y, mean, log_var, sample_weight=w)
+        elif self.loss == "mse":
+            loss = losses.mean_squared_error(y, mean, sample_weight=w)
+        elif self.loss == "mae":
+            loss = losses.mean_absolute_error(y, mean, sample_weight=w)
+        else:
+            loss = losses.huber(y, mean, sample_weight=w, delta=self.huber_delta)
+        return loss + self.regularization_loss()
+
+    # ------------------------------------------------------------------ evaluation in dex
+    def mass_metrics(self, x: Any, log10_m500: Any) -> dict[str, float]:
+        """Bias (mean error), scatter (standard deviation of the error), RMSE, MAE in dex; z-score std.
+
+        For the Gaussian-NLL model also the standard deviation of ``(pred - true)/σ`` (1 = calibrated)
+        and the fraction of clusters within 1σ (0.683 expected).
+        """
+        out = self.predict(x)
+        pred = (out[0] if isinstance(out, tuple) else out).ravel()
+        true = np.asarray(log10_m500, dtype=np.float64).ravel()
+        err = pred - true
+        res = {
+            "n": int(err.size),
+            "bias_dex": float(err.mean()),
+            "scatter_dex": float(err.std(ddof=1)),
+            "rmse_dex": float(np.sqrt(np.mean(err**2))),
+            "mae_dex": float(np.mean(np.abs(err))),
+            "median_abs_error_dex": float(np.median(np.abs(err))),
+        }
+        if isinstance(out, tuple):
+            sig = out[1]["total"].ravel()
+            zs = err / sig
+            res["zscore_std"] = float(zs.std(ddof=1))
+            res["coverage_68"] = float(np.mean(np.abs(zs) < 1.0))
+            res["median_sigma_dex"] = float(np.median(sig))
+        return res
+
+
+__all__ = ["ClusterMassCNN", "LOSSES"]
