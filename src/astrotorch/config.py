@@ -120,6 +120,7 @@ def get_config(**overrides: Any) -> Config:
         values["shared_data"] = shared
     env_file = os.environ.get("ASTROTORCH_CONFIG")
     home = Path(os.environ.get("ASTROTORCH_HOME", "~/.astrotorch")).expanduser()
+    values["data_home"] = home
     toml_path = Path(env_file).expanduser() if env_file else home / "config.toml"
     if env_file or toml_path.is_file():
         values.update(read_toml(toml_path))

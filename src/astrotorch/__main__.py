@@ -1,0 +1,5 @@
+"""``python -m astrotorch`` runs the command line."""
+
+from astrotorch.cli.main import main
+
+main()

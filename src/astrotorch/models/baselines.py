@@ -1,0 +1,224 @@
+"""Baselines a student would start from: linear regression, k-nearest neighbours and an MLP.
+
+The linear and kNN models are scikit-learn estimators behind the same API as every other model
+(normalisation, missing labels, save/load with safetensors + JSON); the MLPs train with Lightning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from astrotorch.errors import InputValidationError, NotFittedError
+from astrotorch.models.base import AstroModel, _is_missing
+from astrotorch.models.registry import register_model
+from astrotorch.nn.layers import MCDropout
+
+
+class _MLP(nn.Module):
+    """Fully connected network; with ``heteroscedastic`` it also outputs a log-variance head."""
+
+    def __init__(self, n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float, mc: bool, heteroscedastic: bool,
+                 activation: str = "relu") -> None:
+        super().__init__()
+        act = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}[activation]
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = n_in
+        for h in hidden:
+            layers += [nn.Linear(width, h), act()]
+            if dropout > 0:
+                layers.append(MCDropout(dropout) if mc else nn.Dropout(dropout))
+            width = h
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, n_out)
+        self.log_var = nn.Linear(width, n_out) if heteroscedastic else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        h = self.body(x)
+        if self.log_var is None:
+            return self.head(h)
+        return self.head(h), self.log_var(h)
+
+
+@register_model
+class MLP(AstroModel):
+    """Multi-layer perceptron baseline (regression or classification).
+
+    Parameters: ``num_hidden`` layer widths, ``activation``; plus every :class:`AstroModel` keyword.
+    """
+
+    name = "mlp"
+
+    def __init__(self, num_hidden: tuple[int, ...] | list[int] = (256, 128), activation: str = "relu", **kwargs: Any) -> None:
+        kwargs.setdefault("lr", 0.001)
+        super().__init__(**kwargs)
+        self.num_hidden = tuple(int(h) for h in num_hidden)
+        if activation not in ("relu", "gelu", "tanh", "silu"):
+            raise InputValidationError(f"activation must be relu, gelu, tanh or silu, got {activation!r}")
+        self.activation = activation
+
+    def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
+        n_in = int(np.prod(input_shape))
+        return _MLP(n_in, self.num_hidden, output_dim, self.dropout_rate, mc=False, heteroscedastic=False,
+                    activation=self.activation)
+
+
+@register_model
+class BayesianMLP(MLP):
+    """MLP with Monte Carlo dropout and a predictive log-variance head (aleatoric + epistemic σ)."""
+
+    name = "bayesian_mlp"
+    bayesian = True
+
+    def __init__(self, num_hidden: tuple[int, ...] | list[int] = (128, 128), activation: str = "relu", **kwargs: Any) -> None:
+        kwargs.setdefault("dropout_rate", 0.1)
+        super().__init__(num_hidden=num_hidden, activation=activation, **kwargs)
+
+    def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
+        n_in = int(np.prod(input_shape))
+        return _MLP(n_in, self.num_hidden, output_dim, self.dropout_rate, mc=True,
+                    heteroscedastic=self.task == "regression", activation=self.activation)
+
+
+class _SklearnRegressor(AstroModel):
+    """Shared plumbing for scikit-learn regressors: one estimator per label, fitted on its valid rows."""
+
+    def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
+        # no torch network: an empty module keeps the base-class bookkeeping uniform
+        return nn.Identity()
+
+    def _make_estimator(self) -> Any:
+        raise NotImplementedError
+
+    def fit(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None, sample_weight: Any = None,
+            ckpt_path: str | None = None, warm_start: bool = False) -> AstroModel:
+        if self.task != "regression":
+            raise InputValidationError(f"{type(self).__name__} supports regression only")
+        ds = self._prepare_arrays(x, y, y_err, sample_weight, warm_start=False)
+        xn = ds.x.numpy().reshape(len(ds), -1)
+        yn = ds.y.numpy()
+        w = None if ds.weight is None else ds.weight.numpy()
+        self.network = self.build_network(self.input_shape, int(self.output_dim))
+        self._fit_estimators(xn, yn, w)
+        return self
+
+    def _fit_estimators(self, xn: np.ndarray, yn: np.ndarray, w: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+    def _predict_normalised(self, xn: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, x: Any, x_err: Any = None, batch_size: int | None = None) -> np.ndarray:
+        xn, _ = self._prepare_inference_input(x)
+        z = self._predict_normalised(np.asarray(xn).reshape(len(xn), -1))
+        return np.asarray(self._label_norm.denormalize(z.astype(np.float32)), np.float32)
+
+    def jacobian(self, x: Any, mean_output: bool = False, batch_size: int = 64) -> np.ndarray:
+        raise InputValidationError(f"{type(self).__name__} is not differentiable with torch: no jacobian")
+
+    hessian = jacobian  # type: ignore[assignment]
+
+    def summary(self) -> str:
+        self._check_fitted()
+        return f"{type(self).__name__}: scikit-learn estimator, {self.output_dim} outputs"
+
+
+@register_model
+class LinearRegression(_SklearnRegressor):
+    """Ridge-regularised linear regression (scikit-learn), one fit per label on its valid rows.
+
+    ``alpha``: ridge penalty in normalised units (0 → ordinary least squares).
+    """
+
+    name = "linear"
+
+    def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.alpha = alpha
+        self._coef: np.ndarray | None = None
+        self._intercept: np.ndarray | None = None
+
+    def _fit_estimators(self, xn: np.ndarray, yn: np.ndarray, w: np.ndarray | None) -> None:
+        from sklearn.linear_model import Ridge
+
+        coefs, icepts = [], []
+        for j in range(yn.shape[1]):
+            valid = ~_is_missing(yn[:, j])
+            if valid.sum() < 2:
+                coefs.append(np.zeros(xn.shape[1], np.float32))
+                icepts.append(0.0)
+                continue
+            est = Ridge(alpha=self.alpha).fit(xn[valid], yn[valid, j], sample_weight=None if w is None else w[valid])
+            coefs.append(est.coef_.astype(np.float32))
+            icepts.append(float(est.intercept_))
+        self._coef = np.stack(coefs)
+        self._intercept = np.asarray(icepts, np.float32)
+
+    def _predict_normalised(self, xn: np.ndarray) -> np.ndarray:
+        if self._coef is None:
+            raise NotFittedError("LinearRegression is not fitted")
+        return xn @ self._coef.T + self._intercept
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {"coef": torch.as_tensor(self._coef), "intercept": torch.as_tensor(self._intercept)}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self._coef = tensors["coef"].numpy()
+        self._intercept = tensors["intercept"].numpy()
+
+
+@register_model
+class KNNRegressor(_SklearnRegressor):
+    """k-nearest-neighbour regression (scikit-learn), distance-weighted, per label on its valid rows.
+
+    The training set (normalised) is the model: it is saved in the safetensors file.
+    """
+
+    name = "knn"
+
+    def __init__(self, n_neighbors: int = 10, weights: str = "distance", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.n_neighbors = n_neighbors
+        self.weights = weights
+        self._train_x: np.ndarray | None = None
+        self._train_y: np.ndarray | None = None
+        self._estimators: list[Any] | None = None
+
+    def _fit_estimators(self, xn: np.ndarray, yn: np.ndarray, w: np.ndarray | None) -> None:
+        self._train_x = xn.astype(np.float32)
+        self._train_y = yn.astype(np.float32)
+        self._build()
+
+    def _build(self) -> None:
+        from sklearn.neighbors import KNeighborsRegressor
+
+        assert self._train_x is not None and self._train_y is not None
+        self._estimators = []
+        for j in range(self._train_y.shape[1]):
+            valid = ~_is_missing(self._train_y[:, j])
+            k = min(self.n_neighbors, int(valid.sum()))
+            if k < 1:
+                self._estimators.append(None)
+                continue
+            est = KNeighborsRegressor(n_neighbors=k, weights=self.weights, algorithm="brute")
+            self._estimators.append(est.fit(self._train_x[valid], self._train_y[valid, j]))
+
+    def _predict_normalised(self, xn: np.ndarray) -> np.ndarray:
+        if self._estimators is None:
+            raise NotFittedError("KNNRegressor is not fitted")
+        cols = [np.zeros(len(xn), np.float32) if e is None else e.predict(xn) for e in self._estimators]
+        return np.stack(cols, axis=1)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {"train_x": torch.as_tensor(self._train_x), "train_y": torch.as_tensor(self._train_y)}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self._train_x = tensors["train_x"].numpy()
+        self._train_y = tensors["train_y"].numpy()
+        self._build()
+
+
+__all__ = ["MLP", "BayesianMLP", "LinearRegression", "KNNRegressor"]

@@ -1,0 +1,1 @@
+"""Plots (matplotlib, headless-safe): training curves here, one module per data kind."""

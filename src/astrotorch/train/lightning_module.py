@@ -1,0 +1,89 @@
+"""The LightningModule every astrotorch model trains through.
+
+It only holds the step logic: the network comes from the model's ``build_network`` and the loss from
+the model's ``compute_loss``. Loops, devices, precision, checkpoints and DDP are Lightning's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import lightning as L
+import torch
+from torch import nn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from astrotorch.models.base import AstroModel
+
+
+def batch_size_of(batch: dict[str, Any]) -> int:
+    y = batch.get("y")
+    if isinstance(y, torch.Tensor):
+        return int(y.shape[0])
+    x = batch["x"]
+    if isinstance(x, dict):
+        x = next(iter(x.values()))
+    return int(x.shape[0])
+
+
+class AstroLightningModule(L.LightningModule):
+    """Step logic for an :class:`~astrotorch.models.base.AstroModel`.
+
+    Parameters
+    ----------
+    network:
+        The ``torch.nn.Module`` built by the model (registered as ``self.network`` so checkpoints and
+        DDP see it).
+    model:
+        The owning AstroModel; supplies ``compute_loss`` and the optimiser hyper-parameters.
+    """
+
+    def __init__(self, network: nn.Module, model: AstroModel) -> None:
+        super().__init__()
+        self.network = network
+        # kept out of the module tree on purpose: the AstroModel is not an nn.Module
+        object.__setattr__(self, "_astro_model", model)
+
+    def forward(self, x: Any) -> Any:
+        return self.network(x)
+
+    def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
+        output = self.network(batch["x"])
+        loss = self._astro_model.compute_loss(batch, output)
+        self.log(
+            "loss" if stage == "train" else "val_loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=batch_size_of(batch),
+            sync_dist=stage != "train",
+        )
+        return loss
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "val")
+
+    def configure_optimizers(self) -> Any:
+        m = self._astro_model
+        # Keras' l2 kernel regulariser adds l2·Σw² to the loss, i.e. a gradient 2·l2·w: weight decay 2·l2
+        optimizer = torch.optim.Adam(self.network.parameters(), lr=m.lr, weight_decay=2.0 * m.l2)
+        has_val = bool(getattr(m, "_has_val", True))
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="min",
+            factor=m.reduce_lr_factor,
+            patience=m.reduce_lr_patience,
+            min_lr=m.reduce_lr_min,
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "monitor": "val_loss" if has_val else "loss",
+                "interval": "epoch",
+            },
+        }

@@ -1,0 +1,69 @@
+"""The command line: list-models, info, train tabular → run folder, predict, evaluate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from astrotorch.cli.main import app
+from astrotorch.train.runs import RunFolder
+
+runner = CliRunner()
+
+
+def test_list_models_and_info():
+    res = runner.invoke(app, ["list-models"])
+    assert res.exit_code == 0, res.output
+    assert "bayesian_mlp" in res.output and "knn" in res.output
+    res = runner.invoke(app, ["info"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["config"]["magic_number"] == -9999.0 and "torch" in info
+
+
+def test_train_tabular_writes_run_folder_then_predict_and_evaluate(tmp_path):
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "tabular", "--epochs", "3", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for f in ("metrics.json", "report.md", "plots/loss_curves.png", "model/model.safetensors"):
+        assert (out / f).is_file(), f
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_test"] == 600 and "label_0" in metrics["test"]
+    assert "Test metrics" in (out / "report.md").read_text()
+    x = np.linspace(0, 10, 30, dtype=np.float32)[:, None]
+    y = (x * np.sin(x)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    res = runner.invoke(app, ["predict", "file", str(out / "model"), str(tmp_path / "d.npz"), "--out", str(tmp_path / "p.csv")])
+    assert res.exit_code == 0, res.output
+    header = (tmp_path / "p.csv").read_text().splitlines()[0].split(",")
+    assert header == ["label_0", "label_0_model_std", "label_0_predictive_std", "label_0_total_std"]
+    res = runner.invoke(app, ["evaluate", str(out / "model"), str(tmp_path / "d.npz")])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["label_0"]["n"] == 30
+    # an existing run folder is not overwritten without --overwrite
+    res = runner.invoke(app, ["train", "tabular", "--epochs", "1", "--out", str(out)])
+    assert res.exit_code != 0
+
+
+def test_cli_bad_input_file_is_a_clear_error(tmp_path):
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    res = runner.invoke(app, ["train", "tabular", "--data", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "r")])
+    assert res.exit_code != 0
+    assert "not a valid .npz" in str(res.exception)
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_folder_is_atomic(tmp_path):
+    target = tmp_path / "run"
+    with pytest.raises(RuntimeError):
+        with RunFolder(target) as run:
+            run.write_metrics({"a": 1.0})
+            raise RuntimeError("crash mid-run")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+    with RunFolder(target) as run:
+        run.write_metrics({"a": np.float32(2.5), "b": float("nan")})
+    assert json.loads((target / "metrics.json").read_text()) == {"a": 2.5, "b": None}
