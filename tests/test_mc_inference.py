@@ -205,6 +205,29 @@ def test_chunking_respects_max_rows():
     seen.clear()
     mc_predict(Spy(), torch.randn(9, 3), n_samples=10)
     assert seen == [90]
+    seen.clear()
+    mc_predict(Spy(), torch.randn(9, 3), n_samples=10, max_rows=None)
+    assert seen == [90]
+
+
+def test_auto_max_rows_bounds_elements_per_pass(monkeypatch):
+    import astrotorch.uncertainty.mc as mc
+
+    seen: list[int] = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(50, 1)
+
+        def forward(self, x):
+            seen.append(x.shape[0])
+            return self.lin(x)
+
+    monkeypatch.setattr(mc, "AUTO_ELEMENTS_CPU", 50 * 40)  # at most 40 rows of 50 features
+    res = mc_predict(Spy(), torch.randn(6, 50), n_samples=30)
+    assert max(seen) <= 40 and sum(seen) == 180
+    assert res.mean.shape == (6, 1)
 
 
 def test_dict_inputs():
@@ -315,6 +338,8 @@ def test_bad_arguments():
         mc_predict(net, x, task="ranking")
     with pytest.raises(ConfigError):
         mc_predict(net, x, max_rows=0)
+    with pytest.raises(ConfigError):
+        mc_predict(net, x, max_rows="big")
     with pytest.raises(EmptyDatasetError):
         mc_predict(net, torch.randn(0, 3))
     with pytest.raises(ShapeMismatchError):
