@@ -327,6 +327,11 @@ class StellarPhysicsModel(AstroModel):
         self._calibrate(enc, ya)
         return self
 
+    def _calibrate_sigma(self, val_ds: Any) -> None:
+        # the base class's calibration assumes a (mean, log_var) output tuple; this model calibrates
+        # its three heteroscedastic heads itself in _calibrate (always on)
+        return None
+
     def _calibrate(self, enc: np.ndarray, ya: np.ndarray) -> None:
         """σ factors so validation z-scores of log g, M_V, [M/H] have unit standard deviation."""
         n = enc.shape[0]
