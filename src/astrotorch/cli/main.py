@@ -235,7 +235,11 @@ def demo(
 
 def _register_kinds() -> None:
     """Register each data kind's train/predict commands (``cli/train_<kind>.py``)."""
-    # (each kind is added here as its module lands)
+    from astrotorch.cli.train_images import train_images
+    from astrotorch.cli.train_spectra import train_spectra
+
+    train_app.command("spectra")(train_spectra)
+    train_app.command("images")(train_images)
 
 
 _register_kinds()

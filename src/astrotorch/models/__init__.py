@@ -10,6 +10,17 @@ from astrotorch.models.registry import create_model, get_model_class, list_model
 
 # Importing a model module registers its classes.
 from astrotorch.models.baselines import MLP, BayesianMLP, KNNRegressor, LinearRegression  # noqa: E402
+from astrotorch.models.spectra import (  # noqa: E402
+    ApogeeBCNN,
+    ApogeeBCNNCensored,
+    ApogeeCNN,
+    ApogeeDR14GaiaDR2BCNN,
+    StarNet2017,
+)
+from astrotorch.models.galaxy import Cifar10CNN, Galaxy10CNN, GalaxyResNet  # noqa: E402
+from astrotorch.models.cluster import ClusterMassCNN  # noqa: E402
+from astrotorch.models.stars import StellarPhysicsModel  # noqa: E402
+from astrotorch.models.lightcurves import LightCurveFeatures, LightCurveGRU, LightCurveTransformer  # noqa: E402
 
 __all__ = [
     "AstroModel",
@@ -22,4 +33,17 @@ __all__ = [
     "BayesianMLP",
     "KNNRegressor",
     "LinearRegression",
+    "ApogeeCNN",
+    "ApogeeBCNN",
+    "ApogeeBCNNCensored",
+    "ApogeeDR14GaiaDR2BCNN",
+    "StarNet2017",
+    "Galaxy10CNN",
+    "Cifar10CNN",
+    "GalaxyResNet",
+    "ClusterMassCNN",
+    "StellarPhysicsModel",
+    "LightCurveTransformer",
+    "LightCurveGRU",
+    "LightCurveFeatures",
 ]
