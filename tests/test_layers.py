@@ -126,7 +126,7 @@ def test_concrete_dropout_rate_learns():
     opt = torch.optim.Adam(layer.parameters(), lr=0.03)
     for _ in range(300):
         opt.zero_grad()
-        loss = ((layer(x) - y) ** 2).mean() + layer.regularization / n
+        loss = ((layer(x) - y) ** 2).mean() + layer.regularization
         loss.backward()
         opt.step()
     assert layer.rate < 0.25

@@ -357,3 +357,35 @@ def test_bad_arguments():
 
     with pytest.raises(InputValidationError, match="tuple"):
         mc_predict(BadOut(), x)
+
+
+def test_sequential_is_split_automatically():
+    torch.manual_seed(8)
+    first = CountingPrefix(nn.Linear(3, 16))
+    net = nn.Sequential(first, nn.ReLU(), MCDropout(0.3), nn.Linear(16, 2))
+    x = torch.randn(5, 3)
+    res = mc_predict(net, x, n_samples=2000)
+    assert first.rows == 5  # the deterministic head ran once per input
+    loop_mean, loop_var = mc_loop_predict(net, x, n_samples=2000)
+    torch.testing.assert_close(res.mean, loop_mean, atol=0.05, rtol=0.05)
+    np.testing.assert_allclose(res.model_var.numpy(), loop_var.numpy(), rtol=0.2, atol=1e-6)
+
+
+def test_mixed_bayesian_layers_network():
+    from astrotorch.nn.layers import MCBatchNorm, MCConcreteDropout, MCGaussianDropout, MCSpatialDropout1D
+
+    torch.manual_seed(9)
+    net = nn.Sequential(
+        nn.Conv1d(1, 4, 3, padding=1),
+        MCSpatialDropout1D(0.2),
+        nn.Flatten(),
+        MCConcreteDropout(nn.Linear(4 * 12, 16), init_min=0.2, init_max=0.2),
+        nn.ReLU(),
+        MCGaussianDropout(0.1),
+        MCBatchNorm(16),
+        nn.Linear(16, 1),
+    )
+    x = torch.randn(7, 1, 12)
+    res = mc_predict(net, x, n_samples=64)
+    assert res.mean.shape == (7, 1) and torch.all(res.model_var > 0)
+    assert torch.all(torch.isfinite(res.mean))

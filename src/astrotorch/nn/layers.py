@@ -118,10 +118,14 @@ class MCConcreteDropout(nn.Module):
 
     Wraps ``layer`` (e.g. ``nn.Linear`` or ``nn.Conv1d``) and applies, before it, a continuous
     relaxation of Bernoulli dropout whose rate ``p = sigmoid(p_logit)`` is a trainable parameter.
-    The training loss must include :attr:`regularization` (divided by the number of training
-    samples, as in the paper), otherwise nothing stops ``p`` collapsing to 0:
+    The training loss must include :attr:`regularization` (:func:`auxiliary_loss` collects it),
+    otherwise nothing stops ``p`` collapsing to 0:
 
     ``weight_regularizer * ||W||² / (1 - p) + dropout_regularizer * input_dim * (p log p + (1-p) log(1-p))``
+
+    As in the paper's code, the regularisers already carry the ``1 / N`` of the dataset size
+    (``weight_regularizer = l² / (τ N)``, ``dropout_regularizer = 2 / (τ N)``), so the term is added
+    to the per-sample mean loss as it is.
 
     Parameters
     ----------

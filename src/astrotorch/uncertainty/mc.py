@@ -11,7 +11,8 @@ Two refinements:
 
 * If the network defines ``mc_split() -> (deterministic_prefix, stochastic_rest)``, the prefix runs
   once per input and only its output is repeated; for ApogeeBCNN this skips ``n_samples - 1`` passes
-  of the first convolution over the 7514-pixel spectrum.
+  of the first convolution over the 7514-pixel spectrum. A plain ``nn.Sequential`` is split
+  automatically before its first stochastic child.
 * ``max_rows`` bounds the rows in one forward pass (memory; by default chosen from the input size
   and device); the work is then chunked over inputs and, if needed, over samples, without
   changing the statistics.
@@ -331,6 +332,12 @@ def mc_predict(
     rest: nn.Module = network
     if x_err is None and callable(getattr(network, "mc_split", None)):
         prefix, rest = network.mc_split()
+    elif x_err is None and isinstance(network, nn.Sequential):
+        # a Sequential runs its children in order, so the split before the first stochastic child
+        # is exact; an empty prefix (stochastic first layer) is just skipped
+        head, tail = split_at_first_stochastic(network)
+        if len(head) > 0:
+            prefix, rest = head, tail
 
     was_training = network.training
     network.eval()
