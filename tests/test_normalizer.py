@@ -303,3 +303,12 @@ def test_cached_statistics_follow_updates():
     np.testing.assert_allclose(norm.transform(np.array([[6.0 + np.sqrt(26.0)]])), [[1.0]])
     norm.fit(np.array([[100.0], [102.0]]))
     np.testing.assert_allclose(norm.transform(np.array([[102.0]]).astype(np.float32)), [[1.0]])
+
+
+def test_boolean_data_switches_to_mode_zero_like_astronn():
+    y = np.array([[True, False], [False, True], [True, True]])
+    norm = Normalizer(2)
+    with pytest.warns(UserWarning, match="boolean"):
+        z = norm.normalize(y)
+    assert norm.mode == 0
+    np.testing.assert_array_equal(z, y.astype(np.float32))

@@ -27,6 +27,7 @@ normalised.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -240,6 +241,14 @@ class Normalizer:
         if np.isinf(values[~missing]).any():
             raise InputValidationError("x contains +-inf values; mark missing entries with NaN or the magic number")
         if not self.is_fitted:
+            if arr.dtype == np.bool_ and self.mode != 0:
+                # astroNN's rule: booleans (e.g. binary labels) cannot be scaled meaningfully
+                warnings.warn(
+                    f"boolean data: Normalizer mode {self.mode!r} switched to 0 (no normalisation), as astroNN does",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                self.mode = 0
             self.feature_shape = tuple(int(s) for s in arr.shape[1:])
             shape = self._stat_shape
             self._count = np.zeros(shape)
