@@ -133,3 +133,29 @@ def test_real_fusion_set(shared_data):
     assert ev["logg"]["mae"] < 0.067
     assert 0.7 < ev["logg"]["z_std"] < 1.4
     assert ev["physics_violation"]["any_violation_rate"] == 0.0
+
+
+def test_cli_train_and_predict(tmp_path):
+    from astrotorch.cli.train_stars import predict_stars, train_stars
+
+    run = train_stars(data="synthetic", epochs=2, out=tmp_path / "run", n_synthetic=400, hidden=16)
+    for f in ("model/manifest.json", "metrics.json", "report.md", "plots/hr_diagram.png",
+              "plots/predicted_vs_true.png", "plots/physics_violation.png"):
+        assert (run / f).is_file(), f
+    import json
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n_test"] == 80 and "logg" in metrics["metrics"]
+    csv = tmp_path / "stars.csv"
+    pd.DataFrame({"teff": [5772.0, 3500.0, 20000.0], "radius": [1.0, 0.4, 5.0]}).to_csv(csv, index=False)
+    err = tmp_path / "err.csv"
+    pd.DataFrame({"teff": [50.0, 50.0, 500.0], "radius": [0.02, 0.01, 0.1]}).to_csv(err, index=False)
+    out = predict_stars(run, csv, tmp_path / "pred.csv", errors_csv=err)
+    pred = pd.read_csv(out)
+    assert len(pred) == 3
+    for t in STAR_TARGETS:
+        assert t in pred.columns and f"{t}_err" in pred.columns
+    assert np.all(pred["mbol_err"] > 0)  # propagated from the input errors
+    np.testing.assert_allclose(pred["luminosity_completed"][0], 1.0, rtol=1e-3)
+    with pytest.raises(InputValidationError):
+        train_stars(data=str(tmp_path / "nope.csv"), out=tmp_path / "run2")
