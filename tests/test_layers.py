@@ -121,7 +121,9 @@ def test_concrete_dropout_rate_learns():
     n, d = 512, 8
     x = torch.randn(n, d)
     y = x @ torch.randn(d, 1)
-    layer = MCConcreteDropout(nn.Linear(d, 1), weight_regularizer=1e-6, dropout_regularizer=1e-5, init_min=0.5, init_max=0.5)
+    layer = MCConcreteDropout(
+        nn.Linear(d, 1), weight_regularizer=1e-6, dropout_regularizer=1e-5, init_min=0.5, init_max=0.5
+    )
     assert layer.rate == pytest.approx(0.5)
     opt = torch.optim.Adam(layer.parameters(), lr=0.03)
     for _ in range(300):
@@ -135,7 +137,9 @@ def test_concrete_dropout_rate_learns():
 
 def test_concrete_dropout_regularizer_pushes_towards_half():
     # with no data term the negative-entropy regulariser alone drives p to 0.5
-    layer = MCConcreteDropout(nn.Linear(4, 1), weight_regularizer=0.0, dropout_regularizer=1.0, init_min=0.05, init_max=0.05)
+    layer = MCConcreteDropout(
+        nn.Linear(4, 1), weight_regularizer=0.0, dropout_regularizer=1.0, init_min=0.05, init_max=0.05
+    )
     opt = torch.optim.SGD([layer.p_logit], lr=0.5)
     for _ in range(200):
         opt.zero_grad()
@@ -146,9 +150,12 @@ def test_concrete_dropout_regularizer_pushes_towards_half():
 
 def test_concrete_dropout_regularization_value():
     lin = nn.Linear(3, 2)
-    layer = MCConcreteDropout(lin, weight_regularizer=0.1, dropout_regularizer=0.2, init_min=0.3, init_max=0.3)
+    layer = MCConcreteDropout(
+        lin, weight_regularizer=0.1, dropout_regularizer=0.2, init_min=0.3, init_max=0.3
+    )
     p = 0.3
-    expected = 0.1 * (lin.weight**2).sum().item() / (1 - p) + 0.2 * 3 * (p * math.log(p) + (1 - p) * math.log(1 - p))
+    neg_entropy = p * math.log(p) + (1 - p) * math.log(1 - p)
+    expected = 0.1 * (lin.weight**2).sum().item() / (1 - p) + 0.2 * 3 * neg_entropy
     assert layer.regularization.item() == pytest.approx(expected, rel=1e-5)
     assert auxiliary_loss(nn.Sequential(layer)).item() == pytest.approx(expected, rel=1e-5)
     # unknown input size until the first pass

@@ -76,7 +76,9 @@ class MCSpatialDropout1D(_MCDropoutBase):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 3:
-            raise ShapeMismatchError(f"MCSpatialDropout1D expects (N, C, L) inputs, got shape {tuple(x.shape)}")
+            raise ShapeMismatchError(
+                f"MCSpatialDropout1D expects (N, C, L) inputs, got shape {tuple(x.shape)}"
+            )
         if not self.stochastic:
             return x
         return F.dropout1d(x, p=self.rate, training=True)
@@ -173,7 +175,9 @@ class MCConcreteDropout(nn.Module):
         lo, hi = _logit(float(init_min)), _logit(float(init_max))
         self.p_logit = nn.Parameter(torch.empty(1).uniform_(lo, hi))
         # number of input features, from the wrapped layer when it says, else from the last input
-        self._input_dim: int | None = getattr(layer, "in_features", None) or getattr(layer, "in_channels", None)
+        self._input_dim: int | None = getattr(layer, "in_features", None) or getattr(
+            layer, "in_channels", None
+        )
 
     @property
     def stochastic(self) -> bool:
@@ -359,7 +363,9 @@ class KLDivergence(nn.Module):
         self.weight = float(weight)
         self.loss: Tensor | None = None
 
-    def forward(self, mean: Tensor | tuple[Tensor, Tensor], log_var: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, mean: Tensor | tuple[Tensor, Tensor], log_var: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         if log_var is None:
             if not (isinstance(mean, (tuple, list)) and len(mean) == 2):
                 raise InputValidationError("KLDivergence takes (mean, log_var) or a (mean, log_var) tuple")
@@ -417,7 +423,11 @@ class PolyFit(LazyModuleMixin, nn.Module):
         super().__init__()
         if isinstance(deg, bool) or not isinstance(deg, (int, np.integer)) or deg < 0:
             raise ConfigError(f"deg must be a non-negative integer, got {deg!r}")
-        if isinstance(output_units, bool) or not isinstance(output_units, (int, np.integer)) or output_units < 1:
+        if (
+            isinstance(output_units, bool)
+            or not isinstance(output_units, (int, np.integer))
+            or output_units < 1
+        ):
             raise ConfigError(f"output_units must be a positive integer, got {output_units!r}")
         self.deg = int(deg)
         self.output_units = int(output_units)
@@ -426,8 +436,8 @@ class PolyFit(LazyModuleMixin, nn.Module):
             w = torch.as_tensor(np.asarray(init_w, dtype=np.float32))
             if w.ndim != 3 or w.shape[0] != self.deg + 1 or w.shape[2] != self.output_units:
                 raise ConfigError(
-                    f"init_w must have shape (deg + 1, input_dim, output_units) = ({self.deg + 1}, input_dim, "
-                    f"{self.output_units}), got {tuple(w.shape)}"
+                    "init_w must have shape (deg + 1, input_dim, output_units) = "
+                    f"({self.deg + 1}, input_dim, {self.output_units}), got {tuple(w.shape)}"
                 )
             if input_dim is not None and int(input_dim) != w.shape[1]:
                 raise ConfigError(f"init_w has input_dim {w.shape[1]} but input_dim={input_dim} was given")
@@ -510,7 +520,8 @@ class BoolMask(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim < 2 or x.shape[-1] != self.mask.numel():
             raise ShapeMismatchError(
-                f"BoolMask of length {self.mask.numel()} does not fit input shape {tuple(x.shape)} (last axis)"
+                f"BoolMask of length {self.mask.numel()} does not fit input shape {tuple(x.shape)} "
+                "(last axis)"
             )
         return x.index_select(-1, self.index)
 

@@ -107,7 +107,9 @@ class Normalizer:
         self.mode: int | str = _canonical_mode(mode)
         self.magic_number: float = float(_config_magic_number() if magic_number is None else magic_number)
         if math.isnan(self.magic_number):
-            raise ConfigError("magic_number must be a finite number (NaN is always treated as missing anyway)")
+            raise ConfigError(
+                "magic_number must be a finite number (NaN is always treated as missing anyway)"
+            )
         self._reset()
 
     # ------------------------------------------------------------------ state
@@ -239,12 +241,15 @@ class Normalizer:
         values = arr.astype(np.float64)
         # validate before touching the state, so a rejected chunk leaves the Normalizer as it was
         if np.isinf(values[~missing]).any():
-            raise InputValidationError("x contains +-inf values; mark missing entries with NaN or the magic number")
+            raise InputValidationError(
+                "x contains +-inf values; mark missing entries with NaN or the magic number"
+            )
         if not self.is_fitted:
             if arr.dtype == np.bool_ and self.mode != 0:
                 # astroNN's rule: booleans (e.g. binary labels) cannot be scaled meaningfully
                 warnings.warn(
-                    f"boolean data: Normalizer mode {self.mode!r} switched to 0 (no normalisation), as astroNN does",
+                    f"boolean data: Normalizer mode {self.mode!r} switched to 0 (no normalisation), "
+                    "as astroNN does",
                     UserWarning,
                     stacklevel=3,
                 )

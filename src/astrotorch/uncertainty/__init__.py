@@ -1,4 +1,7 @@
-"""Uncertainty tools: vectorised Monte Carlo inference (:mod:`.mc`) and calibration checks (:mod:`.calibration`)."""
+"""Uncertainty tools.
+
+Vectorised Monte Carlo inference (:mod:`.mc`) and calibration checks (:mod:`.calibration`).
+"""
 
 from __future__ import annotations
 

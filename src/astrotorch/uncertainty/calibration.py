@@ -147,7 +147,9 @@ def _labels(labels: Any, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray
             raise InputValidationError(f"labels must be integers in [0, {n_classes})")
         idx = np.where(valid, lab, 0).astype(np.int64)
     else:
-        raise ShapeMismatchError(f"labels must be (N,) class indices or (N, C) one-hot, got shape {lab.shape}")
+        raise ShapeMismatchError(
+            f"labels must be (N,) class indices or (N, C) one-hot, got shape {lab.shape}"
+        )
     return valid, idx
 
 

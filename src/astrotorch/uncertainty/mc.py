@@ -120,7 +120,9 @@ def split_at_first_stochastic(seq: nn.Sequential) -> tuple[nn.Sequential, nn.Seq
     (no copy), so weights stay tied.
     """
     if not isinstance(seq, nn.Sequential):
-        raise InputValidationError(f"split_at_first_stochastic needs an nn.Sequential, got {type(seq).__name__}")
+        raise InputValidationError(
+            f"split_at_first_stochastic needs an nn.Sequential, got {type(seq).__name__}"
+        )
     children = list(seq.children())
     cut = next((i for i, child in enumerate(children) if has_stochastic_layers(child)), len(children))
     return nn.Sequential(*children[:cut]), nn.Sequential(*children[cut:])
@@ -168,7 +170,9 @@ def _to_tensor(x: Any, dtype: torch.dtype, device: torch.device, what: str) -> A
         return torch.as_tensor(x, dtype=dtype if np.issubdtype(x.dtype, np.floating) else None, device=device)
     if isinstance(x, Mapping):
         return {k: _to_tensor(v, dtype, device, f"{what}[{k!r}]") for k, v in x.items()}
-    raise InputValidationError(f"{what} must be a tensor, a numpy array or a dict of them, got {type(x).__name__}")
+    raise InputValidationError(
+        f"{what} must be a tensor, a numpy array or a dict of them, got {type(x).__name__}"
+    )
 
 
 def _batch_size(x: Any) -> int:
