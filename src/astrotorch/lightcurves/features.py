@@ -123,7 +123,7 @@ def lomb_scargle_period(lc: LightCurve, min_period: float = 0.1, max_period: flo
 def bazin(t: np.ndarray, a: float, t0: float, tau_rise: float, tau_fall: float, c: float) -> np.ndarray:
     """Bazin et al. (2009) transient shape: A e^{-(t-t0)/τ_fall} / (1 + e^{-(t-t0)/τ_rise}) + c (days)."""
     x = np.clip((t - t0), -500, 500)
-    return a * np.exp(-x / tau_fall) / (1.0 + np.exp(np.clip(-x / tau_rise, -50, 50))) + c
+    return a * np.exp(np.clip(-x / tau_fall, -50, 50)) / (1.0 + np.exp(np.clip(-x / tau_rise, -50, 50))) + c
 
 
 def fit_bazin(t: np.ndarray, f: np.ndarray, e: np.ndarray) -> dict[str, float]:
