@@ -57,6 +57,62 @@ class _SpectraModel(AstroModel):
         return out
 
 
+class _CalibratedBayesian(_SpectraModel):
+    """σ calibration on the validation split through the same path as test predictions.
+
+    With ``calibrate_uncertainty=True``, after training, the held-out validation stars (``val_size``
+    of the training data, never any test data) are predicted with :meth:`predict` — MC dropout,
+    predictive head and, when ``fit`` got ``x_err``, the propagated input errors, exactly as at test
+    time — and one factor per label rescales every σ component so that the validation z-scores have
+    unit variance. The catalogue labels are themselves noisy by ``y_err``, so their variance is
+    removed: ``s² = mean((r² − y_err²) / σ²)`` over valid entries, with ``r`` = prediction − label.
+    """
+
+    def fit(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None, sample_weight: Any = None,
+            ckpt_path: str | None = None, warm_start: bool = False) -> AstroModel:
+        # keep references (no copies) to the raw arrays for the validation calibration
+        self._fit_raw = (x, y, x_err, y_err) if not isinstance(x, torch.utils.data.Dataset) else None
+        self.sigma_scale_ = None
+        try:
+            return super().fit(x, y, x_err=x_err, y_err=y_err, sample_weight=sample_weight, ckpt_path=ckpt_path,
+                               warm_start=warm_start)
+        finally:
+            self._fit_raw = None
+
+    def _calibrate_sigma(self, val_ds: Any) -> None:
+        raw = getattr(self, "_fit_raw", None)
+        idx = getattr(val_ds, "indices", None)
+        if raw is None or idx is None:  # streaming Dataset: fall back to the normalised-units estimate
+            super()._calibrate_sigma(val_ds)
+            return
+        from astrotorch.models.base import _is_missing
+
+        x, y, x_err, y_err = raw
+        idx = np.asarray(idx)
+
+        def take(a: Any) -> Any:
+            if a is None:
+                return None
+            if isinstance(a, Mapping):
+                return {k: np.asarray(v)[idx] for k, v in a.items()}
+            return np.asarray(a)[idx]
+
+        self.sigma_scale_ = None
+        pred, sig = self.predict(take(x), x_err=take(x_err))
+        yv = np.asarray(take(y), dtype=np.float64).reshape(pred.shape)
+        ev = np.zeros_like(yv) if y_err is None else np.asarray(take(y_err), dtype=np.float64).reshape(pred.shape)
+        ev = np.where(_is_missing(ev), 0.0, ev)
+        scale = np.ones(pred.shape[1], dtype=np.float32)
+        for j in range(pred.shape[1]):
+            ok = ~_is_missing(yv[:, j]) & (sig["total"][:, j] > 0)
+            if ok.sum() < 10:
+                continue
+            r2 = (pred[ok, j] - yv[ok, j]) ** 2
+            s2 = float(np.mean((r2 - ev[ok, j] ** 2) / sig["total"][ok, j] ** 2))
+            scale[j] = np.sqrt(np.clip(s2, 0.01, 100.0))
+        self.sigma_scale_ = scale
+
+
 @register_model
 class ApogeeCNN(_SpectraModel):
     """astroNN ``ApogeeCNN``: a deterministic CNN for stellar labels from spectra.
@@ -88,7 +144,7 @@ class ApogeeCNN(_SpectraModel):
 
 
 @register_model
-class ApogeeBCNN(_SpectraModel):
+class ApogeeBCNN(_CalibratedBayesian):
     """astroNN ``ApogeeBCNN``: Bayesian CNN with MC dropout and a predictive-variance head.
 
     Trained with ``robust_mse`` (heteroscedastic loss with the known label errors ``y_err``);
@@ -167,7 +223,7 @@ def _windows_to_indices(windows: Any) -> dict[str, list[int]] | str:
 
 
 @register_model
-class ApogeeBCNNCensored(_SpectraModel):
+class ApogeeBCNNCensored(_CalibratedBayesian):
     """astroNN ``ApogeeBCNNCensored`` (Leung & Bovy 2019): element branches that see only their lines.
 
     ``element_windows``: ``"synthetic"`` (the line windows of astrotorch's synthetic generator), or a
@@ -241,7 +297,7 @@ class ApogeeBCNNCensored(_SpectraModel):
 
 
 @register_model
-class ApogeeDR14GaiaDR2BCNN(_SpectraModel):
+class ApogeeDR14GaiaDR2BCNN(_CalibratedBayesian):
     """astroNN ``ApogeeDR14GaiaDR2BCNN`` (Leung & Bovy 2019b): spectro-photometric distances.
 
     Input: a dict ``{"spectra": (N, L), "mag": (N,) extinction-corrected apparent Ks magnitude,
