@@ -70,6 +70,7 @@ class HDF5Dataset(Dataset):
         self.rdcc_nbytes = int(rdcc_nbytes)
         self._handle: Any = None
         self._pid: int | None = None
+        self._dsets: dict[str, Any] = {}
         keys = self._keys()
         with open_hdf5(self.path) as f:
             missing = [k for k in keys.values() if k not in f]
@@ -118,20 +119,30 @@ class HDF5Dataset(Dataset):
         if self._handle is None or self._pid != pid:
             # a handle inherited through fork belongs to the parent: drop it without closing it
             # (closing would touch the parent's HDF5 library state), open our own
-            self._handle = h5py.File(self.path, "r", rdcc_nbytes=self.rdcc_nbytes, rdcc_nslots=100_003)
+            self._handle = h5py.File(self.path, "r", rdcc_nbytes=self.rdcc_nbytes, rdcc_nslots=10_007)
             self._pid = pid
+            self._dsets = {}
         return self._handle
+
+    def _dataset(self, key: str) -> Any:
+        """Open h5py datasets are kept: the chunk cache lives with the open dataset, and reopening
+        one per row would throw the cache away (and cost a metadata lookup) on every read."""
+        f = self._file()
+        ds = self._dsets.get(key)
+        if ds is None:
+            ds = self._dsets[key] = f[key]
+        return ds
 
     def close(self) -> None:
         """Close this process's handle (it reopens on next access)."""
         if self._handle is not None and self._pid == os.getpid():
             self._handle.close()
-        self._handle, self._pid = None, None
+        self._handle, self._pid, self._dsets = None, None, {}
 
     def __getstate__(self) -> dict[str, Any]:
         # spawn-started workers (and DDP spawn) pickle the dataset: never ship a handle
         state = self.__dict__.copy()
-        state["_handle"], state["_pid"] = None, None
+        state["_handle"], state["_pid"], state["_dsets"] = None, None, {}
         return state
 
     def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
@@ -146,7 +157,7 @@ class HDF5Dataset(Dataset):
 
     def _read(self, key: str, file_rows: np.ndarray) -> np.ndarray:
         """Read sorted unique ``file_rows`` of a dataset, then undo the sorting."""
-        ds = self._file()[key]
+        ds = self._dataset(key)
         order = np.argsort(file_rows, kind="stable")
         sorted_rows = file_rows[order]
         uniq, inverse = np.unique(sorted_rows, return_inverse=True)
@@ -510,7 +521,7 @@ def write_hdf5_dataset(
     y: np.ndarray | None = None,
     y_err: np.ndarray | None = None,
     *,
-    chunk_rows: int = 64,
+    chunk_rows: int | None = None,
     compression: str | None = "gzip",
     compression_opts: int | None = 1,
     x_key: str = "x",
@@ -524,9 +535,10 @@ def write_hdf5_dataset(
     ``x`` is either an array (then ``y``/``y_err`` are arrays of the same length), or an iterable of
     blocks ``{"x": ..., "y": ...[, "y_err": ...]}`` (e.g. a generator producing a synthetic set in
     pieces), so a file far larger than memory is written holding one block at a time. Datasets are
-    resizable along rows, chunked by ``chunk_rows`` rows (gzip level 1 by default: spectra compress
-    little, and a fast level keeps random-access reads cheap). The file is built under a temporary
-    sibling name and renamed when complete.
+    resizable along rows, chunked by ``chunk_rows`` rows (default: about 256 KiB of ``x`` per chunk,
+    e.g. 8 APOGEE spectra, since a random row read decompresses its whole chunk), gzip level 1 by
+    default (spectra compress little, and a fast level keeps random-access reads cheap). The file is
+    built under a temporary sibling name and renamed when complete.
     """
     import tempfile
 
@@ -535,10 +547,12 @@ def write_hdf5_dataset(
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
-    if chunk_rows < 1:
+    if chunk_rows is not None and chunk_rows < 1:
         raise InputValidationError(f"chunk_rows must be >= 1, got {chunk_rows}")
     if isinstance(x, (np.ndarray, torch.Tensor)) or hasattr(x, "__array__"):
         x_arr = np.asarray(x)
+        if chunk_rows is None:
+            chunk_rows = _auto_chunk_rows(x_arr)
         for name, a in (("y", y), ("y_err", y_err)):
             if a is not None and len(a) != len(x_arr):
                 raise ShapeMismatchError(f"{name} has {len(a)} rows but x has {len(x_arr)}")
@@ -581,10 +595,11 @@ def write_hdf5_dataset(
                     if a.dtype == object or a.dtype.kind in "USV":
                         raise InputValidationError(f"{k} must be numeric, got dtype {a.dtype}")
                 if not dsets:
+                    rows = chunk_rows or _auto_chunk_rows(arrays["x"])
                     for k, a in arrays.items():
                         dsets[k] = f.create_dataset(
                             names[k], shape=(0,) + a.shape[1:], maxshape=(None,) + a.shape[1:], dtype=a.dtype,
-                            chunks=(chunk_rows,) + a.shape[1:], compression=compression,
+                            chunks=(rows,) + a.shape[1:], compression=compression,
                             compression_opts=compression_opts if compression == "gzip" else None,
                             shuffle=compression is not None,
                         )
@@ -607,6 +622,12 @@ def write_hdf5_dataset(
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _auto_chunk_rows(x: np.ndarray, target_bytes: int = 256 << 10) -> int:
+    """Rows per chunk so that one chunk of ``x`` is about ``target_bytes`` (at least 1 row)."""
+    row_bytes = max(1, int(np.prod(x.shape[1:], dtype=np.int64)) * x.dtype.itemsize)
+    return int(max(1, min(target_bytes // row_bytes, 65536)))
 
 
 # -------------------------------------------------------------------------------- normaliser stats
