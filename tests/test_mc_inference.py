@@ -106,15 +106,15 @@ def test_heteroscedastic_output_gives_predictive_variance():
     torch.manual_seed(1)
     net = HeteroNet()
     x = torch.randn(6, 4)
-    res = mc_predict(net, x, n_samples=500, return_samples=True)
+    res = mc_predict(net, x, n_samples=1000, return_samples=True)
     assert res.mean.shape == (6, 2)
     assert torch.all(res.predictive_var > 0)
     torch.testing.assert_close(res.total_var, res.model_var + res.predictive_var)
     # predictive_var is the mean of exp(log_var) over samples; check against a loop estimate
     net.eval()
     with torch.no_grad():
-        lv = torch.stack([net(x)[1] for _ in range(2000)]).exp().mean(0)
-    np.testing.assert_allclose(res.predictive_var.numpy(), lv.numpy(), rtol=0.1)
+        lv = torch.stack([net(x)[1] for _ in range(400)]).exp().mean(0)
+    np.testing.assert_allclose(res.predictive_var.numpy(), lv.numpy(), rtol=0.15)
 
 
 def test_mc_split_computes_prefix_once_and_matches_full_path():
@@ -277,8 +277,8 @@ def test_classification_probabilities():
     # mean of softmax over samples, compared with a loop
     net.eval()
     with torch.no_grad():
-        loop = torch.stack([torch.softmax(net(x), -1) for _ in range(3000)]).mean(0)
-    torch.testing.assert_close(res.probs, loop, atol=0.02, rtol=0.05)
+        loop = torch.stack([torch.softmax(net(x), -1) for _ in range(600)]).mean(0)
+    torch.testing.assert_close(res.probs, loop, atol=0.03, rtol=0.05)
     # law of total variance: model + predictive = p (1 - p)
     torch.testing.assert_close(res.total_var, res.probs * (1 - res.probs), atol=1e-5, rtol=1e-4)
     assert torch.all(res.mutual_information >= 0)
