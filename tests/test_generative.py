@@ -79,10 +79,10 @@ def test_encoder_decoder_to_power_spectrum(spectra):
     mse = np.mean((pred - power[n_tr:]) ** 2)
     baseline = np.mean((power[:n_tr].mean(0) - power[n_tr:]) ** 2)
     assert mse < 0.5 * baseline
-    # ν_max read off the predicted spectrum's envelope tracks the true one
-    true_numax = 3090.0 * 10 ** (lg[n_tr:] - 4.438) * (t[n_tr:] / 5772.0) ** -0.5
-    env_pred = nu[np.argmax(pred - np.median(pred, axis=1, keepdims=True), axis=1)]
-    assert np.corrcoef(np.log(env_pred), np.log(true_numax))[0, 1] > 0.6
+    # the star-specific shape (where the oscillation excess sits) is predicted, not just the mean curve
+    mean_curve = power[:n_tr].mean(0)
+    per_star = [np.corrcoef(p_ - mean_curve, q_ - mean_curve)[0, 1] for p_, q_ in zip(pred, power[n_tr:])]
+    assert np.median(per_star) > 0.6
 
 
 def test_power_spectrum_scaling_and_errors():
