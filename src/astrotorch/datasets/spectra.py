@@ -367,7 +367,9 @@ def element_windows(elements: Sequence[str] | None = None, half_width_pix: int =
     for el in elements if elements is not None else ELEMENTS:
         mask = np.zeros(N_PIXELS, dtype=bool)
         for lam in ll.wavelength[ll.element_lines(el)]:
-            c = int(np.searchsorted(wave, lam))
+            c = int(np.clip(np.searchsorted(wave, lam), 0, N_PIXELS - 1))
+            if abs(wave[c] - lam) > lam * APSTAR_CDELT1 * math.log(10) * half_width_pix:
+                continue  # the line falls in a chip gap (e.g. CO band heads' tails): no pixel sees it
             mask[max(c - half_width_pix, 0): c + half_width_pix + 1] = True
         out[f"{el}_H"] = mask
     return out

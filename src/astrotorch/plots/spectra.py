@@ -198,7 +198,10 @@ def jacobian_plot(jacobian: Any, wavelength: Any, names: Sequence[str], windows:
             m = np.asarray(windows[name], dtype=bool)
             edges = np.flatnonzero(np.diff(np.r_[0, m.astype(int), 0]))
             for a, b in zip(edges[::2], edges[1::2]):
-                ax.axvspan(wave[a], wave[b - 1], color="tab:orange", alpha=0.3, lw=0)
+                # a run of window pixels crossing a chip gap is drawn as one span per chip
+                cuts = [a, *[g for g in np.flatnonzero(gap) if a < g < b], b]
+                for lo, hi in zip(cuts[:-1], cuts[1:]):
+                    ax.axvspan(wave[lo], wave[hi - 1], color="tab:orange", alpha=0.3, lw=0)
         tex, unit = _label_tex(name)
         ax.set_ylabel(r"$\partial$" + tex + r"/$\partial f$", fontsize=9)
     axes[-1, 0].set_xlabel(r"vacuum wavelength ($\AA$)")
