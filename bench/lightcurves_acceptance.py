@@ -155,8 +155,8 @@ def part_rrlyrae() -> None:
     for name, cls, kw in (("transformer", LightCurveTransformer, dict(d_model=64, n_layers=2)),
                           ("gru", LightCurveGRU, dict(hidden=64))):
         t = time.time()
-        m = cls(max_epochs=40, batch_size=32, lr=2e-3, seed=SEED, fold=True, meta_keys=("log_period", "power_ls"),
-                val_size=0.15, early_stopping_patience=8, **kw)
+        m = cls(max_epochs=30, batch_size=32, lr=2e-3, seed=SEED, fold=True, meta_keys=("log_period", "power_ls"),
+                val_size=0.15, early_stopping_patience=8, max_length=300, **kw)
         m.fit(sub_tr)
         pr = m.predict(sub_te)
         order = [m.targetname.index("RRab"), m.targetname.index("RRc")]
@@ -179,9 +179,17 @@ def part_threeclass() -> None:
     y = both.class_indices()
     tr, te = split_idx(y)
     res: dict = {"n_train": int(tr.size), "n_test": int(te.size), "bands": list(both.bands)}
-    Xr, nr = cached_features("rr3", rr, both.bands, min_period=0.2)
-    Xs, ns = cached_features("sn3", sn, both.bands, min_period=0.2)
-    X = np.vstack([Xr, Xs])
+    # reuse the per-survey feature caches, aligned by column name (absent bands / no periodogram → NaN,
+    # exactly what feature_matrix gives for a band an object lacks)
+    Xr, nr = cached_features("rr", rr, rr.bands, min_period=0.2)
+    Xs, ns = cached_features("sn", sn, ("g", "R"), periodogram=False)
+    cols = list(dict.fromkeys(nr + ns))
+    X = np.full((len(rr) + len(sn), len(cols)), np.nan)
+    for j, c in enumerate(cols):
+        if c in nr:
+            X[: len(rr), j] = Xr[:, nr.index(c)]
+        if c in ns:
+            X[len(rr):, j] = Xs[:, ns.index(c)]
     clf = hgb("classification").fit(X[tr], y[tr])
     res["features_hgb"] = classification_report(y[te], clf.predict_proba(X[te]), both.class_names, class_weights=None)
     for name, cls, kw in (("transformer", LightCurveTransformer, dict(d_model=64)),

@@ -175,3 +175,21 @@ def test_registry_and_errors(two_class):
     other = LightCurveSet([lc.copy(bands=("u", "g", "r", "i", "z", "Y")) for lc in tr[:2]])
     with pytest.raises(InputValidationError):
         g.predict(other)
+
+
+def test_cli_train_lightcurves_writes_run_folder(tmp_path):
+    import json
+
+    from astrotorch.cli.train_lightcurves import train_lightcurves
+
+    out = train_lightcurves(model="lc_gru", data="synthetic", epochs=1, out=tmp_path / "run", n_synthetic=48,
+                            batch_size=16, max_length=32)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"accuracy", "macro_f1", "weighted_log_loss", "confusion_matrix"} <= set(metrics)
+    assert metrics["n_train"] + metrics["n_test"] == 48
+    for name in ("confusion_matrix.png", "roc.png", "examples.png"):
+        assert (out / "plots" / name).stat().st_size > 0
+    assert isinstance(load_folder(out / "model"), LightCurveGRU)
+    with pytest.raises(InputValidationError):
+        train_lightcurves(data="hdf5:/nowhere", out=tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
