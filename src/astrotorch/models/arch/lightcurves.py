@@ -10,10 +10,15 @@ reconstruction (self-supervised pretraining).
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
+
+# nn.TransformerEncoder's inference fast path (padding skipped via nested tensors) warns on every call
+# that the nested-tensor API is a prototype; the path is exact (tested against padded inputs)
+warnings.filterwarnings("ignore", message="The PyTorch API of nested tensors is in prototype stage")
 
 
 class ContinuousTimeEncoding(nn.Module):
