@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--consistency-weight", type=float, default=0.01)
+    ap.add_argument("--likelihood", default="gaussian", choices=["gaussian", "laplace"])
     ap.add_argument("--json", default=None, help="also write all figures to this JSON file")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -77,7 +78,8 @@ def main() -> None:
 
     t0 = time.time()
     model = StellarPhysicsModel(max_epochs=args.epochs, seed=args.seed, hidden=args.hidden, n_layers=args.layers,
-                                consistency_weight=args.consistency_weight, accelerator="cpu").fit(x_tr, y_tr)
+                                consistency_weight=args.consistency_weight, likelihood=args.likelihood,
+                                accelerator="cpu").fit(x_tr, y_tr)
     fit_s = time.time() - t0
     frame = model.predict_frame(x_te)
     ref = y_te.copy()

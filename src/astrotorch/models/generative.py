@@ -36,7 +36,7 @@ class _VariationalSpectraModel(AstroModel):
     """Shared loss and latent-space helpers."""
 
     def __init__(self, *, latent_dim: int = 2, kl_weight: float = 1.0, channels: tuple[int, int] = (8, 16),
-                 kernel: int = 8, dense: int = 64, **kwargs: Any) -> None:
+                 kernel: int = 7, dense: int = 64, **kwargs: Any) -> None:
         kwargs.setdefault("input_norm_mode", 1)
         kwargs.setdefault("labels_norm_mode", 1)
         super().__init__(**kwargs)

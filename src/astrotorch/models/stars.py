@@ -173,7 +173,8 @@ class StellarPhysicsModel(AstroModel):
     Parameters beyond :class:`AstroModel`'s: ``hidden``, ``n_layers`` (MLP trunk), ``consistency_weight``
     (penalty on bending the approximate relations; 0 = free, large = log g follows g = G M / R² with the
     mass–luminosity mass), ``class_softness`` (dex; width of the soft class probabilities),
-    ``max_rule_leaves`` (leaves of each class-rule tree).
+    ``max_rule_leaves`` (leaves of each class-rule tree), ``likelihood`` (``"gaussian"`` or ``"laplace"``
+    for the heteroscedastic heads; σ is the standard deviation either way).
     """
 
     name = "stellar_physics"
@@ -187,6 +188,7 @@ class StellarPhysicsModel(AstroModel):
         consistency_weight: float = 0.01,
         class_softness: float = 1e-3,
         max_rule_leaves: int = 32,
+        likelihood: str = "gaussian",
         max_epochs: int = 300,
         batch_size: int = 128,
         lr: float = 2e-3,
@@ -212,6 +214,8 @@ class StellarPhysicsModel(AstroModel):
         )
         if consistency_weight < 0:
             raise InputValidationError(f"consistency_weight must be >= 0, got {consistency_weight}")
+        if likelihood not in ("gaussian", "laplace"):
+            raise InputValidationError(f"likelihood must be 'gaussian' or 'laplace', got {likelihood!r}")
         if input_norm_mode != 0 or labels_norm_mode != 0:
             raise InputValidationError("the stellar model scales its own inputs/labels: keep input_norm_mode=labels_norm_mode=0")
         self.hidden = hidden
@@ -219,6 +223,7 @@ class StellarPhysicsModel(AstroModel):
         self.consistency_weight = consistency_weight
         self.class_softness = class_softness
         self.max_rule_leaves = max_rule_leaves
+        self.likelihood = likelihood
         self.targetname = list(STAR_TARGETS)
         self._prefit: dict[str, Any] | None = None
         self._loss_scale: np.ndarray | None = None
@@ -371,7 +376,13 @@ class StellarPhysicsModel(AstroModel):
             r = torch.where(valid, (pred - truth) / scale[j], torch.zeros_like(pred))
             if t in HETERO_TARGETS:
                 s = out[:, OUT[f"logvar_{t}"]].clamp(-12.0, 12.0)
-                term = 0.5 * torch.exp(-s) * r**2 + 0.5 * s
+                if self.likelihood == "laplace":
+                    # Laplace with variance exp(s) = 2 b²: the median regressor, matched to MAE and
+                    # robust to the heavy tails of survey labels
+                    log_b = 0.5 * (s - math.log(2.0))
+                    term = torch.abs(r) * torch.exp(-log_b) + log_b
+                else:
+                    term = 0.5 * torch.exp(-s) * r**2 + 0.5 * s
             else:
                 term = r**2
             ww = valid.to(term.dtype) * (w.to(term.dtype).reshape(-1) if w is not None else 1.0)

@@ -27,7 +27,7 @@ def _pooled_len(length: int, stages: int) -> int:
 class SpectraEncoder(nn.Module):
     """(N, L) spectra → (mean, log_var) of a ``latent_dim`` Gaussian."""
 
-    def __init__(self, input_len: int, latent_dim: int, channels: tuple[int, int] = (8, 16), kernel: int = 8,
+    def __init__(self, input_len: int, latent_dim: int, channels: tuple[int, int] = (8, 16), kernel: int = 7,
                  dense: int = 64) -> None:
         super().__init__()
         if _pooled_len(input_len, 2) < 1:
@@ -58,7 +58,7 @@ def _sample(mean: torch.Tensor, log_var: torch.Tensor, training: bool) -> torch.
 class ConvVAE1D(nn.Module):
     """Convolutional VAE: spectra → latent → spectra (reconstruction (N, L))."""
 
-    def __init__(self, input_len: int, latent_dim: int = 2, channels: tuple[int, int] = (8, 16), kernel: int = 8,
+    def __init__(self, input_len: int, latent_dim: int = 2, channels: tuple[int, int] = (8, 16), kernel: int = 7,
                  dense: int = 64, kl_weight: float = 1.0) -> None:
         super().__init__()
         c1, c2 = channels
@@ -93,7 +93,7 @@ class VariationalEncoderDecoder(nn.Module):
     """Spectra → latent (with KL) → MLP → a second data product of length ``output_len``."""
 
     def __init__(self, input_len: int, output_len: int, latent_dim: int = 8, channels: tuple[int, int] = (8, 16),
-                 kernel: int = 8, dense: int = 64, kl_weight: float = 1.0) -> None:
+                 kernel: int = 7, dense: int = 64, kl_weight: float = 1.0) -> None:
         super().__init__()
         self.latent_dim = latent_dim
         self.encoder = SpectraEncoder(input_len, latent_dim, channels, kernel, dense)
