@@ -97,3 +97,21 @@ def test_sigkill_while_writing_run_folder_leaves_nothing(tmp_path):
     assert not (tmp_path / "run").exists()
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".run.")]
     assert leftovers and all(".tmp-" in n for n in leftovers)  # only a hidden temporary, never the real name
+
+
+def test_default_model_checkpoint_is_weights_only_loadable(tmp_path):
+    """With the base class's default callbacks (early stopping, LR schedule, history), the checkpoint
+    Lightning writes contains only what ``torch.load(weights_only=True)`` accepts, and resuming works."""
+    import numpy as np
+
+    from astrotorch.models import create_model
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5)).astype(np.float32)
+    y = x[:, :2].copy()
+    kw = dict(num_hidden=(8,), batch_size=32, accelerator="cpu", checkpoint_dir=str(tmp_path / "ck"), seed=1)
+    create_model("mlp", max_epochs=1, **kw).fit(x, y)
+    ckpt = torch.load(tmp_path / "ck" / "last.ckpt", weights_only=True)
+    assert ckpt["epoch"] == 0 and "state_dict" in ckpt and ckpt["callbacks"]
+    resumed = create_model("mlp", max_epochs=2, **kw).fit(x, y, ckpt_path="last")
+    assert resumed.trainer.current_epoch == 2
