@@ -75,6 +75,14 @@ def test_uncertainties(synthetic_fit):
     assert np.median(std_e["propagated"][:, k]) == pytest.approx(2.5 / np.log(10) * 0.05, rel=0.25)
 
 
+def test_laplace_likelihood_trains_and_is_calibrated(synthetic_fit):
+    _, inp, tgt = synthetic_fit
+    tr_in, tr_t = synthetic_stars(800, seed=7)
+    m = StellarPhysicsModel(max_epochs=6, hidden=32, likelihood="laplace", accelerator="cpu").fit(tr_in, tr_t)
+    ev = m.evaluate(inp, tgt)
+    assert np.isfinite(ev["logg"]["mae"]) and 0.5 < ev["logg"]["z_std"] < 2.0
+
+
 def test_consistency_weight_bends_less(synthetic_fit):
     model, inp, tgt = synthetic_fit
     tr_in, tr_t = synthetic_stars(600, seed=5)
@@ -112,6 +120,8 @@ def test_bad_inputs(synthetic_fit):
         model.predict_frame(np.ones((3, 4)))
     with pytest.raises(InputValidationError):
         StellarPhysicsModel(consistency_weight=-1)
+    with pytest.raises(InputValidationError, match="likelihood"):
+        StellarPhysicsModel(likelihood="cauchy")
 
 
 @pytest.mark.realdata
