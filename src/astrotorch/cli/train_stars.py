@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import pandas as pd
 import typer
 from typing_extensions import Annotated

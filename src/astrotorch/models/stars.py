@@ -34,7 +34,6 @@ from astrotorch.models.arch.stars import (
     HETERO_TARGETS,
     LOG_T_SUN,
     OUT,
-    OUTPUT_LAYOUT,
     ZERO_POINT_INIT,
     ZERO_POINT_NAMES,
     StellarPhysicsNet,
@@ -142,7 +141,7 @@ def _robust_scale(v: np.ndarray) -> float:
     return float(s if s > 1e-6 else max(np.std(v), 1e-3))
 
 
-def _tree_rules(lt: np.ndarray, ll: np.ndarray, labels: np.ndarray, n_classes: int, max_leaves: int, seed: int):
+def _tree_rules(lt: np.ndarray, ll: np.ndarray, labels: np.ndarray, max_leaves: int, seed: int):
     """Thresholds on each axis and a cell → class table from a decision tree on (log T, log L)."""
     from sklearn.tree import DecisionTreeClassifier
 
@@ -161,7 +160,7 @@ def _tree_rules(lt: np.ndarray, ll: np.ndarray, labels: np.ndarray, n_classes: i
 
     ct, cl = centres(thr_t), centres(thr_l)
     grid = np.stack(np.meshgrid(ct, cl, indexing="ij"), -1).reshape(-1, 2)
-    # sklearn splits with "<=", the head with bucketize(right=True) i.e. x >= thr goes up: nudge centres
+    # cells never straddle a split, so the tree's class at a cell centre is the class of the whole cell
     table = tree.predict(grid).reshape(ct.size, cl.size)
     return thr_t, thr_l, table
 
@@ -284,7 +283,7 @@ class StellarPhysicsModel(AstroModel):
             lab = y[:, STAR_TARGETS.index(c)]
             good = ~_missing(lab)
             if good.sum() >= 2 and np.unique(lab[good]).size >= 1:
-                rules[c] = _tree_rules(lt[good], ll[good], lab[good].astype(int), N_CLASSES[c], self.max_rule_leaves, self.seed)
+                rules[c] = _tree_rules(lt[good], ll[good], lab[good].astype(int), self.max_rule_leaves, self.seed)
         return {
             "zero_points": zps,
             "ml": (float(a), float(b)),

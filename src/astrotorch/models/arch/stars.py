@@ -110,8 +110,9 @@ class RuleHead(nn.Module):
 
     def forward(self, log_t: torch.Tensor, log_l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Hard class codes (N,) and class probabilities (N, C)."""
-        it = torch.bucketize(log_t.contiguous(), self.thr_t, right=True)
-        il = torch.bucketize(log_l.contiguous(), self.thr_l, right=True)
+        # right=False puts x == thr in the lower cell, as scikit-learn's "x <= threshold" splits do
+        it = torch.bucketize(log_t.contiguous(), self.thr_t, right=False)
+        il = torch.bucketize(log_l.contiguous(), self.thr_l, right=False)
         hard = self.table[it, il]
         pt = self._soft_bins(log_t, self.thr_t)
         pl = self._soft_bins(log_l, self.thr_l)
