@@ -248,3 +248,40 @@ def test_gaia_model_fits_parallax_and_predicts_fakemag(small_data) -> None:
     assert m.predict_offset(x["aux"]).shape == (n,)
     with pytest.raises(InputValidationError):
         m.predict(d.flux)  # needs the dict input
+
+
+def test_bcnn_validation_calibration_scales_sigma(small_data) -> None:
+    d = small_data.combined
+    cols = d.label_index(["teff", "logg", "Fe_H"])
+    m = create_model("apogee_bcnn", max_epochs=1, batch_size=32, accelerator="cpu", mc_num=6, val_size=0.25,
+                     calibrate_uncertainty=True, targetname=["teff", "logg", "Fe_H"])
+    m.fit(d.flux, d.labels[:, cols], x_err=d.flux_err, y_err=d.label_err[:, cols])
+    assert m.sigma_scale_ is not None and m.sigma_scale_.shape == (3,)
+    assert np.all((m.sigma_scale_ >= 0.1) & (m.sigma_scale_ <= 10.0))
+    # the factor is applied to every σ component (same MC draws: same seed)
+    torch.manual_seed(0)
+    _, sig = m.predict(d.flux[:4])
+    m2_scale, m.sigma_scale_ = m.sigma_scale_, None
+    torch.manual_seed(0)
+    _, raw = m.predict(d.flux[:4])
+    assert np.allclose(np.median(sig["predictive"] / raw["predictive"], axis=0), m2_scale, rtol=1e-3)
+
+
+def test_train_spectra_cli_writes_run_folder(tmp_path) -> None:
+    import json
+
+    from astrotorch.cli.train_spectra import train_spectra
+
+    out = train_spectra(model="apogee_bcnn", data="synthetic", n_train=60, n_test=16, n_visits=1, epochs=1,
+                        mc_num=4, labels="teff,logg,Fe_H", out=tmp_path / "run", seed=1)
+    files = {p.name for p in out.iterdir()}
+    assert {"model", "metrics.json", "metrics.csv", "metrics.md", "metrics_visits.csv", "report.md", "plots"} <= files
+    assert {"residuals.png", "calibration.png", "jacobian.png"} <= {p.name for p in (out / "plots").iterdir()}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_train"] == 60 and set(metrics["test"]) == {"teff", "logg", "Fe_H"}
+    assert "z_std" in metrics["test"]["logg"]
+    report = (out / "report.md").read_text()
+    assert "Held-out metrics" in report and "plots/calibration.png" in report
+    assert type(load_folder(out / "model")).__name__ == "ApogeeBCNN"
+    with pytest.raises(InputValidationError):
+        train_spectra(model="apogee_dr14_gaiadr2_bcnn", n_train=20, n_test=10, out=tmp_path / "x")
