@@ -195,7 +195,7 @@ def part_threeclass() -> None:
     for name, cls, kw in (("transformer", LightCurveTransformer, dict(d_model=64)),
                           ("gru", LightCurveGRU, dict(hidden=64))):
         t = time.time()
-        m = cls(max_epochs=15, batch_size=64, lr=2e-3, seed=SEED, fold=True, meta_keys=("log_period", "power_ls"),
+        m = cls(max_epochs=10, batch_size=64, lr=2e-3, seed=SEED, fold=True, meta_keys=("log_period", "power_ls"),
                 val_size=0.15, early_stopping_patience=5, max_length=300, **kw)
         m.fit(both[tr])
         res[name] = classification_report(y[te], m.predict(both[te]), both.class_names, class_weights=None)
@@ -243,7 +243,7 @@ def part_snz() -> None:
     res["features_hgb_lc_plus_AV"] = redshift_metrics(z[te], 10 ** reg2.predict(np.hstack([X, av])[te]))
     # transformer regression of log10 z (shared-scale normalisation keeps brightness as static input)
     t = time.time()
-    m = LightCurveTransformer(task="regression", loss="huber", max_epochs=30, batch_size=64, lr=2e-3, seed=SEED,
+    m = LightCurveTransformer(task="regression", loss="huber", max_epochs=20, batch_size=64, lr=2e-3, seed=SEED,
                               d_model=64, val_size=0.15, early_stopping_patience=6, dropout_rate=0.05)
     m.fit(sn[tr], np.log10(z[tr]))
     zt = 10 ** m.predict(sn[te])[:, 0]
@@ -253,7 +253,7 @@ def part_snz() -> None:
 
 
 # ------------------------------------------------------------------------------------- synthetic
-def part_synthetic(n: int = 1500, epochs: int = 12) -> None:
+def part_synthetic(n: int = 800, epochs: int = 8) -> None:
     from astrotorch.datasets.synthetic_lightcurves import make_synthetic_lightcurves
     from astrotorch.lightcurves.metrics import weighted_log_loss
     from astrotorch.models.lightcurves import LightCurveGRU, LightCurveTransformer
@@ -273,7 +273,7 @@ def part_synthetic(n: int = 1500, epochs: int = 12) -> None:
         for name, cls, kw in (("transformer", LightCurveTransformer, dict(d_model=64)),
                               ("gru", LightCurveGRU, dict(hidden=64))):
             t = time.time()
-            m = cls(max_epochs=epochs, batch_size=64, lr=2e-3, seed=SEED, val_size=0.15, max_length=400,
+            m = cls(max_epochs=epochs, batch_size=64, lr=2e-3, seed=SEED, val_size=0.15, max_length=200,
                     early_stopping_patience=4, meta_keys=("hostgal_photoz", "mwebv"), **kw)
             m.fit(sub[tr])
             p = m.predict(sub[te])

@@ -180,14 +180,19 @@ class LightCurveNetworkModel(AstroModel):
         if class_weight not in (None, "balanced"):
             raise InputValidationError(f"class_weight must be 'balanced' or None, got {class_weight!r}")
         _loss_fn(loss)  # validate early
-        self.encode_options = EncodeOptions(norm=norm, rest_frame=rest_frame, meta_keys=self.meta_keys,
-                                            fold=fold, max_length=max_length)
+        self.encode_options  # validates norm
         self.bands_: tuple[str, ...] | None = None
         self.class_weights_: np.ndarray | None = None
         self._stage = "supervised"
         self._pad_to: int | None = None
         self._pretrained: dict[str, torch.Tensor] | None = None
         self._pretrain_cfg: tuple[float, int] = (0.3, 0)
+
+    @property
+    def encode_options(self) -> EncodeOptions:
+        """How light curves become network inputs (from the current hyper-parameters)."""
+        return EncodeOptions(norm=self.norm, rest_frame=self.rest_frame, meta_keys=tuple(self.meta_keys),
+                             fold=self.fold, max_length=self.max_length)
 
     # ----------------------------------------------------------------------------- data
     def _curves(self, x: Any) -> LightCurveSet:
