@@ -1,0 +1,151 @@
+"""Mock X-ray clusters (physics checks) and the two-input cluster-mass model (losses, bf16)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from astrotorch.datasets.xray_clusters import BAND_EDGES_KEV, make_xray_clusters
+from astrotorch.errors import InputValidationError
+from astrotorch.models.cluster import ClusterMassCNN
+
+NOSCATTER = dict(scatter_ln_t=0.0, scatter_ln_l=0.0, p_substructure=0.0, mean_point_sources=0.0)
+
+
+@pytest.fixture(scope="module")
+def small() -> object:
+    return make_xray_clusters(160, seed=5, size=20)
+
+
+def test_shapes_counts_determinism(small) -> None:
+    assert small.images.shape == (160, 20, 20, 10) and small.images.dtype == np.float32
+    assert np.all(small.images >= 0) and np.all(small.images == np.round(small.images))  # Poisson counts
+    again = make_xray_clusters(160, seed=5, size=20)
+    np.testing.assert_array_equal(again.images, small.images)
+    assert small.band_edges_kev.shape == (11,) and np.allclose(small.band_edges_kev, BAND_EDGES_KEV)
+    assert set(small.inputs()) == {"image", "redshift"}
+
+
+def test_scaling_relations_and_distances() -> None:
+    from astropy.cosmology import FlatLambdaCDM
+
+    d = make_xray_clusters(50, seed=1, size=16, poisson=False, **NOSCATTER)
+    c = d.catalogue
+    cosmo = FlatLambdaCDM(H0=70, Om0=0.3)
+    ez = cosmo.efunc(c["z"])
+    # Arnaud et al. 2005 M-T: M E(z) = 3.84e14 (kT / 5 keV)^1.71
+    np.testing.assert_allclose(10 ** c["log10_m500"] * ez, 3.84e14 * (c["kT_keV"] / 5) ** 1.71, rtol=1e-6)
+    np.testing.assert_allclose(c["lx_1e44"], 1.38 * ez ** (7 / 3) * (10 ** c["log10_m500"] / 2e14) ** 1.62, rtol=1e-6)
+    # R500 from 500 ρc(z) and its angular size with D_A
+    import astropy.units as u
+
+    rho = cosmo.critical_density(c["z"]).to(u.Msun / u.kpc**3).value
+    np.testing.assert_allclose(4 / 3 * np.pi * c["r500_kpc"] ** 3 * 500 * rho, 10 ** c["log10_m500"], rtol=1e-6)
+    theta = (c["r500_kpc"] * u.kpc / cosmo.angular_diameter_distance(c["z"])).to(u.arcsec, u.dimensionless_angles()).value
+    np.testing.assert_allclose(c["r500_arcsec"], theta, rtol=1e-6)
+
+
+def test_counts_fall_with_redshift_and_rise_with_mass() -> None:
+    kw = dict(size=50, poisson=False, log10_m500_range=(14.5, 14.5001), **NOSCATTER)
+    near = make_xray_clusters(1, seed=0, z_range=(0.1, 0.1001), **kw)
+    far = make_xray_clusters(1, seed=0, z_range=(0.8, 0.8001), **kw)
+    assert near.catalogue["cluster_counts"][0] > 10 * far.catalogue["cluster_counts"][0]  # cosmological dimming
+    assert near.catalogue["r500_arcsec"][0] > 3 * far.catalogue["r500_arcsec"][0]  # angular size
+    big = make_xray_clusters(1, seed=0, z_range=(0.3, 0.3001), size=50, poisson=False,
+                             log10_m500_range=(15.0, 15.0001), **NOSCATTER)
+    small = make_xray_clusters(1, seed=0, z_range=(0.3, 0.3001), size=50, poisson=False,
+                               log10_m500_range=(14.0, 14.0001), **NOSCATTER)
+    assert big.catalogue["cluster_counts"][0] > 20 * small.catalogue["cluster_counts"][0]
+    # hotter (more massive) clusters have harder spectra: more counts above 2 keV relative to below
+    def hardness(d) -> float:
+        per_band = d.images[0].sum(axis=(0, 1)) - d.images[0].min(axis=(0, 1)) * d.images.shape[1] ** 2
+        hi = BAND_EDGES_KEV[:-1] >= 2.0
+        return per_band[hi].sum() / per_band[~hi].sum()
+
+    assert hardness(big) > hardness(small)
+
+
+def test_generator_rejects_bad_arguments() -> None:
+    with pytest.raises(InputValidationError):
+        make_xray_clusters(0)
+    with pytest.raises(InputValidationError):
+        make_xray_clusters(5, z_range=(0.5, 0.1))
+    with pytest.raises(InputValidationError):
+        make_xray_clusters(5, band_edges_kev=np.array([2.0, 1.0]))
+
+
+# ----------------------------------------------------------------------------------------- model
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber", "gaussian_nll"])
+def test_each_loss_trains_and_predicts(small, loss: str) -> None:
+    m = ClusterMassCNN(loss=loss, max_epochs=2, widths=(8, 8, 8), hidden=16, accelerator="cpu", batch_size=32)
+    m.fit(small.inputs(), small.log10_m500)
+    assert np.isfinite(m.history["loss"]).all()
+    out = m.predict(small.inputs())
+    if loss == "gaussian_nll":
+        pred, sd = out
+        assert set(sd) >= {"total", "model", "predictive"} and np.all(sd["total"] > 0)
+    else:
+        pred = out
+    assert pred.shape == (160, 1) and np.isfinite(pred).all()
+    met = m.mass_metrics(small.inputs(), small.log10_m500)
+    assert met["n"] == 160 and met["scatter_dex"] > 0
+    assert ("zscore_std" in met) == (loss == "gaussian_nll")
+
+
+def test_gaussian_nll_learns_the_mass(small) -> None:
+    # a few epochs on 160 clusters must beat predicting the mean mass (the scatter of the truth)
+    m = ClusterMassCNN(loss="gaussian_nll", max_epochs=12, widths=(8, 16, 16), hidden=32, accelerator="cpu",
+                       batch_size=16, val_size=0.0, early_stopping_patience=None, lr=3e-3)
+    m.fit(small.inputs(), small.log10_m500)
+    met = m.mass_metrics(small.inputs(), small.log10_m500)
+    assert met["rmse_dex"] < 0.8 * np.std(small.log10_m500)
+
+
+def test_bf16_autocast_forward_and_loss(small) -> None:
+    m = ClusterMassCNN(loss="gaussian_nll", max_epochs=1, widths=(8, 8, 8), hidden=16, accelerator="cpu")
+    m.fit(small.inputs(), small.log10_m500)
+    x = {k: torch.as_tensor(v) for k, v in m._normalize_x(m.prepare_x(small.inputs())).items()}
+    y = torch.as_tensor(m._label_norm.transform(small.log10_m500[:, None].astype(np.float32)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = m.network(x)
+        assert out[0].dtype == torch.bfloat16  # the network really runs in bf16
+        loss = m.compute_loss({"x": x, "y": y}, out)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in m.network.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("loss", ["huber", "gaussian_nll"])
+def test_lightning_bf16_mixed_training(small, loss: str) -> None:
+    m = ClusterMassCNN(loss=loss, max_epochs=1, widths=(8, 8, 8), hidden=16, accelerator="cpu", precision="bf16-mixed")
+    m.fit(small.inputs(), small.log10_m500)
+    assert np.isfinite(m.history["loss"]).all()
+
+
+def test_save_load_roundtrip(small, tmp_path: Path) -> None:
+    from astrotorch.models import load_folder
+
+    m = ClusterMassCNN(loss="gaussian_nll", max_epochs=1, widths=(8, 8, 8), hidden=16, accelerator="cpu")
+    m.fit(small.inputs(), small.log10_m500)
+    m.save(tmp_path / "m")
+    m2 = load_folder(tmp_path / "m")
+    assert m2.bayesian and m2.loss == "gaussian_nll"
+    a, sa = m.predict(small.inputs())
+    b, sb = m2.predict(small.inputs())
+    np.testing.assert_allclose(a, b, rtol=1e-5)
+    np.testing.assert_allclose(sa["total"], sb["total"], rtol=1e-5)
+
+
+def test_model_input_errors(small) -> None:
+    with pytest.raises(InputValidationError, match="loss"):
+        ClusterMassCNN(loss="poisson")
+    m = ClusterMassCNN(max_epochs=1)
+    with pytest.raises(InputValidationError, match="dict"):
+        m.fit(small.images, small.log10_m500)
+    with pytest.raises(InputValidationError, match="redshift"):
+        m.fit({"image": small.images}, small.log10_m500)
+    with pytest.raises(InputValidationError, match="negative"):
+        m.fit({"image": -small.images - 1, "redshift": small.redshift}, small.log10_m500)
