@@ -65,6 +65,51 @@ def classes_are_chiral(names: list[str] | tuple[str, ...] | None) -> bool:
     return any(word in text for word in ("clockwise", "anticlockwise", "counterclockwise", "s-wise", "z-wise", "handed"))
 
 
+class _MirrorSwapDataset(Dataset):
+    """Training-split wrapper: mirror half the images (left-right) and map their labels.
+
+    A mirror image of a clockwise spiral is an anticlockwise spiral, so for chiral class sets a flip
+    is a valid augmentation *if* the label is swapped too (``label_map``, e.g. ``[0, 2, 1, 3, 4]``).
+    The coin is ``torch``'s global generator, which Lightning seeds (``seed_everything``).
+    """
+
+    def __init__(self, base: Dataset, label_map: list[int]) -> None:
+        self.base = base
+        self.label_map = torch.as_tensor(label_map, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = dict(self.base[i])
+        if bool(torch.rand(()) < 0.5):
+            item["x"] = torch.flip(torch.as_tensor(item["x"]), dims=(-1,))
+            y = torch.as_tensor(item["y"], dtype=torch.long)
+            item["y"] = torch.where(y >= 0, self.label_map[y.clamp(min=0)], y)
+        return item
+
+
+def mirror_label_map(names: list[str] | tuple[str, ...] | None) -> list[int] | None:
+    """Label permutation under a mirror image: swaps each "... clockwise" with "... anticlockwise" class.
+
+    Returns ``None`` when the names have no such pair (or are unknown).
+    """
+    if not names:
+        return None
+    low = [str(n).lower().replace("counterclockwise", "anticlockwise").replace("counter-clockwise", "anticlockwise")
+           for n in names]
+    mapping = list(range(len(low)))
+    found = False
+    for i, n in enumerate(low):
+        if "anticlockwise" in n:
+            twin = n.replace("anticlockwise", "clockwise")
+            j = next((k for k, m in enumerate(low) if m == twin), None)
+            if j is not None:
+                mapping[i], mapping[j] = j, i
+                found = True
+    return mapping if found else None
+
+
 class _ImageClassifier(AstroModel):
     """Shared machinery: NHWC input, augmentation choice, validation split capture, temperature."""
 
@@ -76,6 +121,7 @@ class _ImageClassifier(AstroModel):
         augment: bool = True,
         max_shift: int = 3,
         chirality_sensitive: bool | None = None,
+        mirror_swap: bool = True,
         temperature_scaling: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -86,6 +132,7 @@ class _ImageClassifier(AstroModel):
         self.augment = augment
         self.max_shift = max_shift
         self.chirality_sensitive = chirality_sensitive
+        self.mirror_swap = mirror_swap
         self.temperature_scaling = temperature_scaling
         self.temperature_: float = 1.0
         self._val_ds: Dataset | None = None
@@ -113,6 +160,10 @@ class _ImageClassifier(AstroModel):
     def _split(self, ds: Dataset) -> tuple[Dataset, Dataset | None]:
         train, val = super()._split(ds)
         self._val_ds = val  # kept for temperature scaling after training
+        # chiral classes: mirror images are still usable when the handed labels are swapped with them
+        mapping = mirror_label_map(self.targetname) if (self.augment and self.mirror_swap) else None
+        if mapping is not None and not self.flips_allowed():
+            train = _MirrorSwapDataset(train, mapping)
         return train, val
 
     def fit(self, x: Any, y: Any = None, *args: Any, **kwargs: Any) -> _ImageClassifier:
@@ -258,7 +309,8 @@ class GalaxyResNet(_ImageClassifier):
     ``(logits, logit_log_variance)``; predicts MC-averaged class probabilities with their standard
     deviations. Augmentation: random 90° rotations and shifts of up to ``max_shift`` pixels, plus
     mirror images only when the classes have no handedness (``chirality_sensitive``, automatic from
-    ``targetname``). Temperature scaling on the validation split (``temperature_scaling=True``).
+    ``targetname``); for handed classes (clockwise / anticlockwise spirals) a mirrored image gets the
+    mirrored label instead (``mirror_swap=True``). Temperature scaling on the validation split (``temperature_scaling=True``).
 
     Parameters (beyond :class:`AstroModel`'s)
     -----------------------------------------
@@ -330,4 +382,5 @@ __all__ = [
     "GALAXY10_DECALS_CLASSES",
     "CIFAR10_CLASSES",
     "classes_are_chiral",
+    "mirror_label_map",
 ]
