@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--strategy", default="ddp")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--out", required=True, help="prefix of the output files")
+    ap.add_argument("--resumable-loader", action="store_true",
+                    help="train through ResumableDataLoader (checks Lightning can re-create it under DDP)")
     args = ap.parse_args()
 
     from safetensors.torch import save_file
@@ -38,13 +40,27 @@ def main() -> None:
     model = create_model("mlp", num_hidden=(32, 32), max_epochs=args.epochs, batch_size=args.batch_size, lr=3e-3,
                          accelerator="cpu", devices=args.devices, strategy=args.strategy, deterministic=True,
                          seed=11)
+    if args.resumable_loader:
+        from astrotorch.datasets.streaming import ResumableDataLoader
+
+        plain = type(model)._dataloader
+
+        def loader(self, ds, shuffle, batch_size=None):
+            if not shuffle:
+                return plain(self, ds, shuffle, batch_size)
+            return ResumableDataLoader(ds, batch_size=batch_size or self.batch_size, seed=self.seed,
+                                       collate_fn=self.collate_fn())
+
+        type(model)._dataloader = loader
     x, y = data()
     model.fit(x, y)
     if model.trainer.is_global_zero:
         save_file({k: v.detach().contiguous() for k, v in model.network.state_dict().items()}, args.out + ".safetensors")
         np.save(args.out + ".pred.npy", model.predict(x[:200]))
         with open(args.out + ".info", "w") as fh:
-            fh.write(f"world_size={model.trainer.world_size} global_step={model.trainer.global_step}\n")
+            loader = model.trainer.train_dataloader
+            fh.write(f"world_size={model.trainer.world_size} global_step={model.trainer.global_step} "
+                     f"loader={type(loader).__name__} sampler={type(loader.sampler).__name__}\n")
 
 
 if __name__ == "__main__":

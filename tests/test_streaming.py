@@ -294,3 +294,18 @@ def test_rng_state_callback_round_trip_is_weights_only_safe():
     torch.testing.assert_close(got[0], expected[0])
     np.testing.assert_array_equal(got[1], expected[1])
     assert got[2] == expected[2]
+
+
+def test_resumable_loader_with_external_sampler_reads_past_done_batches():
+    """Under DDP Lightning re-creates the loader with its distributed sampler: resume still skips."""
+    from torch.utils.data import SequentialSampler
+
+    from astrotorch.datasets.streaming import ResumableDataLoader
+
+    ds = torch.utils.data.TensorDataset(torch.arange(40))
+    loader = ResumableDataLoader(ds, batch_size=10, seed=2, sampler=SequentialSampler(ds))
+    assert loader.seed == 2 and loader.chunk_rows is None  # attributes Lightning needs to re-create it
+    loader.load_state_dict({"epoch": 0, "batches_done": 2})
+    assert [b[0][0].item() for b in loader] == [20, 30]
+    assert loader.state_dict()["batches_done"] == 4
+    assert [b[0][0].item() for b in loader] == [0, 10, 20, 30]

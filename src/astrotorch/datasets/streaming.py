@@ -444,34 +444,50 @@ class ResumableDataLoader(torch.utils.data.DataLoader):
     seeded ``generator`` so creating an iterator never draws from the global torch RNG (which would
     shift dropout masks between an interrupted and an uninterrupted run).
 
-    Args: ``dataset``, ``batch_size``, ``seed``, and any other ``DataLoader`` keyword (``sampler``
-    and ``shuffle`` are set here). ``chunk_rows``: shuffle in chunk windows (HDF5 streaming).
+    Args: ``dataset``, ``batch_size``, ``seed``, and any other ``DataLoader`` keyword.
+    ``chunk_rows``: shuffle in chunk windows (HDF5 streaming). ``sampler``: only for Lightning, which
+    re-creates the loader with a distributed sampler under DDP (``seed``/``chunk_rows`` are kept as
+    attributes so it can); a resumed iterator then skips the done batches by reading past them,
+    while with the default :class:`EpochShuffleSampler` it skips their indices without reading.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, seed: int = 0, chunk_rows: int | None = None,
-                 **kwargs: Any) -> None:
+                 sampler: Sampler[int] | None = None, **kwargs: Any) -> None:
         kwargs.pop("shuffle", None)
         kwargs.pop("generator", None)
-        sampler = EpochShuffleSampler(len(dataset), seed=seed, chunk_rows=chunk_rows)  # type: ignore[arg-type]
+        self.seed, self.chunk_rows = int(seed), chunk_rows
+        if sampler is None:
+            sampler = EpochShuffleSampler(len(dataset), seed=seed, chunk_rows=chunk_rows)  # type: ignore[arg-type]
         super().__init__(dataset, batch_size=batch_size, sampler=sampler,
                          generator=torch.Generator().manual_seed(int(seed)), **kwargs)
         self._batches_done = 0
+        self._skip_batches = 0  # for samplers without an index skip (DDP's distributed sampler)
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         # the count restarts with each epoch's iterator; a resumed iterator starts at the skipped count
-        start = self.sampler.skip // self.batch_size if isinstance(self.sampler, EpochShuffleSampler) else 0
+        if isinstance(self.sampler, EpochShuffleSampler):
+            start, read_past = self.sampler.skip // int(self.batch_size), 0
+        else:
+            start = read_past = self._skip_batches
+        self._skip_batches = 0
         self._batches_done = start
-        for batch in super().__iter__():
+        for i, batch in enumerate(super().__iter__()):
+            if i < read_past:
+                continue
             self._batches_done += 1
             yield batch
 
     def state_dict(self) -> dict[str, int]:
         """Plain ints only: safe under ``torch.load(weights_only=True)``."""
-        return {"epoch": int(self.sampler.epoch), "batches_done": int(self._batches_done)}  # type: ignore[attr-defined]
+        return {"epoch": int(getattr(self.sampler, "epoch", 0)), "batches_done": int(self._batches_done)}
 
     def load_state_dict(self, state: Mapping[str, int]) -> None:
-        self.sampler.set_epoch(int(state["epoch"]))  # type: ignore[attr-defined]
-        self.sampler.skip = int(state["batches_done"]) * int(self.batch_size)  # type: ignore[attr-defined]
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(int(state["epoch"]))
+        if isinstance(self.sampler, EpochShuffleSampler):
+            self.sampler.skip = int(state["batches_done"]) * int(self.batch_size)  # type: ignore[arg-type]
+        else:
+            self._skip_batches = int(state["batches_done"])
 
 
 def rng_state_callback() -> Any:
