@@ -11,19 +11,19 @@ from astrotorch.errors import InputValidationError
 
 @pytest.fixture(scope="module")
 def sample() -> sg.SyntheticGalaxies:
-    return sg.make_synthetic_galaxies(300, size=48, seed=3)
+    return sg.make_synthetic_galaxies(200, size=40, seed=3)
 
 
 def test_shapes_and_determinism(sample: sg.SyntheticGalaxies) -> None:
-    assert sample.images.shape == (300, 48, 48, 3) and sample.images.dtype == np.uint8
+    assert sample.images.shape == (200, 40, 40, 3) and sample.images.dtype == np.uint8
     assert set(np.unique(sample.labels)) == set(range(10))
-    again = sg.make_synthetic_galaxies(300, size=48, seed=3)
+    again = sg.make_synthetic_galaxies(200, size=40, seed=3)
     np.testing.assert_array_equal(again.images, sample.images)
     np.testing.assert_array_equal(again.labels, sample.labels)
-    other = sg.make_synthetic_galaxies(300, size=48, seed=4)
+    other = sg.make_synthetic_galaxies(200, size=40, seed=4)
     assert not np.array_equal(other.images, sample.images)
     for key, col in sample.catalogue.items():
-        assert col.shape == (300,), key
+        assert col.shape == (200,), key
 
 
 def test_chunking_does_not_change_the_sample() -> None:

@@ -17,13 +17,13 @@ NOSCATTER = dict(scatter_ln_t=0.0, scatter_ln_l=0.0, p_substructure=0.0, mean_po
 
 @pytest.fixture(scope="module")
 def small() -> object:
-    return make_xray_clusters(160, seed=5, size=20)
+    return make_xray_clusters(96, seed=5, size=16)
 
 
 def test_shapes_counts_determinism(small) -> None:
-    assert small.images.shape == (160, 20, 20, 10) and small.images.dtype == np.float32
+    assert small.images.shape == (96, 16, 16, 10) and small.images.dtype == np.float32
     assert np.all(small.images >= 0) and np.all(small.images == np.round(small.images))  # Poisson counts
-    again = make_xray_clusters(160, seed=5, size=20)
+    again = make_xray_clusters(96, seed=5, size=16)
     np.testing.assert_array_equal(again.images, small.images)
     assert small.band_edges_kev.shape == (11,) and np.allclose(small.band_edges_kev, BAND_EDGES_KEV)
     assert set(small.inputs()) == {"image", "redshift"}
@@ -89,14 +89,14 @@ def test_each_loss_trains_and_predicts(small, loss: str) -> None:
         assert set(sd) >= {"total", "model", "predictive"} and np.all(sd["total"] > 0)
     else:
         pred = out
-    assert pred.shape == (160, 1) and np.isfinite(pred).all()
+    assert pred.shape == (96, 1) and np.isfinite(pred).all()
     met = m.mass_metrics(small.inputs(), small.log10_m500)
-    assert met["n"] == 160 and met["scatter_dex"] > 0
+    assert met["n"] == 96 and met["scatter_dex"] > 0
     assert ("zscore_std" in met) == (loss == "gaussian_nll")
 
 
 def test_gaussian_nll_learns_the_mass(small) -> None:
-    # a few epochs on 160 clusters must beat predicting the mean mass (the scatter of the truth)
+    # a few epochs on 96 clusters must beat predicting the mean mass (the scatter of the truth)
     m = ClusterMassCNN(loss="gaussian_nll", max_epochs=12, widths=(8, 16, 16), hidden=32, accelerator="cpu",
                        batch_size=16, val_size=0.0, early_stopping_patience=None, lr=3e-3)
     m.fit(small.inputs(), small.log10_m500)
