@@ -27,7 +27,8 @@ import torch
 torch.set_num_threads(1)
 
 from astrotorch.lightcurves import LightCurveSet, load_rrlyrae_stripe82, load_snia_ztf_bts  # noqa: E402
-from astrotorch.lightcurves.features import feature_matrix, lomb_scargle_period  # noqa: E402
+from astrotorch.lightcurves.features import feature_matrix, fourier_shape, lomb_scargle_period  # noqa: E402
+from astrotorch.lightcurves.normalisation import shared_scale  # noqa: E402
 from astrotorch.lightcurves.metrics import (  # noqa: E402
     classification_report, period_metrics, redshift_metrics)
 
@@ -105,6 +106,24 @@ def attach_periods(rr: LightCurveSet, per: np.ndarray) -> None:
         lc.meta["power_ls"] = float(row[1])
 
 
+def add_fourier_columns(rr: LightCurveSet, per: np.ndarray, X: np.ndarray, names: list[str]
+                        ) -> tuple[np.ndarray, list[str]]:
+    """Append the phase-folded Fourier shape (A1, R21, R31, φ21, φ31 per band) at the refined period,
+    computed exactly as extract_features does (shared-scale normalised fluxes)."""
+    rows = []
+    for lc, p in zip(rr, per[:, 2]):
+        f = lc.to_flux()
+        s = shared_scale(f.value)
+        r = {}
+        for k, b in enumerate(rr.bands):
+            sel = f.band == k
+            for key, val in fourier_shape(f.time[sel], f.value[sel] / s, f.error[sel] / s, p).items():
+                r[f"{b}_{key}"] = val
+        rows.append(r)
+    new = list(rows[0])
+    return np.hstack([X, np.array([[r[n] for n in new] for r in rows])]), names + new
+
+
 def hgb(task: str, **kw):
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
@@ -132,6 +151,11 @@ def part_rrlyrae() -> None:
     per = cached_periods(rr)
     attach_periods(rr, per)
     X, names = cached_features("rr", rr, rr.bands, min_period=0.2)
+    if "g_R21" not in names:  # cache written before fourier_shape joined extract_features: add the columns
+        X, names = add_fourier_columns(rr, per, X, names)
+    for lc, row in zip(rr, X):  # physics-informed static inputs for the networks
+        for key in ("g_R21", "g_phi21", "g_A1", "r_R21"):
+            lc.meta[key] = float(np.nan_to_num(row[names.index(key)]))
     y = (rr.labels() == "RRc").astype(int)
     tr, te = split_idx(y)
     res: dict = {"n_train": int(tr.size), "n_test": int(te.size), "split": "stratified 80/20, seed 0"}
@@ -146,24 +170,30 @@ def part_rrlyrae() -> None:
     anchor_cols = [col["log_period"], col["g_famp"]]
     tree = DecisionTreeClassifier(max_depth=3, random_state=SEED).fit(X[tr][:, anchor_cols], y[tr])
     res["anchor_tree_test_acc"] = float(np.mean(tree.predict(np.nan_to_num(X[te][:, anchor_cols])) == y[te]))
+    # physics trio: period, g amplitude and g-band R21 (phase-folded shape), depth-3 tree
+    trio = [col["log_period"], col["g_famp"]] + [names.index("g_R21")]
+    tree3 = DecisionTreeClassifier(max_depth=3, random_state=SEED).fit(np.nan_to_num(X[tr][:, trio]), y[tr])
+    res["tree_period_amp_R21_test_acc"] = float(np.mean(tree3.predict(np.nan_to_num(X[te][:, trio])) == y[te]))
     # feature baseline on all features
     clf = hgb("classification").fit(X[tr], y[tr])
     pr = clf.predict_proba(X[te])
     res["features_hgb"] = classification_report(y[te], pr, ["RRab", "RRc"], class_weights=None)
+    save("rrlyrae", res)
     # networks with the physics-informed inputs (LS period as static input + phase features)
     sub_tr, sub_te = rr[tr], rr[te]
     for name, cls, kw in (("transformer", LightCurveTransformer, dict(d_model=64, n_layers=2)),
                           ("gru", LightCurveGRU, dict(hidden=64))):
         t = time.time()
-        m = cls(max_epochs=30, batch_size=32, lr=2e-3, seed=SEED, fold=True, meta_keys=("log_period", "power_ls"),
-                val_size=0.15, early_stopping_patience=8, max_length=300, **kw)
+        m = cls(max_epochs=25, batch_size=32, lr=1e-3, seed=SEED, fold=True,
+                meta_keys=("log_period", "power_ls", "g_R21", "g_phi21", "g_A1", "r_R21"),
+                val_size=0.15, early_stopping_patience=6, max_length=200, **kw)
         m.fit(sub_tr)
         pr = m.predict(sub_te)
         order = [m.targetname.index("RRab"), m.targetname.index("RRc")]
         res[name] = classification_report(y[te], pr[:, order], ["RRab", "RRc"], class_weights=None)
         res[name]["train_s"] = time.time() - t
         res[name]["epochs"] = int(len(m.history))
-    save("rrlyrae", res)
+        save("rrlyrae", res)
 
 
 def part_threeclass() -> None:
@@ -192,15 +222,16 @@ def part_threeclass() -> None:
             X[len(rr):, j] = Xs[:, ns.index(c)]
     clf = hgb("classification").fit(X[tr], y[tr])
     res["features_hgb"] = classification_report(y[te], clf.predict_proba(X[te]), both.class_names, class_weights=None)
+    save("threeclass", res)
     for name, cls, kw in (("transformer", LightCurveTransformer, dict(d_model=64)),
                           ("gru", LightCurveGRU, dict(hidden=64))):
         t = time.time()
-        m = cls(max_epochs=10, batch_size=64, lr=2e-3, seed=SEED, fold=True, meta_keys=("log_period", "power_ls"),
+        m = cls(max_epochs=5, batch_size=64, lr=3e-3, seed=SEED, fold=True, meta_keys=("log_period", "power_ls"),
                 val_size=0.15, early_stopping_patience=5, max_length=300, **kw)
         m.fit(both[tr])
         res[name] = classification_report(y[te], m.predict(both[te]), both.class_names, class_weights=None)
         res[name]["train_s"] = time.time() - t
-    save("threeclass", res)
+        save("threeclass", res)
     del LightCurveFeatures
 
 
@@ -253,7 +284,7 @@ def part_snz() -> None:
 
 
 # ------------------------------------------------------------------------------------- synthetic
-def part_synthetic(n: int = 800, epochs: int = 8) -> None:
+def part_synthetic(n: int = 600, epochs: int = 6) -> None:
     from astrotorch.datasets.synthetic_lightcurves import make_synthetic_lightcurves
     from astrotorch.lightcurves.metrics import weighted_log_loss
     from astrotorch.models.lightcurves import LightCurveGRU, LightCurveTransformer
@@ -270,6 +301,7 @@ def part_synthetic(n: int = 800, epochs: int = 8) -> None:
         pr = clf.predict_proba(X[te])
         r = classification_report(y[te], pr, data.class_names)
         res[f"features_{tag}"] = r
+        save("synthetic", res)
         for name, cls, kw in (("transformer", LightCurveTransformer, dict(d_model=64)),
                               ("gru", LightCurveGRU, dict(hidden=64))):
             t = time.time()
@@ -280,6 +312,7 @@ def part_synthetic(n: int = 800, epochs: int = 8) -> None:
             res[f"{name}_{tag}"] = classification_report(y[te], p, data.class_names)
             res[f"{name}_{tag}"]["train_s"] = time.time() - t
             res[f"{name}_{tag}"]["epochs"] = int(len(m.history))
+            save("synthetic", res)
         print({k: v["weighted_log_loss"] for k, v in res.items() if isinstance(v, dict) and "weighted_log_loss" in v})
     res["weighted_log_loss_note"] = ("PLAsTiCC weights: KN weight 2, others 1 (astrotorch.lightcurves.metrics); "
                                      f"{weighted_log_loss.__module__}")

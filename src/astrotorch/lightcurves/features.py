@@ -53,6 +53,31 @@ def multiband_fourier_chi2(lc: LightCurve, period: float, n_terms: int = 3) -> t
     return chi2, amps
 
 
+def fourier_shape(t: np.ndarray, y: np.ndarray, e: np.ndarray, period: float, n_terms: int = 3) -> dict[str, float]:
+    """Fourier decomposition of a phase-folded curve (Simon & Lee 1981): y = A0 + Σ A_k cos(kωt + φ_k).
+
+    Returns ``A1`` (semi-amplitude of the fundamental, units of ``y``), ``R21 = A2/A1``,
+    ``R31 = A3/A1`` and ``phi21 = φ2 − 2φ1``, ``phi31 = φ3 − 3φ1`` (radians, modulo 2π) — the classical
+    RRab (sawtooth: large R21) vs RRc (near-sinusoidal: small R21) discriminants. NaN when there are
+    too few points.
+    """
+    out = dict.fromkeys(("A1", "R21", "R31", "phi21", "phi31"), np.nan)
+    if t.size < 2 * n_terms + 3 or not np.isfinite(period) or period <= 0:
+        return out
+    X = _fourier_design(t, period, n_terms)
+    w = 1.0 / np.maximum(e, 1e-6)
+    coef, *_ = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)
+    s, c = coef[1::2], coef[2::2]  # y = Σ s_k sin(kωt) + c_k cos(kωt) = Σ A_k cos(kωt + φ_k)
+    amp = np.hypot(s, c)
+    phi = np.arctan2(-s, c)
+    if amp[0] <= 0:
+        return out
+    out.update(A1=float(amp[0]), R21=float(amp[1] / amp[0]), R31=float(amp[2] / amp[0]) if n_terms > 2 else np.nan,
+               phi21=float((phi[1] - 2 * phi[0]) % (2 * np.pi)),
+               phi31=float((phi[2] - 3 * phi[0]) % (2 * np.pi)) if n_terms > 2 else np.nan)
+    return out
+
+
 def lomb_scargle_period(lc: LightCurve, min_period: float = 0.1, max_period: float | None = None,
                         samples_per_peak: int = 3, n_candidates: int = 5, refine_terms: int = 3
                         ) -> dict[str, float]:
@@ -215,6 +240,12 @@ def extract_features(lc: LightCurve, bands: Sequence[str], periodogram: bool = T
         else:
             for name in bands:
                 feats[f"{name}_famp"] = np.nan
+        for name in bands:  # phase-folded shape at the refined period (magnitude-free: normalised flux)
+            k = lcf.bands.index(name) if name in lcf.bands else -1
+            sel = lcf.band == k
+            fs = fourier_shape(t[sel], v[sel], e[sel], ls["period"])
+            for key, val in fs.items():
+                feats[f"{name}_{key}"] = val
     if bazin_fit:
         # brightest band (highest peak of normalised flux)
         if peaks:
