@@ -313,3 +313,14 @@ def test_empty_set_raises():
 
     with pytest.raises(EmptyDatasetError):
         check_nonempty(LightCurveSet([]))
+
+
+def test_fourier_shape_hand_values():
+    from astrotorch.lightcurves.features import fourier_shape
+
+    t = np.linspace(0, 10, 200)
+    y = 3 * np.cos(2 * np.pi * t / 0.5 + 0.5) + np.cos(4 * np.pi * t / 0.5 + 0.2)
+    fs = fourier_shape(t, y, np.ones_like(t), 0.5)
+    assert fs["A1"] == pytest.approx(3.0) and fs["R21"] == pytest.approx(1 / 3)
+    assert fs["phi21"] == pytest.approx((0.2 - 2 * 0.5) % (2 * np.pi))
+    assert np.isnan(fourier_shape(t[:5], y[:5], np.ones(5), 0.5)["R21"])
