@@ -83,7 +83,13 @@ def _make_handler(state: LocalHTTPServer) -> type[http.server.BaseHTTPRequestHan
             self.wfile.write(body)
             self.close_connection = True
 
+        def do_HEAD(self) -> None:  # noqa: N802 - http.server naming
+            self._serve(send_body=False)
+
         def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            self._serve(send_body=True)
+
+        def _serve(self, send_body: bool) -> None:
             url_path = urllib.parse.unquote(urllib.parse.urlparse(self.path).path)
             range_header = self.headers.get("Range")
             if url_path in state.status_for:
@@ -121,6 +127,9 @@ def _make_handler(state: LocalHTTPServer) -> type[http.server.BaseHTTPRequestHan
                 self.send_header("Content-Range", f"bytes {start}-{end}/{total}")
             self.send_header("Connection", "close")
             self.end_headers()
+            if not send_body:
+                self.close_connection = True
+                return None
             cut = state.cut_after.get(url_path)
             if cut is not None and cut < len(body):
                 # announce the full length but send only part of it, then drop the connection

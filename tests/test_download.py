@@ -11,7 +11,7 @@ from http_server import serve_folder
 from astrotorch.errors import ChecksumError, DownloadError
 from astrotorch.io import download, fetch, md5sum, sha256sum
 
-PAYLOAD = os.urandom(300_000)  # several read blocks are not needed: the cut happens inside one
+PAYLOAD = os.urandom(300_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 MD5 = hashlib.md5(PAYLOAD).hexdigest()
 
@@ -183,3 +183,12 @@ def test_fetch_default_dest_is_data_home(www, tmp_path, monkeypatch):
     with serve_folder(www) as server:
         got = fetch("data.bin", base_url=server.base_url, sha256=SHA, progress=False)
     assert got == tmp_path / "home" / "data.bin" and got.read_bytes() == PAYLOAD
+
+
+def test_http_server_answers_head_with_length(www):
+    import urllib.request
+
+    with serve_folder(www) as server:
+        req = urllib.request.Request(server.url("data.bin"), method="HEAD")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert int(resp.headers["Content-Length"]) == len(PAYLOAD) and resp.read() == b""
