@@ -382,13 +382,14 @@ def run_one(side: str, model: str, data: Path, a: argparse.Namespace, repeat: in
             peer_python: str | None) -> dict[str, Any]:
     """Run one side on one model in a subprocess; returns the parsed result plus child measurements."""
     astronn_name, kind, bayesian = MODELS[model]
+    epochs = a.galaxy_epochs if (kind == "galaxy" and a.galaxy_epochs) else a.epochs
     out = work / f"{model}_{side}_r{repeat}.json"
     log = work / f"{model}_{side}_r{repeat}.log"
     for p in (out, Path(str(out) + ".pred.npy")):
         p.unlink(missing_ok=True)
     if side == "astrotorch":
         cmd = [sys.executable, "-m", "bench.vs_astronn", "--worker", "--model", model, "--data", str(data),
-               "--epochs", str(a.epochs), "--batch-size", str(a.batch_size), "--mc-num", str(a.mc_num),
+               "--epochs", str(epochs), "--batch-size", str(a.batch_size), "--mc-num", str(a.mc_num),
                "--threads", str(a.threads), "--device", a.device, "--seed", str(a.seed + repeat), "--out", str(out)]
         if a.precision:
             cmd += ["--precision", a.precision]
@@ -397,7 +398,7 @@ def run_one(side: str, model: str, data: Path, a: argparse.Namespace, repeat: in
         cwd = REPO_ROOT
     else:
         assert peer_python is not None
-        cmd = _peer.peer_command(peer_python, astronn_name, data, a.epochs, out, a.batch_size,
+        cmd = _peer.peer_command(peer_python, astronn_name, data, epochs, out, a.batch_size,
                                  a.mc_num if bayesian else None, script=a.peer_script, cpu_shim=not a.no_cpu_shim)
         env = _peer.thread_env(a.threads, "cpu", omp_passive=not a.omp_active)
         cwd = work
@@ -445,6 +446,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--galaxy-size", type=int, default=69, help="image side (Galaxy10 SDSS: 69)")
     ap.add_argument("--snr", type=float, default=100.0)
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--galaxy-epochs", type=int, default=None, help="epochs for Galaxy10CNN (default: --epochs)")
     ap.add_argument("--batch-size", type=int, default=64, help="astroNN's default 64")
     ap.add_argument("--mc-num", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=2)
