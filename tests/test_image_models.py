@@ -166,3 +166,44 @@ def test_default_names_and_bad_inputs() -> None:
         m.fit(np.zeros((4, 8, 8)), np.zeros(4))
     with pytest.raises(InputValidationError, match="classifier"):
         GalaxyResNet(task="regression")
+
+
+def _cli_args(**kw):
+    base = dict(task="galaxy10", data="synthetic", model=None, epochs=1, seed=0, n_train=60, test_size=0.25, labels=None,
+                crop=None, size=32, exclude_classes="", loss="gaussian_nll", precision="32-true", accelerator="cpu",
+                batch_size=32, overwrite=False)
+    base.update(kw)
+    return base
+
+
+def test_cli_train_images_galaxy_and_cluster(tmp_path: Path) -> None:
+    import json
+
+    from astrotorch.cli.train_images import train_images
+
+    out = tmp_path / "g"
+    train_images(**_cli_args(out=out, model="galaxy10_cnn"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "galaxy10" and 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    for f in ("confusion.png", "reliability.png", "loss_curves.png", "examples.png"):
+        assert (out / "plots" / f).is_file()
+    assert (out / "model" / "manifest.json").is_file() and (out / "report.md").is_file()
+    out2 = tmp_path / "c"
+    train_images(**_cli_args(task="cluster-mass", out=out2, n_train=48))
+    m2 = json.loads((out2 / "metrics.json").read_text())
+    assert m2["loss"] == "gaussian_nll" and "zscore_std" in m2["test"]
+    for f in ("pred_vs_true.png", "error_histogram.png", "zscores.png", "loss_curves.png"):
+        assert (out2 / "plots" / f).is_file()
+    with pytest.raises(InputValidationError, match="task"):
+        train_images(**_cli_args(task="spectra", out=tmp_path / "x"))
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.realdata
+def test_cli_reads_the_shared_h5(shared_data: Path, tmp_path: Path) -> None:
+    from astrotorch.cli.train_images import _galaxy_data
+
+    x, y, names, src = _galaxy_data(str(shared_data / "galaxy_zoo1_sdss" / "galaxy_zoo1_sdss69.h5"), 0, 0, None, None,
+                                    None, [4])
+    assert x.shape == (5286, 69, 69, 3) and names[1] == "Spiral clockwise" and "Don't know" not in names
+    assert set(np.unique(y)) == set(range(5))
