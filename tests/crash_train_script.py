@@ -7,9 +7,9 @@ step to ``--progress`` so the test can kill the process mid-epoch. ``--resume`` 
 folder is written with RunFolder (``--run-dir``; ``--slow-save`` sleeps inside it so the test can
 kill the process while the run folder is being written).
 
-The two pieces that make a mid-epoch resume exact are wired in through a subclass here:
+The two pieces that make a mid-epoch resume exact live in the model base class:
 ``ResumableDataLoader`` (epoch-seeded order, position saved in checkpoints) and the RNG-state
-callback (dropout masks continue where they stopped).
+callback (dropout masks continue where they stopped); this script only adds progress reporting.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ torch.set_num_threads(1)
 
 import lightning as L  # noqa: E402
 
-from astrotorch.datasets.streaming import ResumableDataLoader, rng_state_callback  # noqa: E402
 from astrotorch.models.baselines import MLP  # noqa: E402
 
 
@@ -45,20 +44,14 @@ class _Progress(L.Callback):
             time.sleep(self.sleep)
 
 
-class ResumableMLP(MLP):
-    """MLP whose training loader and callbacks make a killed run resume exactly."""
+class ProgressMLP(MLP):
+    """The base MLP (whose training loader and RNG-state callback make a resume exact) plus progress."""
 
     progress_path: Path | None = None
     sleep: float = 0.0
 
-    def _dataloader(self, ds: Any, shuffle: bool, batch_size: int | None = None) -> Any:
-        if not shuffle:
-            return super()._dataloader(ds, shuffle, batch_size)
-        return ResumableDataLoader(ds, batch_size=batch_size or self.batch_size, seed=self.seed,
-                                   num_workers=0, collate_fn=self.collate_fn())
-
     def _trainer_callbacks(self) -> list[Any]:
-        return super()._trainer_callbacks() + [rng_state_callback(), _Progress(self.progress_path, self.sleep)]
+        return super()._trainer_callbacks() + [_Progress(self.progress_path, self.sleep)]
 
 
 def data() -> tuple[np.ndarray, np.ndarray]:
@@ -77,18 +70,13 @@ def main() -> None:
     ap.add_argument("--slow", type=float, default=0.0)
     ap.add_argument("--slow-save", type=float, default=0.0)
     ap.add_argument("--progress", default=None)
-    ap.add_argument("--plain", action="store_true", help="base-class loader/callbacks (to show what they lack)")
     args = ap.parse_args()
 
     from safetensors.torch import save_file
 
-    ResumableMLP.progress_path = Path(args.progress) if args.progress else None
-    ResumableMLP.sleep = args.slow
-    if args.plain:
-        ResumableMLP._dataloader = MLP._dataloader  # type: ignore[method-assign]
-        ResumableMLP._trainer_callbacks = lambda self: MLP._trainer_callbacks(self) + [  # type: ignore[method-assign]
-            _Progress(self.progress_path, self.sleep)]
-    model = ResumableMLP(num_hidden=(32, 32), dropout_rate=0.1, max_epochs=3, batch_size=32, lr=3e-3,
+    ProgressMLP.progress_path = Path(args.progress) if args.progress else None
+    ProgressMLP.sleep = args.slow
+    model = ProgressMLP(num_hidden=(32, 32), dropout_rate=0.1, max_epochs=3, batch_size=32, lr=3e-3,
                          accelerator="cpu", deterministic=True, seed=7, checkpoint_dir=args.ckpt_dir,
                          checkpoint_every_n_steps=1, early_stopping_patience=None)
     x, y = data()

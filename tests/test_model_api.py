@@ -235,8 +235,9 @@ def test_hessian_matches_finite_differences_of_the_jacobian():
 
 def test_bayesian_mlp_learns_xsinx_and_sigma_tracks_true_noise():
     x, y, sigma = xsinx(2000, seed=1)
-    m = create_model("bayesian_mlp", num_hidden=(64, 64), max_epochs=60, lr=0.005, batch_size=128,
-                     dropout_rate=0.05, mc_num=50, early_stopping_patience=8, seed=0)
+    # the variance head converges after the mean: generous patience so CPU and CUDA runs both get there
+    m = create_model("bayesian_mlp", num_hidden=(64, 64), max_epochs=120, lr=0.005, batch_size=128,
+                     dropout_rate=0.05, mc_num=50, early_stopping_patience=15, reduce_lr_patience=4, seed=0)
     m.fit(x, y)
     xt, yt, st = xsinx(1000, seed=2)
     pred, std = m.predict(xt)

@@ -237,9 +237,12 @@ def _register_kinds() -> None:
     """Register each data kind's train/predict commands (``cli/train_<kind>.py``)."""
     from astrotorch.cli.train_images import train_images
     from astrotorch.cli.train_spectra import train_spectra
+    from astrotorch.cli.train_stars import predict_stars, train_stars
 
     train_app.command("spectra")(train_spectra)
     train_app.command("images")(train_images)
+    train_app.command("stars")(train_stars)
+    predict_app.command("stars")(predict_stars)
 
 
 _register_kinds()

@@ -20,6 +20,7 @@ from astrotorch.models.spectra import (  # noqa: E402
 from astrotorch.models.galaxy import Cifar10CNN, Galaxy10CNN, GalaxyResNet  # noqa: E402
 from astrotorch.models.cluster import ClusterMassCNN  # noqa: E402
 from astrotorch.models.stars import StellarPhysicsModel  # noqa: E402
+from astrotorch.models.generative import ApogeeCVAE, ApokascEncoderDecoder  # noqa: E402
 from astrotorch.models.lightcurves import LightCurveFeatures, LightCurveGRU, LightCurveTransformer  # noqa: E402
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "GalaxyResNet",
     "ClusterMassCNN",
     "StellarPhysicsModel",
+    "ApogeeCVAE",
+    "ApokascEncoderDecoder",
     "LightCurveTransformer",
     "LightCurveGRU",
     "LightCurveFeatures",

@@ -46,8 +46,8 @@ MANIFEST_FILE = "manifest.json"
 
 
 # ----------------------------------------------------------------------------------------- helpers
-def _is_missing(a: np.ndarray) -> np.ndarray:
-    return np.isnan(a) | (a == magic_number())
+def _is_missing(a: np.ndarray, magic: float | None = None) -> np.ndarray:
+    return np.isnan(a) | (a == (magic_number() if magic is None else magic))
 
 
 class ArrayDataset(Dataset):
@@ -81,34 +81,59 @@ class ArrayDataset(Dataset):
 
 
 class _NormalizingDataset(Dataset):
-    """Wraps a user Dataset of raw dict items and applies the fitted normalisers per item (streaming)."""
+    """Wraps a user Dataset of raw dict items and applies the fitted normalisers (streaming).
+
+    Batched reads (``__getitems__``) go to the wrapped dataset's own ``__getitems__`` when it has one
+    (e.g. one chunked HDF5 read per batch) and normalise the whole batch at once.
+    """
 
     def __init__(self, base: Dataset, model: AstroModel) -> None:
         self.base = base
         self.model = model
+        self.magic = magic_number()  # resolved once, not per item
 
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        item = dict(self.base[i])
+        return self._normalize([self.base[i]])[0]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        get_many = getattr(self.base, "__getitems__", None)
+        items = get_many(indices) if get_many is not None else [self.base[i] for i in indices]
+        return self._normalize(list(items))
+
+    def _normalize(self, items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
         m = self.model
-        x = item["x"]
-        if isinstance(x, dict):
-            item["x"] = {
-                k: torch.as_tensor(m._input_norm[k].transform(np.asarray(v)[None])[0], dtype=torch.float32)
-                for k, v in x.items()
-            }
+        n = len(items)
+        out: list[dict[str, Any]] = [dict(it) for it in items]
+        x0 = items[0]["x"]
+        if isinstance(x0, Mapping):
+            for k in x0:
+                z = m._input_norm[k].transform(np.stack([np.asarray(it["x"][k]) for it in items]))
+                z = torch.as_tensor(np.asarray(z, np.float32))
+                for j in range(n):
+                    out[j]["x"] = {**out[j]["x"], k: z[j]} if isinstance(out[j]["x"], dict) else {k: z[j]}
         else:
-            item["x"] = torch.as_tensor(m._input_norm.transform(np.asarray(x)[None])[0], dtype=torch.float32)
-        if "y" in item and m.task == "regression":
-            y = np.asarray(item["y"], dtype=np.float32)[None]
-            item["y"] = torch.as_tensor(m._label_norm.transform(y)[0])
-            if "y_err" in item:
-                item["y_err"] = torch.as_tensor(m._scale_errors(np.asarray(item["y_err"], np.float32)[None])[0])
-        elif "y" in item:
-            item["y"] = torch.as_tensor(np.asarray(item["y"]), dtype=torch.long)
-        return item
+            z = torch.as_tensor(np.asarray(m._input_norm.transform(np.stack([np.asarray(it["x"]) for it in items])), np.float32))
+            for j in range(n):
+                out[j]["x"] = z[j]
+        if "y" in items[0]:
+            if m.task == "regression":
+                y = np.stack([np.asarray(it["y"], np.float32).reshape(-1) for it in items])
+                yz = torch.as_tensor(np.asarray(m._label_norm.transform(y), np.float32))
+                ez = None
+                if "y_err" in items[0]:
+                    e = np.stack([np.asarray(it["y_err"], np.float32).reshape(-1) for it in items])
+                    ez = torch.as_tensor(m._scale_errors(e, self.magic))
+                for j in range(n):
+                    out[j]["y"] = yz[j]
+                    if ez is not None:
+                        out[j]["y_err"] = ez[j]
+            else:
+                for j in range(n):
+                    out[j]["y"] = torch.as_tensor(np.asarray(items[j]["y"]), dtype=torch.long).reshape(())
+        return out
 
 
 def _to_numpy(a: ArrayLike, name: str) -> np.ndarray:
@@ -180,8 +205,8 @@ class AstroModel:
     targetname: names of the outputs (labels or classes).
     mc_num: Monte Carlo samples for Bayesian inference.
     seed: seed for weights, the validation split and shuffling (``seed_everything``).
-    accelerator, devices, precision, strategy: passed to ``lightning.Trainer`` (``"auto"``, ``"cpu"``,
-        ``"gpu"``; ``"32-true"``, ``"bf16-mixed"``; ``"ddp"`` ...).
+    accelerator, devices, num_nodes, precision, strategy: passed to ``lightning.Trainer`` (``"auto"``,
+        ``"cpu"``, ``"gpu"``; ``"32-true"``, ``"bf16-mixed"``; ``"ddp"`` ...); see docs/SCALING.md.
     num_workers: DataLoader worker processes.
     deterministic: ``Trainer(deterministic=True)`` for bit-reproducible runs.
     compile: wrap the network in ``torch.compile`` for training.
@@ -222,6 +247,7 @@ class AstroModel:
         seed: int = 0,
         accelerator: str = "auto",
         devices: int | str | list[int] = 1,
+        num_nodes: int = 1,
         precision: str | int = "32-true",
         strategy: str = "auto",
         num_workers: int = 0,
@@ -252,6 +278,7 @@ class AstroModel:
         self.seed = seed
         self.accelerator = accelerator
         self.devices = devices
+        self.num_nodes = num_nodes
         self.precision = precision
         self.strategy = strategy
         self.num_workers = num_workers
@@ -469,25 +496,27 @@ class AstroModel:
             return {k: np.asarray(self._input_norm[k].transform(v), np.float32) for k, v in x.items()}
         return np.asarray(self._input_norm.transform(x), np.float32)
 
-    def _scale_errors(self, err: np.ndarray) -> np.ndarray:
+    def _scale_errors(self, err: np.ndarray, magic: float | None = None) -> np.ndarray:
         """Errors into normalised label units (divide by the label scale); missing errors → 0."""
         scale = np.asarray(self._label_norm.scale, np.float32) if self._label_norm is not None else 1.0
-        err = np.where(_is_missing(err), 0.0, err) / scale
+        err = np.where(_is_missing(err, magic), 0.0, err) / scale
         return err.astype(np.float32)
 
     # -------------------------------------------------------------- training
     def _dataloader(self, ds: Dataset, shuffle: bool, batch_size: int | None = None) -> DataLoader:
-        gen = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            ds,
+        common: dict[str, Any] = dict(
             batch_size=batch_size or self.batch_size,
-            shuffle=shuffle,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available() and self.accelerator in ("auto", "gpu", "cuda"),
             collate_fn=self.collate_fn(),
-            generator=gen if shuffle else None,
         )
+        if shuffle:
+            # seeded epoch order whose position is saved in checkpoints: a killed run resumes mid-epoch
+            from astrotorch.datasets.streaming import ResumableDataLoader
+
+            return ResumableDataLoader(ds, seed=self.seed, **common)
+        return DataLoader(ds, shuffle=False, **common)
 
     def _split(self, ds: Dataset) -> tuple[Dataset, Dataset | None]:
         n = len(ds)  # type: ignore[arg-type]
@@ -530,6 +559,8 @@ class AstroModel:
             ds = self._prepare_arrays(x, y, y_err, sample_weight, warm_start)
         train_ds, val_ds = self._split(ds)
         if self.network is None or not warm_start:
+            # reseed: the streaming statistics pass may have drawn random numbers; weights must not depend on it
+            torch.manual_seed(self.seed)
             self.network = self.build_network(self.input_shape, int(self.output_dim))
         self._fit_lightning(train_ds, val_ds, ckpt_path)
         if self.calibrate_uncertainty and self.bayesian and self.task == "regression" and val_ds is not None:
@@ -630,6 +661,9 @@ class AstroModel:
                 )
             )
         if self.checkpoint_dir is not None:
+            from astrotorch.datasets.streaming import rng_state_callback
+
+            cbs.append(rng_state_callback())  # dropout continues identically after a resume
             cbs.append(
                 ModelCheckpoint(
                     dirpath=self.checkpoint_dir,
@@ -650,6 +684,7 @@ class AstroModel:
             max_epochs=max_epochs or self.max_epochs,
             accelerator=self.accelerator,
             devices=self.devices,
+            num_nodes=self.num_nodes,
             precision=self.precision,
             strategy=self.strategy,
             deterministic=self.deterministic or None,
@@ -675,7 +710,7 @@ class AstroModel:
         val_loader = self._dataloader(val_ds, shuffle=False) if val_ds is not None else None
         with _quiet_lightning(not self.verbose):
             trainer = self.build_trainer(**trainer_kw)
-            trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
+            trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
         self.trainer = trainer
         self.network = self.network.cpu() if str(self._device()) == "cpu" else self.network
         self.history = self._recorder.to_dataframe()

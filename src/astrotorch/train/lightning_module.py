@@ -57,7 +57,9 @@ class AstroLightningModule(L.LightningModule):
             on_epoch=True,
             prog_bar=True,
             batch_size=batch_size_of(batch),
-            sync_dist=stage != "train",
+            # synced in training too: without a validation split the LR schedule and early stopping watch
+            # this value, and every DDP rank must take the same decision
+            sync_dist=True,
         )
         return loss
 
