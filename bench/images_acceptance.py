@@ -74,9 +74,11 @@ def galaxy(args: argparse.Namespace) -> dict[str, Any]:
     from astrotorch.uncertainty.calibration import expected_calibration_error
 
     d = load_gz1(args.split_seed)
-    kw: dict[str, Any] = dict(max_epochs=args.epochs, seed=args.seed, targetname=list(GZ1_NAMES), accelerator="cpu")
+    kw: dict[str, Any] = dict(max_epochs=args.epochs, seed=args.seed, targetname=list(GZ1_NAMES), accelerator=args.accelerator)
     if args.model == "galaxy_resnet":
         kw.update(mc_num=args.mc_num)
+        if args.wide:  # the GPU configuration: 4× the width and depth, full-resolution first stage
+            kw.update(widths=[32, 64, 128], blocks_per_stage=2, stem_stride=1)
     if args.lr is not None:
         kw["lr"] = args.lr
     model = create_model(args.model, **kw)
@@ -140,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     g.add_argument("--split-seed", type=int, default=2026)
     g.add_argument("--mc-num", type=int, default=30)
     g.add_argument("--calibrate", action="store_true", help="temperature-scale the astroNN CNNs too")
+    g.add_argument("--wide", action="store_true", help="galaxy_resnet: widths (32,64,128) x2 blocks, stride-1 stem (GPU)")
+    g.add_argument("--accelerator", default="cpu")
     g.add_argument("--threads", type=int, default=1)
     g.add_argument("--out", default=str(ROOT / "bench" / "out" / "images"))
     c = sub.add_parser("cluster", help="cluster masses on synthetic X-ray images")
@@ -150,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--precision", default="32-true")
     c.add_argument("--calibrate", action="store_true", help="rescale σ on the validation split (z-score std 1)")
+    c.add_argument("--accelerator", default="cpu")
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--out", default=str(ROOT / "bench" / "out" / "images"))
     args = p.parse_args(argv)
@@ -171,7 +176,7 @@ def cluster(args: argparse.Namespace) -> dict[str, Any]:
     train = make_xray_clusters(args.n_train, seed=args.seed + 1000)
     test = make_xray_clusters(args.n_test, seed=args.seed + 2000)
     model = create_model("cluster_mass_cnn", loss=args.loss, max_epochs=args.epochs, seed=args.seed,
-                         precision=args.precision, accelerator="cpu", calibrate_uncertainty=args.calibrate)
+                         precision=args.precision, accelerator=args.accelerator, calibrate_uncertainty=args.calibrate)
     t0 = time.time()
     model.fit(train.inputs(), train.log10_m500)
     train_s = time.time() - t0
