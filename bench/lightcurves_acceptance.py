@@ -284,7 +284,7 @@ def part_snz() -> None:
 
 
 # ------------------------------------------------------------------------------------- synthetic
-def part_synthetic(n: int = 600, epochs: int = 6) -> None:
+def part_synthetic(n: int = 600, epochs: int = int(os.environ.get("LC_SYN_EPOCHS", 6))) -> None:
     from astrotorch.datasets.synthetic_lightcurves import make_synthetic_lightcurves
     from astrotorch.lightcurves.metrics import weighted_log_loss
     from astrotorch.models.lightcurves import LightCurveGRU, LightCurveTransformer
@@ -306,7 +306,7 @@ def part_synthetic(n: int = 600, epochs: int = 6) -> None:
                               ("gru", LightCurveGRU, dict(hidden=64))):
             t = time.time()
             m = cls(max_epochs=epochs, batch_size=64, lr=2e-3, seed=SEED, val_size=0.15, max_length=200,
-                    early_stopping_patience=4, meta_keys=("hostgal_photoz", "mwebv"), **kw)
+                    early_stopping_patience=5, meta_keys=("hostgal_photoz", "mwebv"), **kw)
             m.fit(sub[tr])
             p = m.predict(sub[te])
             res[f"{name}_{tag}"] = classification_report(y[te], p, data.class_names)
