@@ -197,7 +197,7 @@ def part_rrlyrae() -> None:
 
 
 def part_threeclass() -> None:
-    from astrotorch.models.lightcurves import LightCurveFeatures, LightCurveGRU, LightCurveTransformer
+    from astrotorch.models.lightcurves import LightCurveGRU, LightCurveTransformer
 
     rr, sn = load_real()
     per = cached_periods(rr)
@@ -232,7 +232,6 @@ def part_threeclass() -> None:
         res[name] = classification_report(y[te], m.predict(both[te]), both.class_names, class_weights=None)
         res[name]["train_s"] = time.time() - t
         save("threeclass", res)
-    del LightCurveFeatures
 
 
 def part_snz() -> None:

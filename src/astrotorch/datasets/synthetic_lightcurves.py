@@ -31,7 +31,6 @@ Distances and dust
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from astrotorch.errors import EmptyDatasetError, InputValidationError, NotFittedError, ShapeMismatchError
+from astrotorch.errors import InputValidationError, NotFittedError, ShapeMismatchError
 from astrotorch.lightcurves.batching import LengthBucketBatchSampler, LightCurveDataset, make_collate
 from astrotorch.lightcurves.container import LightCurve, LightCurveSet, check_nonempty
 from astrotorch.lightcurves.normalisation import EncodeOptions, encode_many
