@@ -90,7 +90,7 @@ class LightCurveTransformerNet(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         for lyr in self.encoder.layers:
             # no dropout on the (L×L) attention weights: it forces PyTorch's unfused "math" attention
-            # (and a Bernoulli draw per weight), ~2× slower per step on CPU; the feed-forward and
+            # (and a Bernoulli draw per weight), ~1.5× slower per step on CPU; the feed-forward and
             # residual dropouts still regularise
             lyr.self_attn.dropout = 0.0
         self.pool = AttentionPooling(d_model) if pooling == "attention" else None
