@@ -283,7 +283,8 @@ def part_snz() -> None:
 
 
 # ------------------------------------------------------------------------------------- synthetic
-def part_synthetic(n: int = 600, epochs: int = int(os.environ.get("LC_SYN_EPOCHS", 6))) -> None:
+def part_synthetic(n: int = int(os.environ.get("LC_SYN_N", 600)),
+                   epochs: int = int(os.environ.get("LC_SYN_EPOCHS", 6))) -> None:
     from astrotorch.datasets.synthetic_lightcurves import make_synthetic_lightcurves
     from astrotorch.lightcurves.metrics import weighted_log_loss
     from astrotorch.models.lightcurves import LightCurveGRU, LightCurveTransformer
