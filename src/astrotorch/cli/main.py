@@ -7,13 +7,17 @@ metrics.json, plots, report.md); each kind's command lives in ``cli/train_<kind>
 from __future__ import annotations
 
 import json
-import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import typer
+
+# harmless notices from dependencies that would only clutter a scientist's terminal
+warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
+warnings.filterwarnings("ignore", message=r".*padding='same' with even kernel lengths.*")
 
 from astrotorch.errors import AstrotorchError, DataFormatError, InputValidationError
 
@@ -236,12 +240,14 @@ def demo(
 def _register_kinds() -> None:
     """Register each data kind's train/predict commands (``cli/train_<kind>.py``)."""
     from astrotorch.cli.train_images import train_images
+    from astrotorch.cli.train_lightcurves import train_lightcurves
     from astrotorch.cli.train_spectra import train_spectra
     from astrotorch.cli.train_stars import predict_stars, train_stars
 
     train_app.command("spectra")(train_spectra)
     train_app.command("images")(train_images)
     train_app.command("stars")(train_stars)
+    train_app.command("lightcurves")(train_lightcurves)
     predict_app.command("stars")(predict_stars)
 
 
