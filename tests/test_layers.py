@@ -318,3 +318,24 @@ def test_deterministic_layers_flagged():
 
 def test_auxiliary_loss_zero_without_terms():
     assert auxiliary_loss(nn.Linear(2, 2)).item() == 0.0
+
+
+def test_mc_dropout_cpu_inference_masks_have_the_right_rate_and_mean():
+    import torch
+
+    from astrotorch.nn.layers import MCDropout
+
+    layer = MCDropout(0.3).eval()
+    x = torch.ones(400_000)
+    with torch.inference_mode():
+        y = layer(x)
+    dropped = float((y == 0).float().mean())
+    assert abs(dropped - 0.3) < 0.003
+    assert abs(float(y.mean()) - 1.0) < 0.01
+    # two calls draw different masks
+    with torch.inference_mode():
+        assert not torch.equal(layer(x), layer(x))
+    # with autograd on, the training path (F.dropout) is used and gradients flow
+    xg = torch.ones(1000, requires_grad=True)
+    layer(xg).sum().backward()
+    assert xg.grad is not None and set(torch.unique(xg.grad).tolist()) <= {0.0, 1 / 0.7}

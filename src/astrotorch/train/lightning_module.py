@@ -72,7 +72,8 @@ class AstroLightningModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         m = self._astro_model
         # Keras' l2 kernel regulariser adds l2·Σw² to the loss, i.e. a gradient 2·l2·w: weight decay 2·l2
-        optimizer = torch.optim.Adam(self.network.parameters(), lr=m.lr, weight_decay=2.0 * m.l2)
+        # eps=1e-7 as Keras (astroNN's optimiser), so equal hyper-parameters mean equal training
+        optimizer = torch.optim.Adam(self.network.parameters(), lr=m.lr, eps=1e-7, weight_decay=2.0 * m.l2)
         has_val = bool(getattr(m, "_has_val", True))
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer,
