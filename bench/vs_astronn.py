@@ -273,50 +273,6 @@ def target_lines(summary: dict[str, dict[str, Any]]) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------- astrotorch worker
-def _patch_conv1d_channels_last(net: Any) -> int:
-    """Bench-only speed option (``--at-conv2d``): evaluate every stride-1 'same' ``nn.Conv1d`` as a
-    ``conv2d`` with a (1, k) kernel on channels-last data. Same parameters and state dict, same
-    function (Keras' 'same' split of an even kernel: (k-1)//2 left, k//2 right). Measures the fix
-    proposed for ``models/arch/apogee.py`` / ``arch/starnet.py`` without touching library code."""
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    class _CL(nn.Conv1d):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-            k = self.kernel_size[0]
-            x = F.pad(x, ((k - 1) // 2, k // 2)).unsqueeze(2).contiguous(memory_format=torch.channels_last)
-            return F.conv2d(x, self.weight.unsqueeze(2), self.bias).squeeze(2)
-
-    n = 0
-    for m in net.modules():
-        if type(m) is nn.Conv1d and m.padding == "same" and m.stride == (1,) and m.dilation == (1,) and m.groups == 1:
-            m.__class__ = _CL
-            n += 1
-    return n
-
-
-def _patch_fast_mc_dropout() -> None:
-    """Bench-only speed option (``--at-fast-dropout``): MC-dropout masks at inference (no autograd)
-    from 15-bit integers, four per 64-bit random word, applied with ``masked_fill`` (P(drop) exact to
-    1.5e-5) instead of ``bernoulli_``. Training (grad enabled) keeps ``F.dropout``. Measures the fix
-    proposed for ``nn/layers.py`` without touching library code."""
-    import torch
-
-    from astrotorch.nn import layers
-
-    orig = layers.MCDropout.forward
-
-    def forward(self, x):  # type: ignore[no-untyped-def]
-        if torch.is_grad_enabled() or not self.stochastic:
-            return orig(self, x)
-        n = x.numel()
-        r = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_().view(torch.int16)[:n].view(x.shape)
-        return x.masked_fill(r.bitwise_and_(0x7FFF) < round(self.rate * 32768), 0.0).mul_(1.0 / (1.0 - self.rate))
-
-    layers.MCDropout.forward = forward
-
-
 def astrotorch_worker(a: argparse.Namespace) -> int:
     """Child process: train and time one astrotorch model on the .npz (``run_peer.py``'s JSON schema)."""
     import resource
@@ -350,17 +306,6 @@ def astrotorch_worker(a: argparse.Namespace) -> int:
     else:
         y_fit = y_train
     model = create_model(a.model, **kw)
-    if a.at_fast_dropout:
-        _patch_fast_mc_dropout()
-    if a.at_conv2d:
-        build = model.build_network
-
-        def build_patched(*args: Any, **kwargs: Any) -> Any:
-            net = build(*args, **kwargs)
-            _patch_conv1d_channels_last(net)
-            return net
-
-        model.build_network = build_patched  # type: ignore[method-assign]
     if a.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
@@ -448,8 +393,6 @@ def run_one(side: str, model: str, data: Path, a: argparse.Namespace, repeat: in
                "--threads", str(a.threads), "--device", a.device, "--seed", str(a.seed + repeat), "--out", str(out)]
         if a.precision:
             cmd += ["--precision", a.precision]
-        cmd += ["--at-conv2d"] if a.at_conv2d else []
-        cmd += ["--at-fast-dropout"] if a.at_fast_dropout else []
         env = _peer.thread_env(a.threads, a.device, omp_passive=not a.omp_active)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         cwd = REPO_ROOT
@@ -513,10 +456,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--nice", type=int, default=0, help="nice level applied equally to both sides")
     ap.add_argument("--device", default="cpu", help="astrotorch device: cpu or cuda")
     ap.add_argument("--precision", default=None, help="astrotorch precision, e.g. bf16-mixed (GPU rows)")
-    ap.add_argument("--at-conv2d", action="store_true",
-                    help="bench-only astrotorch speed option: spectral Conv1d as (1,k) conv2d on channels_last")
-    ap.add_argument("--at-fast-dropout", action="store_true",
-                    help="bench-only astrotorch speed option: cheaper MC-dropout masks at inference")
     ap.add_argument("--astrotorch-only", action="store_true", help="skip astroNN (GPU rows)")
     ap.add_argument("--peer-python", default=None, help="python of the astroNN environment (default: setup.sh)")
     ap.add_argument("--peer-script", default=None, help=argparse.SUPPRESS)

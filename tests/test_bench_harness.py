@@ -208,35 +208,3 @@ def _peer_ok_python() -> bool:
     except ImportError:
         return False
     return True
-
-
-def test_bench_speed_options_keep_the_function(monkeypatch):
-    """--at-conv2d gives the same outputs and state dict; --at-fast-dropout keeps P(drop) and training."""
-    import torch
-
-    from astrotorch.models.arch.apogee import ApogeeBCNNNet
-    from astrotorch.models.base import deterministic_layers
-    from astrotorch.nn import layers
-
-    torch.manual_seed(0)
-    net = ApogeeBCNNNet(64, 3).eval()
-    x = torch.randn(5, 64)
-    with torch.no_grad(), deterministic_layers(net):
-        before = net(x)
-    keys = list(net.state_dict())
-    assert vs_astronn._patch_conv1d_channels_last(net) == 2
-    with torch.no_grad(), deterministic_layers(net):
-        after = net(x)
-    assert list(net.state_dict()) == keys
-    for a, b in zip(before, after):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-
-    monkeypatch.setattr(layers.MCDropout, "forward", layers.MCDropout.forward)  # restored after the test
-    vs_astronn._patch_fast_mc_dropout()
-    d = layers.MCDropout(0.3)
-    with torch.no_grad():
-        y = d(torch.ones(400, 500))
-    assert abs(float((y != 0).float().mean()) - 0.7) < 0.005
-    assert abs(float(y.mean()) - 1.0) < 0.01
-    g = d(torch.ones(10, requires_grad=True))
-    assert g.requires_grad  # the training path (autograd on) is untouched

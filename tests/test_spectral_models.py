@@ -285,3 +285,18 @@ def test_train_spectra_cli_writes_run_folder(tmp_path) -> None:
     assert type(load_folder(out / "model")).__name__ == "ApogeeBCNN"
     with pytest.raises(InputValidationError):
         train_spectra(model="apogee_dr14_gaiadr2_bcnn", n_train=20, n_test=10, out=tmp_path / "x")
+
+
+def test_same_conv1d_matches_keras_same_padding_conv1d():
+    import torch
+    from torch import nn
+
+    from astrotorch.models.arch.apogee import SameConv1d
+
+    torch.manual_seed(0)
+    for c_in, c_out, k in ((1, 2, 8), (2, 4, 8), (3, 5, 7)):
+        ref = nn.Conv1d(c_in, c_out, k, padding="same")
+        fast = SameConv1d(c_in, c_out, k)
+        fast.load_state_dict(ref.state_dict())  # same parameter names and shapes
+        x = torch.randn(4, c_in, 101)
+        torch.testing.assert_close(fast(x), ref(x), rtol=1e-5, atol=1e-5)

@@ -225,8 +225,8 @@ def evaluate(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo_run"), help="run folder to write"),
-    n_train: int = typer.Option(4000, help="synthetic training spectra"),
-    epochs: int = typer.Option(15, help="maximum epochs"),
+    n_train: int = typer.Option(2000, help="synthetic training spectra"),
+    epochs: int = typer.Option(10, help="maximum epochs"),
     seed: int = typer.Option(0),
 ) -> None:
     """The main job on built-in synthetic data: ApogeeBCNN on synthetic APOGEE spectra (~minutes on 2 cores)."""
