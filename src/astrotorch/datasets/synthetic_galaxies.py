@@ -34,21 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from astrotorch.datasets.galaxy10 import DECALS_CLASSES
 from astrotorch.errors import InputValidationError
 
-#: Galaxy10 DECaLS class names (same order as astrotorch.datasets.galaxy10.DECALS_CLASSES)
-CLASS_NAMES: tuple[str, ...] = (
-    "Disturbed",
-    "Merging",
-    "Round Smooth",
-    "In-between Round Smooth",
-    "Cigar Shaped Smooth",
-    "Barred Spiral",
-    "Unbarred Tight Spiral",
-    "Unbarred Loose Spiral",
-    "Edge-on without Bulge",
-    "Edge-on with Bulge",
-)
+#: Galaxy10 DECaLS class names, in label order
+CLASS_NAMES: tuple[str, ...] = DECALS_CLASSES
 
 BANDS = ("g", "r", "z")
 # flux ratios g:r:z of each stellar population relative to r (old spheroids are red, star-forming

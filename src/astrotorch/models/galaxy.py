@@ -28,25 +28,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from astrotorch.datasets.galaxy10 import DECALS_CLASSES
 from astrotorch.errors import InputValidationError
 from astrotorch.models.arch.galaxy import Cifar10CNNNet, GalaxyResNetNet, RightAngleShiftAugment
 from astrotorch.models.base import AstroModel, deterministic_layers
 from astrotorch.models.registry import register_model
 
-#: Galaxy10 DECaLS class names (astroNN's ``astroNN.datasets.galaxy10``; class 3 is the
-#: "In-between Round Smooth" class of the published data set)
-GALAXY10_DECALS_CLASSES: tuple[str, ...] = (
-    "Disturbed",
-    "Merging",
-    "Round Smooth",
-    "In-between Round Smooth",
-    "Cigar Shaped Smooth",
-    "Barred Spiral",
-    "Unbarred Tight Spiral",
-    "Unbarred Loose Spiral",
-    "Edge-on without Bulge",
-    "Edge-on with Bulge",
-)
+#: Galaxy10 DECaLS class names (one definition, in astrotorch.datasets.galaxy10)
+GALAXY10_DECALS_CLASSES: tuple[str, ...] = DECALS_CLASSES
 
 CIFAR10_CLASSES: tuple[str, ...] = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
