@@ -148,12 +148,14 @@ def test_galaxy_resnet_fit_predict_calibrate_save(two_class, tmp_path: Path) -> 
     np.testing.assert_allclose(p1, p2, atol=1e-5)
 
 
-def test_galaxy10cnn_learns_separable_classes(two_class) -> None:
-    x, y = two_class
-    m = Galaxy10CNN(max_epochs=8, targetname=["round", "edge-on"], accelerator="cpu", lr=0.002, val_size=0.2,
+def test_galaxy10cnn_learns_separable_classes() -> None:
+    # its own, larger set: 96 training images left this test at chance on another torch build
+    d = make_synthetic_galaxies(360, size=32, seed=12, classes=[2, 8])
+    x, y = d.images, (d.labels == 8).astype(np.int64)
+    m = Galaxy10CNN(max_epochs=12, targetname=["round", "edge-on"], accelerator="cpu", lr=0.002, val_size=0.2,
                     early_stopping_patience=None)
-    m.fit(x[:120], y[:120])
-    acc = float(np.mean(m.predict_classes(x[120:]) == y[120:]))
+    m.fit(x[:300], y[:300])
+    acc = float(np.mean(m.predict_classes(x[300:]) == y[300:]))
     assert acc >= 0.8
     assert m.get_params()["l2"] == 1e-4 and m.get_params()["dropout_rate"] == 0.1  # astroNN's defaults
 
