@@ -25,7 +25,7 @@ logits (see docs/CONTRACT.md).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -641,15 +641,23 @@ def get_loss(name: str | LossFunction) -> LossFunction:
 
     Raises :class:`InputValidationError` listing the known names for an unknown one.
     """
+    return lookup_by_name(_REGISTRY, name, "loss", "losses")
+
+
+def lookup_by_name(registry: dict[str, Any], name: Any, kind: str, plural: str) -> Any:
+    """``registry[name]`` with case and ``-``/``_`` folded; callables pass through (shared by metrics).
+
+    Raises :class:`InputValidationError` naming the ``kind`` and listing the known names.
+    """
     if callable(name):
         return name
     if not isinstance(name, str):
-        raise InputValidationError(f"loss must be a name or a callable, got {type(name).__name__}")
+        raise InputValidationError(f"{kind} must be a name or a callable, got {type(name).__name__}")
     key = name.strip().lower().replace("-", "_")
     try:
-        return _REGISTRY[key]
+        return registry[key]
     except KeyError:
-        raise InputValidationError(f"unknown loss {name!r}; known losses: {sorted(_REGISTRY)}") from None
+        raise InputValidationError(f"unknown {kind} {name!r}; known {plural}: {sorted(registry)}") from None
 
 
 def list_losses() -> list[str]:

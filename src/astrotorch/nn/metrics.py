@@ -247,15 +247,7 @@ _REGISTRY = {
 
 def get_metric(name: str | Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
     """Return the metric called ``name`` (case-insensitive, ``-`` or ``_``); callables pass through."""
-    if callable(name):
-        return name
-    if not isinstance(name, str):
-        raise InputValidationError(f"metric must be a name or a callable, got {type(name).__name__}")
-    key = name.strip().lower().replace("-", "_")
-    try:
-        return _REGISTRY[key]
-    except KeyError:
-        raise InputValidationError(f"unknown metric {name!r}; known metrics: {sorted(_REGISTRY)}") from None
+    return _losses.lookup_by_name(_REGISTRY, name, "metric", "metrics")
 
 
 __all__ = [
