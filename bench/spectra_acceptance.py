@@ -111,6 +111,8 @@ def run(keys: list[str], args: argparse.Namespace) -> None:
         if model.bayesian:
             res["test_visits"] = score(model, visits, True)
             res["sigma_scale_validation"] = None if model.sigma_scale_ is None else [float(s) for s in model.sigma_scale_]
+            ps = getattr(model, "propagated_scale_", None)
+            res["propagated_scale_validation"] = None if ps is None else [float(s) for s in ps]
         from astrotorch.train.runs import to_jsonable
 
         (out / f"{key}.json").write_text(json.dumps(to_jsonable(res), indent=2) + "\n")

@@ -267,6 +267,57 @@ def test_bcnn_validation_calibration_scales_sigma(small_data) -> None:
     assert np.allclose(np.median(sig["predictive"] / raw["predictive"], axis=0), m2_scale, rtol=1e-3)
 
 
+def test_bcnn_calibration_fits_propagated_scale_and_persists(small_data, tmp_path) -> None:
+    d = small_data.combined
+    cols = d.label_index(["teff", "logg", "Fe_H"])
+    m = create_model("apogee_bcnn", max_epochs=1, batch_size=32, accelerator="cpu", mc_num=6, val_size=0.25,
+                     calibrate_uncertainty=True, targetname=["teff", "logg", "Fe_H"])
+    m.fit(d.flux, d.labels[:, cols], x_err=d.flux_err, y_err=d.label_err[:, cols])
+    assert m.propagated_scale_ is not None and m.propagated_scale_.shape == (3,)
+    torch.manual_seed(0)
+    _, sig = m.predict(d.flux[:4], x_err=d.flux_err[:4])
+    assert np.allclose(sig["total"] ** 2, sig["model"] ** 2 + sig["predictive"] ** 2 + sig["propagated"] ** 2,
+                       rtol=1e-4)
+    m.save(tmp_path / "bcnn")
+    m2 = load_folder(tmp_path / "bcnn")
+    assert np.allclose(m2.propagated_scale_, m.propagated_scale_)
+    assert m2.calibration_snr_factor == m.calibration_snr_factor
+    # without x_err in fit there is no propagated term: one factor only
+    m3 = create_model("apogee_bcnn", max_epochs=1, batch_size=32, accelerator="cpu", mc_num=6, val_size=0.25,
+                      targetname=["teff", "logg", "Fe_H"])
+    m3.fit(d.flux, d.labels[:, cols], y_err=d.label_err[:, cols])
+    assert m3.sigma_scale_ is not None and m3.propagated_scale_ is None
+    with pytest.raises(InputValidationError):
+        create_model("apogee_bcnn", calibration_snr_factor=(0.5, 2.0))
+
+
+def test_fit_sigma_scales_recovers_two_components_under_label_noise() -> None:
+    rng = np.random.default_rng(0)
+    n = 20000
+    va = rng.uniform(0.5, 2.0, n) ** 2            # model + predictive variance (unscaled)
+    vb = np.where(rng.random(n) < 0.5, 0.3, 1.2) ** 2  # propagated: two S/N levels
+    vy = rng.uniform(0.5, 1.5, n) ** 2            # known label noise, as large as the signal
+    r = rng.standard_normal(n) * np.sqrt(0.6 ** 2 * va + 1.7 ** 2 * vb + vy)
+    a, b = MS.fit_sigma_scales(r, va, vb, vy)
+    assert abs(a - 0.6) < 0.06 and abs(b - 1.7) < 0.1
+    a1, b1 = MS.fit_sigma_scales(r[vb < 0.5], va[vb < 0.5], None, vy[vb < 0.5])
+    assert a1 == b1 and a1 > 0
+
+
+def test_degrade_snr_lowers_snr_and_keeps_masked_pixels() -> None:
+    rng = np.random.default_rng(1)
+    x = np.ones((400, 300), np.float32)
+    e = np.full_like(x, 0.01)
+    e[:, :5] = 1.0  # masked pixels with inflated errors
+    xd, ed = MS.degrade_snr(x, e, (2.0, 2.0), seed=3)
+    assert np.all(xd[:, :5] == 1.0) and np.all(ed[:, :5] == 1.0)
+    assert np.allclose(ed[:, 5:], 0.02)
+    assert abs(np.std(xd[:, 5:] - 1.0) - 0.01 * np.sqrt(3.0)) < 5e-4
+    xd2, _ = MS.degrade_snr(x, e, (2.0, 2.0), seed=3)
+    assert np.array_equal(xd, xd2)
+    del rng
+
+
 def test_train_spectra_cli_writes_run_folder(tmp_path) -> None:
     import json
 

@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -63,21 +64,65 @@ class _CalibratedBayesian(_SpectraModel):
     With ``calibrate_uncertainty=True``, after training, the held-out validation stars (``val_size``
     of the training data, never any test data) are predicted with :meth:`predict` — MC dropout,
     predictive head and, when ``fit`` got ``x_err``, the propagated input errors, exactly as at test
-    time — and one factor per label rescales every σ component so that the validation z-scores have
-    unit variance. The catalogue labels are themselves noisy by ``y_err``, so their variance is
-    removed: ``s² = mean((r² − y_err²) / σ²)`` over valid entries, with ``r`` = prediction − label.
+    time — and the σ components are rescaled per label so that the validation residuals are
+    consistent with σ_total:
+
+    * ``sigma_scale_`` (a_j) multiplies every component (model, predictive, propagated);
+    * ``propagated_scale_`` (b_j / a_j) multiplies, in addition, the propagated input-error term.
+
+    The two are needed because the variance head learns the scatter at the S/N of the training
+    spectra — which already contains the effect of their noise — while the propagated term adds the
+    input noise again; at the training S/N one factor absorbs that, but on lower-S/N spectra (visits)
+    the two terms grow differently. So, when ``x_err`` is known, the validation stars are predicted
+    twice: as they are, and as a noisier copy (extra Gaussian noise ``x_err·sqrt(k²−1)`` so the S/N
+    drops by a factor ``k`` drawn per star in ``calibration_snr_factor``; pixels whose error is
+    inflated by the mask are left alone), and (a_j, b_j) maximise the Gaussian likelihood of the
+    residuals ``r ~ N(0, a²(σ_model² + σ_predictive²) + b² σ_propagated² + y_err²)``. The catalogue
+    labels are noisy by ``y_err``; the likelihood deconvolves that exactly (a moment estimator
+    ``mean((r² − y_err²)/σ²)`` is dominated by the label noise of stars with small σ). Without
+    ``x_err`` only a_j is fitted, on the validation stars as they are.
     """
+
+    def __init__(self, *args: Any, calibration_snr_factor: Sequence[float] = (1.5, 3.0), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        lo, hi = (float(v) for v in calibration_snr_factor)
+        if not 1.0 <= lo <= hi:
+            raise InputValidationError(f"calibration_snr_factor must be (low, high) with 1 <= low <= high, got {calibration_snr_factor!r}")
+        self.calibration_snr_factor = (lo, hi)
+        self.propagated_scale_: np.ndarray | None = None
 
     def fit(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None, sample_weight: Any = None,
             ckpt_path: str | None = None, warm_start: bool = False) -> AstroModel:
         # keep references (no copies) to the raw arrays for the validation calibration
         self._fit_raw = (x, y, x_err, y_err) if not isinstance(x, torch.utils.data.Dataset) else None
         self.sigma_scale_ = None
+        self.propagated_scale_ = None
         try:
             return super().fit(x, y, x_err=x_err, y_err=y_err, sample_weight=sample_weight, ckpt_path=ckpt_path,
                                warm_start=warm_start)
         finally:
             self._fit_raw = None
+
+    def predict(self, x: Any, x_err: Any = None, batch_size: int | None = None) -> Any:
+        out = super().predict(x, x_err=x_err, batch_size=batch_size)
+        if self.propagated_scale_ is None or not isinstance(out, tuple) or "propagated" not in out[1]:
+            return out
+        pred, sig = out
+        sig = dict(sig)
+        sig["propagated"] = sig["propagated"] * self.propagated_scale_[None, :]
+        sig["total"] = np.sqrt(sig["model"] ** 2 + sig["predictive"] ** 2 + sig["propagated"] ** 2)
+        return pred, sig
+
+    def extra_state(self) -> dict[str, Any]:
+        state = dict(super().extra_state())
+        if self.propagated_scale_ is not None:
+            state["propagated_scale"] = [float(v) for v in self.propagated_scale_]
+        return state
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        super().load_extra_state(state)
+        ps = state.get("propagated_scale")
+        self.propagated_scale_ = None if ps is None else np.asarray(ps, np.float32)
 
     def _calibrate_sigma(self, val_ds: Any) -> None:
         raw = getattr(self, "_fit_raw", None)
@@ -98,19 +143,80 @@ class _CalibratedBayesian(_SpectraModel):
             return np.asarray(a)[idx]
 
         self.sigma_scale_ = None
-        pred, sig = self.predict(take(x), x_err=take(x_err))
-        yv = np.asarray(take(y), dtype=np.float64).reshape(pred.shape)
-        ev = np.zeros_like(yv) if y_err is None else np.asarray(take(y_err), dtype=np.float64).reshape(pred.shape)
-        ev = np.where(_is_missing(ev), 0.0, ev)
-        scale = np.ones(pred.shape[1], dtype=np.float32)
-        for j in range(pred.shape[1]):
-            ok = ~_is_missing(yv[:, j]) & (sig["total"][:, j] > 0)
+        self.propagated_scale_ = None
+        xv, ev_x = take(x), take(x_err)
+        sets = [(xv, ev_x)]
+        if ev_x is not None and not isinstance(xv, Mapping):
+            sets.append(degrade_snr(xv, ev_x, self.calibration_snr_factor, seed=self.seed))
+        yv = np.asarray(take(y), dtype=np.float64)
+        ev = None if y_err is None else np.asarray(take(y_err), dtype=np.float64)
+        parts: list[tuple[np.ndarray, ...]] = []
+        for xs, es in sets:
+            pred, sig = self.predict(xs, x_err=es)
+            yy = yv.reshape(pred.shape)
+            ee = np.zeros_like(yy) if ev is None else np.where(_is_missing(ev.reshape(pred.shape)), 0.0, ev.reshape(pred.shape))
+            mp2 = sig["model"].astype(np.float64) ** 2 + sig["predictive"].astype(np.float64) ** 2
+            pp2 = sig["propagated"].astype(np.float64) ** 2 if "propagated" in sig else np.zeros_like(mp2)
+            r = np.where(_is_missing(yy), np.nan, pred - yy)
+            parts.append((r, mp2, pp2, ee))
+        r, mp2, pp2, ee = (np.concatenate(a) for a in zip(*parts))
+        n_out = r.shape[1]
+        a_s = np.ones(n_out, dtype=np.float32)
+        b_s = np.ones(n_out, dtype=np.float32)
+        two = len(sets) > 1 and bool(np.any(pp2 > 0))
+        for j in range(n_out):
+            ok = np.isfinite(r[:, j]) & (mp2[:, j] + pp2[:, j] > 0)
             if ok.sum() < 10:
                 continue
-            r2 = (pred[ok, j] - yv[ok, j]) ** 2
-            s2 = float(np.mean((r2 - ev[ok, j] ** 2) / sig["total"][ok, j] ** 2))
-            scale[j] = np.sqrt(np.clip(s2, 0.01, 100.0))
-        self.sigma_scale_ = scale
+            a, b = fit_sigma_scales(r[ok, j], mp2[ok, j], pp2[ok, j] if two else None, ee[ok, j] ** 2)
+            a_s[j], b_s[j] = a, (b if two else a)
+        self.sigma_scale_ = a_s
+        self.propagated_scale_ = (b_s / a_s).astype(np.float32) if two else None
+
+
+def degrade_snr(x: np.ndarray, x_err: np.ndarray, factor: Sequence[float] = (1.5, 3.0), seed: int = 0,
+                masked_error_ratio: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """A noisier copy of spectra: the S/N drops by a factor ``k`` per spectrum, drawn uniformly in ``factor``.
+
+    Adds Gaussian noise of standard deviation ``x_err·sqrt(k² − 1)`` and returns ``(x', k·x_err)``.
+    Pixels whose error exceeds ``masked_error_ratio`` × the spectrum's median error (masked pixels whose
+    error was inflated; their flux holds a mask value) are left unchanged. Deterministic in ``seed``.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    e = np.asarray(x_err, dtype=np.float32)
+    rng = np.random.default_rng([int(seed), 7514])
+    k = rng.uniform(float(factor[0]), float(factor[1]), (x.shape[0],) + (1,) * (x.ndim - 1)).astype(np.float32)
+    ok = np.isfinite(e) & (e <= masked_error_ratio * np.nanmedian(e.reshape(e.shape[0], -1), axis=1).reshape(k.shape))
+    noise = rng.standard_normal(x.shape).astype(np.float32) * e * np.sqrt(k ** 2 - 1.0)
+    return np.where(ok, x + noise, x), np.where(ok, e * k, e)
+
+
+def fit_sigma_scales(r: np.ndarray, var_a: np.ndarray, var_b: np.ndarray | None, var_y: np.ndarray) -> tuple[float, float]:
+    """Maximum-likelihood factors (a, b) for ``r ~ N(0, a² var_a + b² var_b + var_y)``.
+
+    ``var_y`` (the label-noise variance) is known and not scaled; with ``var_b`` None only ``a`` is
+    fitted (returned twice). Factors are bounded to [0.05, 20].
+    """
+    from scipy.optimize import minimize
+
+    r2 = np.asarray(r, np.float64) ** 2
+    va = np.asarray(var_a, np.float64)
+    vb = np.zeros_like(va) if var_b is None else np.asarray(var_b, np.float64)
+    vy = np.asarray(var_y, np.float64)
+    floor = 1e-12 * max(float(np.mean(va + vb + vy)), 1e-300)
+
+    def nll(p: np.ndarray) -> float:
+        a2 = np.exp(2 * p[0])
+        b2 = np.exp(2 * p[1]) if var_b is not None else a2
+        v = a2 * va + b2 * vb + vy + floor
+        return float(np.mean(np.log(v) + r2 / v))
+
+    n_par = 2 if var_b is not None else 1
+    lim = (math.log(0.05), math.log(20.0))
+    res = minimize(nll, np.zeros(n_par), method="L-BFGS-B", bounds=[lim] * n_par)
+    a = float(np.exp(res.x[0]))
+    b = float(np.exp(res.x[1])) if var_b is not None else a
+    return a, b
 
 
 @register_model
@@ -413,4 +519,6 @@ __all__ = [
     "ApogeeDR14GaiaDR2BCNN",
     "StarNet2017",
     "aspcap_element_windows",
+    "degrade_snr",
+    "fit_sigma_scales",
 ]
