@@ -335,8 +335,66 @@ def test_mc_dropout_cpu_inference_masks_have_the_right_rate_and_mean():
     # two calls draw different masks
     with torch.inference_mode():
         assert not torch.equal(layer(x), layer(x))
-    # with autograd on, the training path (F.dropout) is used and gradients flow
+    # with autograd on, the same cheap masks are used and gradients flow through the kept elements
+    # (the drop probability is rate rounded to 1/32768, the scale matches it: 1/0.7 to 2e-5)
     xg = torch.ones(1000, requires_grad=True)
     layer(xg).sum().backward()
     assert xg.grad is not None
-    assert torch.allclose(torch.unique(xg.grad), torch.tensor([0.0, 1 / 0.7]))
+    assert torch.allclose(torch.unique(xg.grad), torch.tensor([0.0, 1 / 0.7]), rtol=1e-4)
+
+
+def test_hash_uniform16_is_uniform_uncorrelated_and_keyed():
+    import torch
+
+    from astrotorch.nn.layers import hash_uniform16
+
+    like = torch.empty(1 << 20)
+    keys = torch.tensor([12345, -987654], dtype=torch.int32)
+    u = hash_uniform16(like, keys)
+    assert u.dtype == torch.int32 and int(u.min()) >= 0 and int(u.max()) < 65536
+    # uniform: chi-square over 64 equal bins (63 dof; 99.9th percentile ~ 104)
+    counts = torch.bincount(u // 1024, minlength=64).double()
+    expected = like.numel() / 64
+    assert float(((counts - expected) ** 2 / expected).sum()) < 104
+    uf = u.double() / 65536
+    # neighbouring elements (the counter's consecutive values) and elements 7 apart are uncorrelated
+    for lag in (1, 7, 4096):
+        r = torch.corrcoef(torch.stack([uf[:-lag], uf[lag:]]))[0, 1]
+        assert abs(float(r)) < 0.005
+    # same keys -> same numbers; a change of either key -> an unrelated stream
+    assert torch.equal(u, hash_uniform16(like, keys.clone()))
+    for other in (torch.tensor([12346, -987654], dtype=torch.int32), torch.tensor([12345, -987653], dtype=torch.int32)):
+        v = hash_uniform16(like, other).double() / 65536
+        assert float((u.double() / 65536 == v).double().mean()) < 0.001
+        assert abs(float(torch.corrcoef(torch.stack([uf, v]))[0, 1])) < 0.005
+
+
+def test_fused_cpu_mc_dropout_rate_seed_and_fallback(monkeypatch):
+    import torch
+
+    from astrotorch.nn import layers
+
+    layer = layers.MCDropout(0.25).eval()
+    x = torch.ones(2, layers.FUSED_DROPOUT_MIN_ELEMENTS)  # large enough for the compiled kernel
+    with torch.inference_mode(), layers.fused_mc_dropout():
+        torch.manual_seed(3)
+        a = layer(x)
+        torch.manual_seed(3)
+        b = layer(x)
+        c = layer(x)
+    assert torch.equal(a, b)  # the hash keys come from torch's generator: manual_seed fixes the masks
+    assert not torch.equal(a, c)
+    assert abs(float((a == 0).float().mean()) - 0.25) < 0.004
+    assert abs(float(a.mean()) - 1.0) < 0.01
+    # both rows get their own masks
+    assert not torch.equal(a[0] == 0, a[1] == 0)
+    # switched off (or where compilation is unavailable) the eager masks are used
+    monkeypatch.setattr(layers, "_fused_kernel", False)
+    with torch.inference_mode(), layers.fused_mc_dropout():
+        d = layer(x)
+    assert abs(float((d == 0).float().mean()) - 0.25) < 0.004
+    # outside a fused block (e.g. a validation pass) the eager masks are used without compiling
+    monkeypatch.setattr(layers, "_fused_kernel", None)
+    with torch.inference_mode():
+        layer(x)
+    assert layers._fused_kernel is None

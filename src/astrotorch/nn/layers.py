@@ -13,8 +13,11 @@ Extra loss terms (concrete-dropout regularisation, VAE KL divergence) are expose
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Sequence
+import os
+import warnings
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -63,25 +66,123 @@ class MCDropout(_MCDropoutBase):
     def forward(self, x: Tensor) -> Tensor:
         if not self.stochastic:
             return x
-        if x.device.type == "cpu" and not (torch.is_grad_enabled() and x.requires_grad):
-            return _cpu_inference_dropout(x, self.rate)
+        if x.device.type == "cpu":
+            if torch.compiler.is_compiling():
+                return _hash_dropout(x, self.rate)
+            if _fused_depth > 0 and x.numel() >= FUSED_DROPOUT_MIN_ELEMENTS and not (
+                torch.is_grad_enabled() and x.requires_grad
+            ):
+                return _fused_cpu_dropout(x, self.rate)
+            return _cpu_dropout(x, self.rate)
         # training=True on purpose: MC dropout keeps sampling masks in eval()
         return F.dropout(x, p=self.rate, training=True)
 
 
-def _cpu_inference_dropout(x: Tensor, rate: float) -> Tensor:
-    """Inverted dropout for MC inference on CPU with cheap masks.
+def _cpu_dropout(x: Tensor, rate: float) -> Tensor:
+    """Inverted dropout on CPU with cheap masks (training and MC inference alike).
 
     ``bernoulli_`` draws one random number per element and dominated CPU MC-dropout prediction
-    (~50 % of the time, bench/vs_astronn.py); here one 63-bit random word gives four 15-bit
-    uniforms. The drop probability is ``rate`` rounded to 1/32768 and the scale matches it exactly,
-    so the expected output still equals the input.
+    (~50 % of the time) and a quarter of a training step (bench/vs_astronn.py); here one 63-bit
+    random word gives four 15-bit uniforms. The drop probability is ``rate`` rounded to 1/32768 and
+    the scale matches it exactly, so the expected output still equals the input. ``masked_fill`` is
+    differentiable in ``x``, so the same mask serves the backward pass.
     """
     n = x.numel()
     threshold = int(round(rate * 32768))
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_()
     u15 = words.view(torch.int16)[:n].view(x.shape).bitwise_and_(0x7FFF)
-    return x.masked_fill(u15 < threshold, 0.0).mul_(32768.0 / (32768 - threshold))
+    dropped = x.masked_fill(u15 < threshold, 0.0)
+    scale = 32768.0 / (32768 - threshold)
+    return dropped * scale if dropped.requires_grad else dropped.mul_(scale)
+
+
+# murmur3's 32-bit finaliser constants (0x85EBCA6B, 0xC2B2AE35) as signed int32
+_FMIX_M1 = 0x85EBCA6B - (1 << 32)
+_FMIX_M2 = 0xC2B2AE35 - (1 << 32)
+
+
+def _fmix32(h: Tensor) -> Tensor:
+    """murmur3 ``fmix32`` on int32 tensors (multiplications wrap; ``>>`` made logical by masking)."""
+    h = h ^ ((h >> 16) & 0xFFFF)
+    h = h * _FMIX_M1
+    h = h ^ ((h >> 13) & 0x7FFFF)
+    h = h * _FMIX_M2
+    return h ^ ((h >> 16) & 0xFFFF)
+
+
+def hash_uniform16(like: Tensor, keys: Tensor) -> Tensor:
+    """16-bit uniform integers in [0, 65536) from a counter-based hash, one per element of ``like``.
+
+    ``keys``: two int32 scalars (drawn from torch's generator per call, so ``torch.manual_seed``
+    still fixes the stream). Element ``i`` gets ``fmix32(fmix32(i + k0) + k1)``: the murmur3
+    finaliser is a bijection with full avalanche, and the second keyed round decorrelates calls
+    whose counter ranges overlap. Written in plain tensor ops so ``torch.compile`` fuses counter,
+    hash, threshold and ``where`` into one loop — no random tensor is materialised, which is what
+    makes compiled CPU MC dropout cheap. Statistical checks: tests/test_layers.py.
+    """
+    if like.numel() >= 1 << 31:
+        raise InputValidationError(f"hash dropout counts elements in int32; {like.numel()} elements is too many")
+    idx = torch.arange(like.numel(), dtype=torch.int32, device=like.device).view(like.shape)
+    return _fmix32(_fmix32(idx + keys[0]) + keys[1]) & 0xFFFF
+
+
+def _hash_dropout_kernel(x: Tensor, keys: Tensor, threshold: Tensor, scale: Tensor) -> Tensor:
+    keep = hash_uniform16(x, keys) >= threshold
+    return torch.where(keep, x * scale.to(x.dtype), torch.zeros((), dtype=x.dtype, device=x.device))
+
+
+#: Inside :func:`fused_mc_dropout` (which :func:`astrotorch.uncertainty.mc_predict` enters for
+#: large MC passes), CPU dropout of tensors with at least this many elements uses the compiled
+#: hash-mask kernel; ``ASTROTORCH_FUSED_DROPOUT=0`` switches it off.
+FUSED_DROPOUT_MIN_ELEMENTS = 1 << 18
+_fused_kernel: Any = None  # None: not built yet; False: unavailable (no compiler, disabled, failed)
+_fused_depth = 0
+
+
+@contextlib.contextmanager
+def fused_mc_dropout() -> Iterator[None]:
+    """Let MC layers use the fused (compiled) CPU mask kernel inside this block.
+
+    Opt-in per block rather than global because the one-off compilation (seconds) only pays off
+    over many MC passes; a validation pass during training keeps the eager masks."""
+    global _fused_depth
+    _fused_depth += 1
+    try:
+        yield
+    finally:
+        _fused_depth -= 1
+
+
+def _fused_cpu_dropout(x: Tensor, rate: float) -> Tensor:
+    """MC-inference dropout on CPU as one fused loop: ``torch.compile`` of :func:`hash_uniform16`,
+    threshold and ``where``, so no random tensor or mask is written to memory (~10x cheaper per
+    element than :func:`_cpu_dropout`, bench/vs_astronn.py). Compiled once per process and tensor
+    rank (a few seconds; inductor caches it on disk); falls back to :func:`_cpu_dropout` where
+    compilation is unavailable (e.g. no C++ compiler), with one warning."""
+    global _fused_kernel
+    if _fused_kernel is None:
+        enabled = os.environ.get("ASTROTORCH_FUSED_DROPOUT", "1").strip().lower() not in ("0", "false", "no", "off")
+        _fused_kernel = torch.compile(_hash_dropout_kernel, dynamic=True, fullgraph=True) if enabled else False
+    if _fused_kernel is False:
+        return _cpu_dropout(x, rate)
+    threshold = int(round(rate * 65536))
+    keys = torch.randint(-(1 << 31), (1 << 31) - 1, (2,), dtype=torch.int32)
+    try:
+        return _fused_kernel(x, keys, torch.tensor(threshold, dtype=torch.int32),
+                             torch.tensor(65536.0 / (65536 - threshold)))
+    except Exception as exc:  # noqa: BLE001 - any compiler failure: keep working, eagerly
+        _fused_kernel = False
+        warnings.warn(f"fused CPU dropout unavailable ({type(exc).__name__}: {exc}); using eager masks",
+                      RuntimeWarning, stacklevel=3)
+        return _cpu_dropout(x, rate)
+
+
+def _hash_dropout(x: Tensor, rate: float) -> Tensor:
+    """Inverted dropout with :func:`hash_uniform16` masks (used inside ``torch.compile`` on CPU)."""
+    threshold = int(round(rate * 65536))
+    keys = torch.randint(-(1 << 31), (1 << 31) - 1, (2,), dtype=torch.int32, device=x.device)
+    keep = hash_uniform16(x, keys) >= threshold
+    return torch.where(keep, x * (65536.0 / (65536 - threshold)), torch.zeros((), dtype=x.dtype, device=x.device))
 
 
 class MCSpatialDropout1D(_MCDropoutBase):

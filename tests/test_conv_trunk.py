@@ -1,0 +1,71 @@
+"""The channels-last fast path of the APOGEE convolutional trunk against its plain reference, and
+prediction in bfloat16 for models trained with ``precision="bf16-mixed"``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from astrotorch.models.arch.apogee import ApogeeBCNNNet, ApogeeCNNNet, ConvTrunk
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
+@pytest.mark.parametrize("n_pix,pool", [(7514, 4), (203, 3)])
+def test_trunk_fast_path_matches_reference_values_and_gradients(activation: str, n_pix: int, pool: int) -> None:
+    torch.manual_seed(0)
+    trunk = ConvTrunk(n_pix, (2, 4), 8, pool, activation, dropout_after_first=None)
+    x = torch.randn(5, n_pix)
+    fast = trunk(x)
+    ref = trunk.reference_forward(x)
+    assert fast.shape == ref.shape == (5, (n_pix // pool) * 4)
+    assert torch.allclose(fast, ref, atol=1e-5)
+    # gradients w.r.t. every parameter, through the pooling and activation swap
+    g_fast = torch.autograd.grad(fast.square().sum(), list(trunk.parameters()))
+    g_ref = torch.autograd.grad(ref.square().sum(), list(trunk.parameters()))
+    for a, b in zip(g_fast, g_ref):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-3 * float(b.abs().max()))
+    # inference (no autograd) takes the elementwise-maximum pooling: same numbers
+    with torch.inference_mode():
+        assert torch.allclose(trunk(x), ref.detach(), atol=1e-5)
+
+
+def test_bcnn_mc_split_composes_to_the_forward_pass_without_dropout() -> None:
+    torch.manual_seed(1)
+    net = ApogeeBCNNNet(300, 3, pool_length=4).eval()
+    for m in net.modules():
+        if hasattr(m, "disable"):
+            m.disable = True
+    first, rest = net.mc_split()
+    x = torch.randn(4, 300)
+    with torch.inference_mode():
+        mean_a, lv_a = net(x)
+        mean_b, lv_b = rest(first(x))
+    assert torch.equal(mean_a, mean_b) and torch.equal(lv_a, lv_b)
+
+
+def test_cnn_forward_rejects_wrong_length() -> None:
+    from astrotorch.errors import ShapeMismatchError
+
+    net = ApogeeCNNNet(300, 2)
+    with pytest.raises(ShapeMismatchError):
+        net(torch.randn(2, 299))
+
+
+def test_bf16_mixed_model_predicts_in_bfloat16_close_to_float32() -> None:
+    from astrotorch.datasets.spectra import synthetic_spectra
+    from astrotorch.models import create_model
+
+    d = synthetic_spectra(300, seed=4)
+    cols = [d.label_names.index(n) for n in ("teff", "logg", "Fe_H")]
+    m = create_model("apogee_bcnn", max_epochs=2, batch_size=64, accelerator="cpu", mc_num=20,
+                     precision="bf16-mixed", targetname=["teff", "logg", "Fe_H"])
+    m.fit(d.flux, d.labels[:, cols])
+    torch.manual_seed(0)
+    pred16, unc16 = m.predict(d.flux[:64])
+    assert pred16.dtype == np.float32 and np.isfinite(pred16).all() and np.isfinite(unc16["total"]).all()
+    m.precision = "32-true"
+    torch.manual_seed(0)
+    pred32, unc32 = m.predict(d.flux[:64])
+    # bf16 rounding (8-bit mantissa) is far below the MC spread the prediction carries
+    assert np.all(np.abs(pred16 - pred32) < 0.5 * unc32["total"])
