@@ -26,6 +26,19 @@ def batch_size_of(batch: dict[str, Any]) -> int:
     return int(x.shape[0])
 
 
+def make_adam(params: Any, lr: float, l2: float = 0.0) -> torch.optim.Adam:
+    """Adam as astroNN configures it: Keras' ``eps=1e-7``, and its L2 kernel regulariser
+    (``l2·Σw²`` in the loss, i.e. a gradient ``2·l2·w``) as weight decay ``2·l2``.
+
+    Uses PyTorch's fused (single-kernel) implementation where every parameter is a floating tensor
+    on CPU or CUDA: on CPU it is ~10x cheaper per step than the per-tensor loop (bench/vs_astronn.py),
+    with the same update rule.
+    """
+    params = list(params)
+    fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=lr, eps=1e-7, weight_decay=2.0 * l2, fused=True if fused else None)
+
+
 class AstroLightningModule(L.LightningModule):
     """Step logic for an :class:`~astrotorch.models.base.AstroModel`.
 
@@ -73,7 +86,7 @@ class AstroLightningModule(L.LightningModule):
         m = self._astro_model
         # Keras' l2 kernel regulariser adds l2·Σw² to the loss, i.e. a gradient 2·l2·w: weight decay 2·l2
         # eps=1e-7 as Keras (astroNN's optimiser), so equal hyper-parameters mean equal training
-        optimizer = torch.optim.Adam(self.network.parameters(), lr=m.lr, eps=1e-7, weight_decay=2.0 * m.l2)
+        optimizer = make_adam(self.network.parameters(), lr=m.lr, l2=m.l2)
         has_val = bool(getattr(m, "_has_val", True))
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer,
