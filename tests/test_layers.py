@@ -369,32 +369,36 @@ def test_hash_uniform16_is_uniform_uncorrelated_and_keyed():
         assert abs(float(torch.corrcoef(torch.stack([uf, v]))[0, 1])) < 0.005
 
 
-def test_fused_cpu_mc_dropout_rate_seed_and_fallback(monkeypatch):
+def test_fused_cpu_dropout_rate_seed_gradient_and_fallback(monkeypatch):
     import torch
 
     from astrotorch.nn import layers
 
     layer = layers.MCDropout(0.25).eval()
-    x = torch.ones(2, layers.FUSED_DROPOUT_MIN_ELEMENTS)  # large enough for the compiled kernel
-    with torch.inference_mode(), layers.fused_mc_dropout():
+    x = torch.ones(2, layers.FUSED_DROPOUT_MIN_ELEMENTS)  # large enough for the compiled mask kernel
+    with torch.inference_mode():
         torch.manual_seed(3)
         a = layer(x)
         torch.manual_seed(3)
         b = layer(x)
         c = layer(x)
+    assert layers._fused_kernel is not None  # built (or found unavailable) on first use
     assert torch.equal(a, b)  # the hash keys come from torch's generator: manual_seed fixes the masks
     assert not torch.equal(a, c)
     assert abs(float((a == 0).float().mean()) - 0.25) < 0.004
     assert abs(float(a.mean()) - 1.0) < 0.01
-    # both rows get their own masks
-    assert not torch.equal(a[0] == 0, a[1] == 0)
+    assert not torch.equal(a[0] == 0, a[1] == 0)  # both rows get their own masks
+    # training: the same mask multiplies the gradient
+    xg = torch.ones(2, layers.FUSED_DROPOUT_MIN_ELEMENTS, requires_grad=True)
+    yg = layer(xg)
+    yg.sum().backward()
+    assert torch.equal(xg.grad, yg.detach())  # d(x·m)/dx = m and x = 1
+    assert torch.allclose(torch.unique(xg.grad), torch.tensor([0.0, 1 / 0.75]), rtol=1e-4)
+    # bfloat16 inputs (autocast) get a bfloat16 mask
+    with torch.inference_mode():
+        assert layer(x.bfloat16()).dtype == torch.bfloat16
     # switched off (or where compilation is unavailable) the eager masks are used
     monkeypatch.setattr(layers, "_fused_kernel", False)
-    with torch.inference_mode(), layers.fused_mc_dropout():
+    with torch.inference_mode():
         d = layer(x)
     assert abs(float((d == 0).float().mean()) - 0.25) < 0.004
-    # outside a fused block (e.g. a validation pass) the eager masks are used without compiling
-    monkeypatch.setattr(layers, "_fused_kernel", None)
-    with torch.inference_mode():
-        layer(x)
-    assert layers._fused_kernel is None

@@ -13,11 +13,10 @@ Extra loss terms (concrete-dropout regularisation, VAE KL divergence) are expose
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import warnings
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -69,23 +68,32 @@ class MCDropout(_MCDropoutBase):
         if x.device.type == "cpu":
             if torch.compiler.is_compiling():
                 return _hash_dropout(x, self.rate)
-            if _fused_depth > 0 and x.numel() >= FUSED_DROPOUT_MIN_ELEMENTS and not (
-                torch.is_grad_enabled() and x.requires_grad
-            ):
-                return _fused_cpu_dropout(x, self.rate)
             return _cpu_dropout(x, self.rate)
         # training=True on purpose: MC dropout keeps sampling masks in eval()
         return F.dropout(x, p=self.rate, training=True)
 
 
 def _cpu_dropout(x: Tensor, rate: float) -> Tensor:
-    """Inverted dropout on CPU with cheap masks (training and MC inference alike).
+    """Inverted dropout on CPU (training and MC inference alike).
+
+    Large tensors get their mask from the compiled hash kernel (:func:`_fused_mask`); small ones,
+    or all where compilation is unavailable, from :func:`_eager_cpu_dropout`. Either mask serves
+    the backward pass (``x * mask`` is differentiable in ``x``).
+    """
+    if x.numel() >= FUSED_DROPOUT_MIN_ELEMENTS:
+        mask = _fused_mask(x, rate)
+        if mask is not None:
+            return x * mask
+    return _eager_cpu_dropout(x, rate)
+
+
+def _eager_cpu_dropout(x: Tensor, rate: float) -> Tensor:
+    """Inverted dropout with cheap masks in plain tensor ops.
 
     ``bernoulli_`` draws one random number per element and dominated CPU MC-dropout prediction
     (~50 % of the time) and a quarter of a training step (bench/vs_astronn.py); here one 63-bit
     random word gives four 15-bit uniforms. The drop probability is ``rate`` rounded to 1/32768 and
-    the scale matches it exactly, so the expected output still equals the input. ``masked_fill`` is
-    differentiable in ``x``, so the same mask serves the backward pass.
+    the scale matches it exactly, so the expected output still equals the input.
     """
     n = x.numel()
     threshold = int(round(rate * 32768))
@@ -126,55 +134,45 @@ def hash_uniform16(like: Tensor, keys: Tensor) -> Tensor:
     return _fmix32(_fmix32(idx + keys[0]) + keys[1]) & 0xFFFF
 
 
-def _hash_dropout_kernel(x: Tensor, keys: Tensor, threshold: Tensor, scale: Tensor) -> Tensor:
-    keep = hash_uniform16(x, keys) >= threshold
-    return torch.where(keep, x * scale.to(x.dtype), torch.zeros((), dtype=x.dtype, device=x.device))
+def _mask_kernel(flat: Tensor, keys: Tensor, threshold: Tensor, scale: Tensor) -> Tensor:
+    keep = hash_uniform16(flat, keys) >= threshold
+    return torch.where(keep, scale.to(flat.dtype), torch.zeros((), dtype=flat.dtype, device=flat.device))
 
 
-#: Inside :func:`fused_mc_dropout` (which :func:`astrotorch.uncertainty.mc_predict` enters for
-#: large MC passes), CPU dropout of tensors with at least this many elements uses the compiled
-#: hash-mask kernel; ``ASTROTORCH_FUSED_DROPOUT=0`` switches it off.
+#: CPU dropout of tensors with at least this many elements takes its mask from the compiled hash
+#: kernel (smaller ones are not worth it); ``ASTROTORCH_FUSED_DROPOUT=0`` switches it off.
 FUSED_DROPOUT_MIN_ELEMENTS = 1 << 18
 _fused_kernel: Any = None  # None: not built yet; False: unavailable (no compiler, disabled, failed)
-_fused_depth = 0
 
 
-@contextlib.contextmanager
-def fused_mc_dropout() -> Iterator[None]:
-    """Let MC layers use the fused (compiled) CPU mask kernel inside this block.
+def _fused_mask(x: Tensor, rate: float) -> Tensor | None:
+    """Dropout mask (0 or the survivor scale, in ``x``'s dtype and shape) from one fused loop.
 
-    Opt-in per block rather than global because the one-off compilation (seconds) only pays off
-    over many MC passes; a validation pass during training keeps the eager masks."""
-    global _fused_depth
-    _fused_depth += 1
-    try:
-        yield
-    finally:
-        _fused_depth -= 1
-
-
-def _fused_cpu_dropout(x: Tensor, rate: float) -> Tensor:
-    """MC-inference dropout on CPU as one fused loop: ``torch.compile`` of :func:`hash_uniform16`,
-    threshold and ``where``, so no random tensor or mask is written to memory (~10x cheaper per
-    element than :func:`_cpu_dropout`, bench/vs_astronn.py). Compiled once per process and tensor
-    rank (a few seconds; inductor caches it on disk); falls back to :func:`_cpu_dropout` where
-    compilation is unavailable (e.g. no C++ compiler), with one warning."""
+    ``torch.compile`` turns :func:`hash_uniform16`, the threshold and the ``where`` into a single
+    vectorised C++ loop that writes only the mask: several times cheaper per element on CPU than the
+    random-words-compare-fill sequence of :func:`_eager_cpu_dropout` (bench/vs_astronn.py). The
+    kernel works on the flattened tensor, so it is compiled once per process and dtype (a few
+    seconds; inductor also caches it on disk). Returns ``None`` where compilation is switched off
+    or unavailable (e.g. no C++ compiler: one warning, then eager masks for the process).
+    """
     global _fused_kernel
     if _fused_kernel is None:
         enabled = os.environ.get("ASTROTORCH_FUSED_DROPOUT", "1").strip().lower() not in ("0", "false", "no", "off")
-        _fused_kernel = torch.compile(_hash_dropout_kernel, dynamic=True, fullgraph=True) if enabled else False
+        _fused_kernel = torch.compile(_mask_kernel, dynamic=True, fullgraph=True) if enabled else False
     if _fused_kernel is False:
-        return _cpu_dropout(x, rate)
+        return None
     threshold = int(round(rate * 65536))
     keys = torch.randint(-(1 << 31), (1 << 31) - 1, (2,), dtype=torch.int32)
     try:
-        return _fused_kernel(x, keys, torch.tensor(threshold, dtype=torch.int32),
-                             torch.tensor(65536.0 / (65536 - threshold)))
+        with torch.no_grad():
+            mask = _fused_kernel(x.detach().reshape(-1), keys, torch.tensor(threshold, dtype=torch.int32),
+                                 torch.tensor(65536.0 / (65536 - threshold)))
     except Exception as exc:  # noqa: BLE001 - any compiler failure: keep working, eagerly
         _fused_kernel = False
-        warnings.warn(f"fused CPU dropout unavailable ({type(exc).__name__}: {exc}); using eager masks",
-                      RuntimeWarning, stacklevel=3)
-        return _cpu_dropout(x, rate)
+        warnings.warn(f"fused CPU dropout masks unavailable ({type(exc).__name__}: {exc}); using eager masks",
+                      RuntimeWarning, stacklevel=4)
+        return None
+    return mask.view(x.shape)
 
 
 def _hash_dropout(x: Tensor, rate: float) -> Tensor:

@@ -24,7 +24,6 @@ Bayesian classification.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Literal, Mapping
 
@@ -33,7 +32,6 @@ import torch
 from torch import Tensor, nn
 
 from astrotorch.errors import ConfigError, EmptyDatasetError, InputValidationError, ShapeMismatchError
-from astrotorch.nn.layers import fused_mc_dropout
 
 Task = Literal["regression", "classification"]
 
@@ -253,9 +251,6 @@ def _split_output(out: Any) -> tuple[Tensor, Tensor | None]:
 #: the Python loop pays on CPU. On accelerators, per-launch overhead dominates and larger passes
 #: win, bounded here at 128 MiB of float32 input to leave room for the activations.
 AUTO_ELEMENTS_CPU = 1 << 20
-#: MC passes over at least this many rows (inputs x samples) use the fused CPU dropout kernel
-#: (:func:`astrotorch.nn.layers.fused_mc_dropout`); fewer are not worth its one-off compilation.
-FUSED_MC_MIN_ROWS = 2048
 AUTO_ELEMENTS_ACCELERATOR = 1 << 25
 
 
@@ -352,10 +347,8 @@ def mc_predict(
     network.eval()
     means: list[Tensor] = []  # per input chunk: (n_samples, b, ...)
     logvars: list[Tensor] = []
-    # many MC passes on CPU: worth the fused (compiled once per process) dropout-mask kernel
-    fused = fused_mc_dropout() if batch * n_samples >= FUSED_MC_MIN_ROWS else contextlib.nullcontext()
     try:
-        with torch.inference_mode(), fused:
+        with torch.inference_mode():
             # the deterministic prefix runs once per input (batch rows, not batch x n_samples)
             h = prefix(x) if prefix is not None else x
             if prefix is not None and _batch_size(h) != batch:

@@ -178,7 +178,10 @@ class ConvTrunk(nn.Module):
             # max_pool1d's backward scatters to one index per window (cheapest in training)
             return F.max_pool1d(o.transpose(1, 2), p).transpose(1, 2)
         # inference: an elementwise maximum over the p strided slices is ~3-5x faster than a
-        # pooling kernel on this layout (bench/vs_astronn.py profile)
+        # pooling kernel on this layout (bench/vs_astronn.py profile); in float32 even under
+        # bf16 autocast, where casting first beats bfloat16 elementwise maxima on CPU
+        if o.device.type == "cpu" and o.dtype in (torch.bfloat16, torch.float16):
+            o = o.float()
         n, length, c = o.shape
         windows = o[:, : (length // p) * p].reshape(n, length // p, p, c)
         out = windows[:, :, 0]
