@@ -158,3 +158,25 @@ def test_epoch_timer_logs_when_asked():
     assert "epoch_time_s" in trainer.callback_metrics
     assert float(trainer.callback_metrics["epoch_time_s"]) == pytest.approx(timer.times[0])
     assert not math.isnan(timer.mean())
+
+
+def test_reported_loss_includes_keras_l2_term_like_astronn():
+    """Keras reports (and astroNN's LR schedule watches) data loss + l2·Σw² over kernels; the
+    optimiser applies the term as weight decay, the history must still include it."""
+    import numpy as np
+    import torch
+
+    from astrotorch.models import create_model
+    from astrotorch.train.lightning_module import AstroLightningModule
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5, 0.0], np.float32))[:, None]
+    m = create_model("mlp", num_hidden=(8,), l2=0.05, max_epochs=2, batch_size=50, accelerator="cpu", seed=0)
+    m.fit(x, y)
+    module = AstroLightningModule(m.network, m)
+    expected = 0.05 * sum(float((p.detach() ** 2).sum()) for p in m.network.parameters() if p.ndim > 1)
+    assert abs(float(module._l2_penalty()) - expected) < 1e-6 * max(1.0, expected)
+    assert float(m.history["val_loss"].iloc[-1]) > expected  # data loss ≥ 0 plus the penalty
+    m.l2 = 0.0
+    assert module._l2_penalty() == 0.0

@@ -60,12 +60,26 @@ class AstroLightningModule(L.LightningModule):
     def forward(self, x: Any) -> Any:
         return self.network(x)
 
+    def _l2_penalty(self) -> torch.Tensor | float:
+        """Keras' L2 regularisation term ``l2 · Σ w²`` over the weight matrices and kernels (not biases)."""
+        l2 = float(getattr(self._astro_model, "l2", 0.0) or 0.0)
+        if l2 <= 0.0:
+            return 0.0
+        with torch.no_grad():
+            return l2 * sum(p.detach().float().square().sum() for p in self.network.parameters() if p.ndim > 1)
+
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
         output = self.network(batch["x"])
         loss = self._astro_model.compute_loss(batch, output)
+        # The optimiser applies the L2 term as weight decay, so it is not in the backpropagated loss;
+        # the *reported* loss includes it, as Keras reports (and astroNN's ReduceLROnPlateau and early
+        # stopping watch) it. This matters when training stalls: shrinking weights still count as
+        # progress and the learning rate is not cut, which lets astroNN's Galaxy10CNN recover from its
+        # first-step blow-up at lr 0.005 (docs/results/vs_astronn.md).
+        reported = loss.detach() + self._l2_penalty()
         self.log(
             "loss" if stage == "train" else "val_loss",
-            loss,
+            reported,
             on_step=False,
             on_epoch=True,
             prog_bar=True,
