@@ -46,7 +46,7 @@ def make_data(n_train: int, n_test: int, seed: int, snr: float, visit_snr: float
             ds.select(np.flatnonzero(ds.visit_of >= n_train)))
 
 
-def build(key: str, epochs: int, seed: int, mc_num: int) -> Any:
+def build(key: str, epochs: int, seed: int, mc_num: int, patience: int = 10) -> Any:
     import astrotorch.models.spectra  # noqa: F401
     from astrotorch.models import create_model
 
@@ -56,11 +56,11 @@ def build(key: str, epochs: int, seed: int, mc_num: int) -> Any:
     if key == "knn":
         return create_model("knn", **common)
     if key == "mlp":
-        return create_model("mlp", max_epochs=epochs, early_stopping_patience=5, **common)
+        return create_model("mlp", max_epochs=epochs, early_stopping_patience=patience, **common)
     if key == "cnn":
-        return create_model("apogee_cnn", max_epochs=epochs, lr=0.003, early_stopping_patience=5, **common)
+        return create_model("apogee_cnn", max_epochs=epochs, lr=0.003, early_stopping_patience=patience, **common)
     if key == "bcnn":
-        return create_model("apogee_bcnn", max_epochs=epochs, lr=0.003, early_stopping_patience=5, mc_num=mc_num,
+        return create_model("apogee_bcnn", max_epochs=epochs, lr=0.003, early_stopping_patience=patience, mc_num=mc_num,
                             calibrate_uncertainty=True, **common)
     raise ValueError(f"unknown model key {key!r}; choose from {sorted(MODEL_NAMES)}")
 
@@ -79,7 +79,7 @@ def score(model: Any, ds: Any, bayesian: bool) -> dict[str, Any]:
     table = metrics_table(ds.labels_true[:, cols], pred, total, LABELS)
     out = {r["label"]: {k: v for k, v in r.items() if k != "label"} for r in table.to_dict("records")}
     if bayesian:
-        for part in ("model", "predictive", "propagated"):
+        for part in ("model", "predictive", "propagated", "floor"):
             if part in sig:
                 for j, name in enumerate(LABELS):
                     out[name][f"median_sigma_{part}"] = float(np.median(sig[part][:, j]))
@@ -97,10 +97,12 @@ def run(keys: list[str], args: argparse.Namespace) -> None:
     t_data = time.perf_counter() - t0
     cols = train.label_index(LABELS)
     for key in keys:
-        model = build(key, args.epochs, args.seed, args.mc_num)
+        model = build(key, args.epochs, args.seed, args.mc_num, args.patience)
         t0 = time.perf_counter()
         model.fit(train.flux, train.labels[:, cols], x_err=train.flux_err, y_err=train.label_err[:, cols])
         t_fit = time.perf_counter() - t0
+        if args.save_models:
+            model.save(out / f"{key}_model", overwrite=True)
         res: dict[str, Any] = {
             "model": MODEL_NAMES[key], "n_train": len(train), "n_test": len(test), "snr": args.snr,
             "visit_snr": args.visit_snr, "seed": args.seed, "data_seconds": t_data, "fit_seconds": t_fit,
@@ -113,11 +115,50 @@ def run(keys: list[str], args: argparse.Namespace) -> None:
             res["sigma_scale_validation"] = None if model.sigma_scale_ is None else [float(s) for s in model.sigma_scale_]
             ps = getattr(model, "propagated_scale_", None)
             res["propagated_scale_validation"] = None if ps is None else [float(s) for s in ps]
+            fl = getattr(model, "sigma_floor_", None)
+            res["sigma_floor_validation"] = None if fl is None else [float(s) for s in fl]
         from astrotorch.train.runs import to_jsonable
 
         (out / f"{key}.json").write_text(json.dumps(to_jsonable(res), indent=2) + "\n")
         print(f"{key}: fit {t_fit:.0f} s; " + ", ".join(
             f"{n} rmse {res['test']['metrics'][n]['rmse']:.4g}" for n in REPORTED), flush=True)
+
+
+def recalibrate(args: argparse.Namespace) -> None:
+    """Refit the BCNN's validation σ calibration on a model saved by ``--save-models`` and re-score it.
+
+    Same training stars, same validation split (the model's seed), same held-out stars: only the
+    calibration step of ``fit`` is redone with the current code (no retraining).
+    """
+    import torch
+    from torch.utils.data import Subset
+
+    from astrotorch.models import load_folder
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    model = load_folder(out / "bcnn_model")
+    train, test, visits = make_data(args.n_train, args.n_test, args.seed, args.snr, args.visit_snr)
+    cols = train.label_index(LABELS)
+    n = len(train)
+    n_val = int(round(n * model.val_size))
+    val_idx = np.random.default_rng(model.seed).permutation(n)[:n_val]
+    model._fit_raw = (train.flux, train.labels[:, cols], train.flux_err, train.label_err[:, cols])
+    try:
+        model._calibrate_sigma(Subset(range(n), val_idx.tolist()))
+    finally:
+        model._fit_raw = None
+    res = json.loads((out / "bcnn.json").read_text())
+    res["test"] = score(model, test, True)
+    res["test_visits"] = score(model, visits, True)
+    res["sigma_scale_validation"] = [float(v) for v in model.sigma_scale_]
+    ps, fl = model.propagated_scale_, model.sigma_floor_
+    res["propagated_scale_validation"] = None if ps is None else [float(v) for v in ps]
+    res["sigma_floor_validation"] = None if fl is None else [float(v) for v in fl]
+    res["recalibrated"] = True
+    from astrotorch.train.runs import to_jsonable
+
+    (out / "bcnn.json").write_text(json.dumps(to_jsonable(res), indent=2) + "\n")
 
 
 def report(out: Path) -> str:
@@ -158,13 +199,20 @@ def main() -> None:
     p.add_argument("--visit-snr", type=float, default=50.0)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--mc-num", type=int, default=50)
+    p.add_argument("--patience", type=int, default=10,
+                   help="early-stopping patience (epochs without val-loss gain; ReduceLROnPlateau halves lr after 2)")
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="bench/results/spectra_acceptance")
+    p.add_argument("--save-models", action="store_true", help="save each fitted model under --out/<key>_model")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="refit the σ calibration of --out/bcnn_model (saved with --save-models) and re-score")
     p.add_argument("--report", action="store_true", help="only merge existing results into markdown")
     args = p.parse_args()
     out = Path(args.out)
-    if not args.report:
+    if args.recalibrate:
+        recalibrate(args)
+    elif not args.report:
         run([k.strip() for k in args.models.split(",") if k.strip()], args)
     text = report(out)
     (out / "summary.md").write_text(text)

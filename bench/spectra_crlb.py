@@ -38,8 +38,14 @@ def jacobian(labels: np.ndarray, cols: list[int], steps: np.ndarray, spec_fn: An
     return np.stack(out, axis=-1).reshape(n, -1, len(cols))
 
 
-def crlb(labels: np.ndarray, snr: float, spec_fn: Any = None, logg_channel: str = "both") -> tuple[np.ndarray, list[str]]:
-    """Per-star marginal CRLB (stars, labels) for the spectrum-relevant labels; returns (bounds, names)."""
+def crlb(labels: np.ndarray, snr: float, spec_fn: Any = None, logg_channel: str = "both",
+         with_prior: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Per-star marginal CRLB (stars, labels) for the spectrum-relevant labels; returns (bounds, names).
+
+    ``with_prior``: add a local Gaussian approximation of the generator's label prior to the Fisher
+    matrix (a van Trees-style Bayesian bound, see :func:`prior_precision`), i.e. what an estimator that
+    has learnt the Teff–log g sequence from the training set can at best reach.
+    """
     from astrotorch.datasets import spectra as S
 
     spec_fn = spec_fn or S.normalized_spectra
@@ -55,8 +61,34 @@ def crlb(labels: np.ndarray, snr: float, spec_fn: Any = None, logg_channel: str 
     for i in range(labels.shape[0]):
         Ji = J[i] / np.sqrt(var[i])[:, None]
         F = Ji.T @ Ji
+        if with_prior:
+            F = F + prior_precision(labels[i], names)
         out[i] = np.sqrt(np.diag(np.linalg.inv(F)))
     return out, names
+
+
+def prior_precision(lab: np.ndarray, names: list[str]) -> np.ndarray:
+    """Local Gaussian precision of the generator's label prior in the (Teff, log g, [Fe/H]) subspace.
+
+    From :func:`astrotorch.datasets.spectra.sample_labels`: giants (log g < 3.75) lie on
+    ``Teff = 4750 + 330 (log g − 2.5) − 260 [M/H] ± 50 K`` (the red clump is tighter, ±0.07 dex in
+    log g, but is not told apart from the RGB here: conservative); dwarfs on
+    ``log g = 4.72 − 0.30 x − 0.35 x³ U ± 0.04`` with ``x = (Teff + 150 [M/H] − 3900)/2600``, U ~ U(0, 1)
+    (the turn-off spread is taken as its standard deviation, 0.35 x³/√12). [M/H] is replaced by
+    [Fe/H] (they differ by ~0.03 dex). Only this sequence is used; the abundance correlations are not.
+    """
+    k = len(names)
+    it, ig, ife = names.index("teff"), names.index("logg"), names.index("Fe_H")
+    g = np.zeros(k)
+    if lab[1] < 3.75:
+        g[it], g[ig], g[ife] = 1.0, -330.0, 260.0
+        sd = 50.0
+    else:
+        x = (lab[0] + 150.0 * lab[2] - 3900.0) / 2600.0
+        dldx = -0.30 - 0.35 * 3 * x ** 2 * 0.5
+        g[ig], g[it], g[ife] = 1.0, -dldx / 2600.0, -dldx * 150.0 / 2600.0
+        sd = float(np.hypot(0.04, 0.35 * max(x, 0.0) ** 3 / np.sqrt(12.0)))
+    return np.outer(g, g) / sd ** 2
 
 
 def _logg_channel(labels: np.ndarray, which: str, h: float = 0.01) -> np.ndarray:
@@ -102,8 +134,12 @@ def main() -> None:
                 f"{n}: rms {np.sqrt(np.mean(b[:, names.index(n)] ** 2)):.4g} median {np.median(b[:, names.index(n)]):.4g}"
                 for n in show), flush=True)
         if True:
-            dw = labels[:, 1] > 3.8
-            print(f"  dwarfs ({dw.sum()}): logg rms {np.sqrt(np.mean(b[dw, 1] ** 2)):.4g}; giants: {np.sqrt(np.mean(b[~dw, 1] ** 2)):.4g}")
+            b, names = crlb(labels, snr)
+            print(f"  fraction of stars with log g CRLB > 0.04 dex: {np.mean(b[:, 1] > 0.04):.2f}")
+            bp, _ = crlb(labels, snr, with_prior=True)
+            print(f"  with the label prior (Bayesian bound): " + ", ".join(
+                f"{n}: rms {np.sqrt(np.mean(bp[:, names.index(n)] ** 2)):.4g} median {np.median(bp[:, names.index(n)]):.4g}"
+                for n in ("teff", "logg", "Fe_H")), flush=True)
 
 
 if __name__ == "__main__":

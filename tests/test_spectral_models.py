@@ -167,8 +167,8 @@ def test_bcnn_fit_predict_save_load(small_data, tmp_path) -> None:
     m.fit(d.flux, d.labels, y_err=d.label_err)
     pred, sig = m.predict(d.flux[:6], x_err=d.flux_err[:6])
     assert pred.shape == (6, len(d.label_names))
-    assert set(sig) == {"total", "model", "predictive", "propagated"}
-    tot = np.sqrt(sig["model"] ** 2 + sig["predictive"] ** 2 + sig["propagated"] ** 2)
+    assert set(sig) == {"total", "model", "predictive", "propagated", "floor"}  # floor: validation calibration
+    tot = np.sqrt(sig["model"] ** 2 + sig["predictive"] ** 2 + sig["propagated"] ** 2 + sig["floor"] ** 2)
     assert np.allclose(sig["total"], tot, rtol=1e-5)
     assert np.all(np.isfinite(pred)) and 2000 < np.median(pred[:, 0]) < 8000  # Teff in K, denormalised
     m.save(tmp_path / "bcnn")
@@ -276,11 +276,12 @@ def test_bcnn_calibration_fits_propagated_scale_and_persists(small_data, tmp_pat
     assert m.propagated_scale_ is not None and m.propagated_scale_.shape == (3,)
     torch.manual_seed(0)
     _, sig = m.predict(d.flux[:4], x_err=d.flux_err[:4])
-    assert np.allclose(sig["total"] ** 2, sig["model"] ** 2 + sig["predictive"] ** 2 + sig["propagated"] ** 2,
-                       rtol=1e-4)
+    assert m.sigma_floor_ is not None and np.all(m.sigma_floor_ >= 0)
+    assert np.allclose(sig["total"] ** 2, sig["model"] ** 2 + sig["predictive"] ** 2 + sig["propagated"] ** 2
+                       + sig["floor"] ** 2, rtol=1e-4)
     m.save(tmp_path / "bcnn")
     m2 = load_folder(tmp_path / "bcnn")
-    assert np.allclose(m2.propagated_scale_, m.propagated_scale_)
+    assert np.allclose(m2.propagated_scale_, m.propagated_scale_) and np.allclose(m2.sigma_floor_, m.sigma_floor_)
     assert m2.calibration_snr_factor == m.calibration_snr_factor
     # without x_err in fit there is no propagated term: one factor only
     m3 = create_model("apogee_bcnn", max_epochs=1, batch_size=32, accelerator="cpu", mc_num=6, val_size=0.25,
@@ -298,10 +299,16 @@ def test_fit_sigma_scales_recovers_two_components_under_label_noise() -> None:
     vb = np.where(rng.random(n) < 0.5, 0.3, 1.2) ** 2  # propagated: two S/N levels
     vy = rng.uniform(0.5, 1.5, n) ** 2            # known label noise, as large as the signal
     r = rng.standard_normal(n) * np.sqrt(0.6 ** 2 * va + 1.7 ** 2 * vb + vy)
-    a, b = MS.fit_sigma_scales(r, va, vb, vy)
-    assert abs(a - 0.6) < 0.06 and abs(b - 1.7) < 0.1
-    a1, b1 = MS.fit_sigma_scales(r[vb < 0.5], va[vb < 0.5], None, vy[vb < 0.5])
+    a, b, c = MS.fit_sigma_scales(r, va, vb, vy, floor=False)
+    assert abs(a - 0.6) < 0.06 and abs(b - 1.7) < 0.1 and c == 0.0
+    a, b, c = MS.fit_sigma_scales(r, va, vb, vy)  # with a free floor: ~0 here
+    assert abs(a - 0.6) < 0.1 and abs(b - 1.7) < 0.1 and c < 0.3
+    a1, b1, _ = MS.fit_sigma_scales(r[vb < 0.5], va[vb < 0.5], None, vy[vb < 0.5], floor=False)
     assert a1 == b1 and a1 > 0
+    # a model-error floor the σ components do not see is recovered
+    r2 = rng.standard_normal(n) * np.sqrt(0.6 ** 2 * va + 1.7 ** 2 * vb + 0.8 ** 2 + vy)
+    a, b, c = MS.fit_sigma_scales(r2, va, vb, vy)
+    assert abs(c - 0.8) < 0.15 and abs(a - 0.6) < 0.15 and abs(b - 1.7) < 0.15
 
 
 def test_degrade_snr_lowers_snr_and_keeps_masked_pixels() -> None:

@@ -1,0 +1,108 @@
+"""Compare σ-calibration estimators for a fitted Bayesian spectral model on an independent dev set.
+
+The estimators are fitted on the model's own validation split (catalogue labels with their errors,
+exactly as inside ``fit``) and judged on *fresh* synthetic stars (another seed: neither training nor
+the acceptance test split) against the noise-free truth, on combined spectra and on visits. This is how
+the calibration method was chosen without looking at the acceptance test stars.
+
+    nice python -m bench.spectra_calibration_dev --model /tmp/exp/acc_conv/bcnn_model
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+
+from bench.spectra_acceptance import LABELS, REPORTED, make_data
+
+
+def _raw(model, x, e):
+    model.sigma_scale_, model.propagated_scale_ = None, None
+    pred, sig = model.predict(x, x_err=e)
+    return pred.astype(np.float64), sig["model"].astype(np.float64) ** 2 + sig["predictive"].astype(np.float64) ** 2, \
+        sig["propagated"].astype(np.float64) ** 2
+
+
+def fit_floor(r, va, vb, vy):
+    """ML (a, b, c) for r ~ N(0, a² va + b² vb + c² + vy)."""
+    from scipy.optimize import minimize
+
+    r2 = r ** 2
+    s0 = math.sqrt(max(float(np.mean(va)), 1e-30))
+
+    def nll(p):
+        v = np.exp(2 * p[0]) * va + np.exp(2 * p[1]) * vb + (np.exp(p[2]) * s0) ** 2 + vy + 1e-30
+        return float(np.mean(np.log(v) + r2 / v))
+
+    res = minimize(nll, np.array([0.0, 0.0, -2.0]), method="L-BFGS-B",
+                   bounds=[(math.log(0.05), math.log(20))] * 2 + [(-12.0, 3.0)])
+    return float(np.exp(res.x[0])), float(np.exp(res.x[1])), float(np.exp(res.x[2]) * s0)
+
+
+def main() -> None:
+    import torch
+
+    from astrotorch.datasets.spectra import synthetic_spectra
+    from astrotorch.models import load_folder
+    from astrotorch.models.base import _is_missing
+    from astrotorch.models.spectra import degrade_snr, fit_sigma_scales
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", required=True)
+    p.add_argument("--n-dev", type=int, default=800)
+    p.add_argument("--dev-seed", type=int, default=99)
+    p.add_argument("--seed", type=int, default=2024)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    m = load_folder(args.model)
+    train, _, _ = make_data(10_000, 1500, args.seed, 100.0, 50.0)  # same generator call as the acceptance run
+    cols = train.label_index(LABELS)
+    n = len(train)
+    idx = np.random.default_rng(m.seed).permutation(n)[: int(round(n * m.val_size))]
+    xv, ev_x = train.flux[idx], train.flux_err[idx]
+    yv, ev = train.labels[idx][:, cols].astype(np.float64), train.label_err[idx][:, cols].astype(np.float64)
+    sets = [(xv, ev_x), degrade_snr(xv, ev_x, m.calibration_snr_factor, seed=m.seed)]
+    parts = []
+    for xs, es in sets:
+        pred, mp, pp = _raw(m, xs, es)
+        r = np.where(_is_missing(yv), np.nan, pred - yv)
+        parts.append((r, mp, pp, np.where(_is_missing(ev), 0.0, ev) ** 2))
+    dev = synthetic_spectra(args.n_dev, snr=100.0, seed=args.dev_seed, n_visits=1, visit_snr=50.0)
+    dev_sets = {"combined": dev.combined, "visits": dev.visits}
+    dev_raw = {k: _raw(m, d.flux, d.flux_err) + (d.labels_true[:, cols].astype(np.float64),) for k, d in dev_sets.items()}
+    methods = {}
+    for j, name in enumerate(LABELS):
+        if name not in REPORTED:
+            continue
+        r0, mp0, pp0, vy0 = parts[0][0][:, j], parts[0][1][:, j], parts[0][2][:, j], parts[0][3][:, j]
+        r = np.concatenate([q[0][:, j] for q in parts])
+        mp = np.concatenate([q[1][:, j] for q in parts])
+        pp = np.concatenate([q[2][:, j] for q in parts])
+        vy = np.concatenate([q[3][:, j] for q in parts])
+        ok, ok0 = np.isfinite(r), np.isfinite(r0)
+        a, b = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok])
+        s2 = float(np.mean((r0[ok0] ** 2 - vy0[ok0]) / (mp0[ok0] + pp0[ok0])))
+        s = math.sqrt(max(s2, 1e-4))
+        af, bf, cf = fit_floor(r[ok], mp[ok], pp[ok], vy[ok])
+        methods[name] = {
+            "ML (a,b), 2 S/N": lambda mp, pp, a=a, b=b: a * a * mp + b * b * pp,
+            "moment, one factor": lambda mp, pp, s=s: s * s * (mp + pp),
+            "ML (a,b,floor), 2 S/N": lambda mp, pp, a=af, b=bf, c=cf: a * a * mp + b * b * pp + c * c,
+        }
+        print(f"{name}: ML a={a:.3f} b={b:.3f}; moment s={s:.3f}; floor a={af:.3f} b={bf:.3f} c={cf:.4g}")
+    for meth in next(iter(methods.values())):
+        line = [meth + ":"]
+        for k, (pred, mp, pp, truth) in dev_raw.items():
+            zs = []
+            for j, name in enumerate(LABELS):
+                if name in REPORTED:
+                    z = (pred[:, j] - truth[:, j]) / np.sqrt(methods[name][meth](mp[:, j], pp[:, j]))
+                    zs.append(f"{name} {np.std(z):.3f}")
+            line.append(f"{k} " + ", ".join(zs))
+        print("  ".join(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
