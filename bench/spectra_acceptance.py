@@ -9,8 +9,14 @@ all models; the checks
 * ordering of log g RMSE: linear > kNN > MLP > BCNN (BCNN best);
 * calibration: std((prediction − truth)/σ_total) in 0.85–1.15 for Teff, log g, [Fe/H], on the held-out
   combined spectra and on low-S/N visit spectra of the same stars (σ_total includes the propagated
-  input-error term, computed from the visit's flux errors; the σ scale factor, if any, is fitted on the
-  validation split inside ``fit`` — never on the test stars).
+  input-error term, computed from the visit's flux errors; the σ calibration — per-label factors for the
+  MC + variance-head and the propagated terms and a model-error floor — is fitted on the validation
+  split inside ``fit``, never on the test stars).
+
+The CNNs train with lr 0.003, ReduceLROnPlateau and early stopping (``--patience``, default 10) up to
+``--epochs``. ``--save-models`` keeps each fitted model under ``--out``; ``--recalibrate`` refits only the
+BCNN's σ calibration of such a saved model (same validation split) and re-scores it. Results of
+2026-11-24 and the Cramér–Rao bounds (``bench/spectra_crlb.py``) are in docs/results/spectra.md.
 
 Usage (results land in ``--out`` as JSON and markdown, appended model by model)::
 
