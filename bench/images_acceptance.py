@@ -10,6 +10,11 @@ anticlockwise, edge-on, merger) are split 80/20 into train/test with a fixed see
 class; the models see only the training part (their own 10% validation split inside it is used for
 early stopping and temperature scaling). Test accuracy and expected calibration error (15 bins) are
 reported, before and after temperature scaling, with per-class recall and the confusion matrix.
+The model's own validation split is also scored (with and without test-time augmentation), with
+the accuracy when the two spiral handednesses are merged and the handedness accuracy among spirals
+called spirals (``variants`` in the JSON): compare variants there, not on the test split.
+Variant flags: ``--crop``, ``--stem-stride``, ``--widths``, ``--polar-width``, ``--spiral-features``,
+``--schedule``, ``--no-tta``, ``--tag`` (suffix of the output files).
 
 Cluster masses (synthetic mock X-ray images)::
 
@@ -67,6 +72,29 @@ def load_gz1(seed: int = 2026) -> dict[str, Any]:
     return {"x_train": images[tr], "y_train": labels[tr], "x_test": images[te], "y_test": labels[te], "path": str(path)}
 
 
+def summarize(probs: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Accuracy, ECE, per-class recall, and the accuracy with clockwise/anticlockwise merged.
+
+    ``chirality_accuracy``: of the true spirals (either handedness) predicted as a spiral, the
+    fraction given the right handedness (0.5 = chance).
+    """
+    from astrotorch.uncertainty.calibration import expected_calibration_error
+
+    pred = probs.argmax(1)
+    merge = np.array([0, 1, 1, 2, 3])
+    spiral = np.isin(y, (1, 2)) & np.isin(pred, (1, 2))
+    return {
+        "n": int(len(y)),
+        "accuracy": round(float(np.mean(pred == y)), 4),
+        "ece": round(float(expected_calibration_error(probs, y)), 4),
+        "nll": round(float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None)))), 4),
+        "accuracy_handedness_merged": round(float(np.mean(merge[pred] == merge[y])), 4),
+        "chirality_accuracy": round(float(np.mean(pred[spiral] == y[spiral])), 4) if spiral.any() else None,
+        "n_spirals_called_spiral": int(spiral.sum()),
+        "recall": [round(float(np.mean(pred[y == c] == c)), 3) for c in range(len(GZ1_NAMES))],
+    }
+
+
 def galaxy(args: argparse.Namespace) -> dict[str, Any]:
     import astrotorch.models.galaxy  # noqa: F401  (registers the image models)
     from astrotorch.models import create_model
@@ -79,6 +107,18 @@ def galaxy(args: argparse.Namespace) -> dict[str, Any]:
         kw.update(mc_num=args.mc_num)
         if args.wide:  # the GPU configuration: 4× the width and depth, full-resolution first stage
             kw.update(widths=[32, 64, 128], blocks_per_stage=2, stem_stride=1)
+        for opt in ("polar_width", "widths", "blocks_per_stage", "stem_stride", "schedule", "dropout_rate", "batch_size"):
+            val = getattr(args, opt)
+            if val is not None:
+                kw["lr_schedule" if opt == "schedule" else opt] = val
+        if args.crop is not None:
+            kw["crop"] = None if args.crop <= 0 else args.crop
+        if args.spiral_features is not None:
+            kw["spiral_features"] = bool(args.spiral_features)
+        if args.no_tta:
+            kw["tta"] = False
+        if args.patience is not None:
+            kw["early_stopping_patience"] = args.patience
     if args.lr is not None:
         kw["lr"] = args.lr
     model = create_model(args.model, **kw)
@@ -87,6 +127,23 @@ def galaxy(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.time()
     model.fit(d["x_train"], d["y_train"])
     train_s = time.time() - t0
+    # the model's own validation split (same permutation as AstroModel._split): for choosing variants
+    n_tr = len(d["y_train"])
+    n_val = int(round(n_tr * model.val_size))
+    val_idx = np.random.default_rng(model.seed).permutation(n_tr)[:n_val]
+    val_metrics = {}
+    tta_options = [True, False] if getattr(model, "tta", None) is not None else [None]
+    for tta in tta_options:
+        key = "default" if tta is None else ("tta" if tta else "no_tta")
+        if tta is not None:
+            model.tta = tta
+        for split, (xs, ys) in {"val": (d["x_train"][val_idx], d["y_train"][val_idx]),
+                                "test": (d["x_test"], d["y_test"])}.items():
+            o = model.predict(xs)
+            pr = o[0] if isinstance(o, tuple) else o
+            val_metrics[f"{split}_{key}"] = summarize(pr, ys)
+    if getattr(model, "tta", None) is not None:
+        model.tta = kw.get("tta", True)
     out = model.predict(d["x_test"])
     probs = out[0] if isinstance(out, tuple) else out
     pred = probs.argmax(1)
@@ -116,16 +173,18 @@ def galaxy(args: argparse.Namespace) -> dict[str, Any]:
         "majority_class_accuracy": float(np.mean(y == 0)),
         "per_class_recall": {n: float(conf[i, i] / max(conf[i].sum(), 1)) for i, n in enumerate(GZ1_NAMES)},
         "confusion": conf.tolist(),
+        "variants": val_metrics,
         "history": model.history.to_dict(orient="list") if model.history is not None else None,
         "torch_threads": torch.get_num_threads(),
     }
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     fig = confusion_matrix_plot(conf, class_names=GZ1_NAMES, title=f"{args.model} on Galaxy Zoo 1 (test)")
-    fig.savefig(out_dir / f"galaxy_{args.model}_confusion.png", dpi=90)
+    fig.savefig(out_dir / f"galaxy_{args.model}{args.tag}_confusion.png", dpi=90)
     fig = reliability_plot(probs, y, title=f"{args.model} reliability (test, T={t_fit:.2f})")
-    fig.savefig(out_dir / f"galaxy_{args.model}_reliability.png", dpi=90)
-    (out_dir / f"galaxy_{args.model}.json").write_text(json.dumps(res, indent=2))
+    fig.savefig(out_dir / f"galaxy_{args.model}{args.tag}_reliability.png", dpi=90)
+    (out_dir / f"galaxy_{args.model}{args.tag}.json").write_text(json.dumps(res, indent=2))
+    print(json.dumps(val_metrics, indent=1))
     print(json.dumps({k: res[k] for k in ("model", "test_accuracy", "test_ece", "test_ece_uncalibrated", "temperature",
                                           "epochs_run", "train_seconds", "per_class_recall")}, indent=2))
     return res
@@ -136,13 +195,26 @@ def main(argv: list[str] | None = None) -> None:
     sub = p.add_subparsers(dest="what", required=True)
     g = sub.add_parser("galaxy", help="Galaxy Zoo 1 real-data classification")
     g.add_argument("--model", default="galaxy_resnet", choices=["galaxy_resnet", "galaxy10_cnn", "cifar10_cnn"])
-    g.add_argument("--epochs", type=int, default=25)
+    g.add_argument("--epochs", type=int, default=30)
     g.add_argument("--lr", type=float, default=None)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--split-seed", type=int, default=2026)
     g.add_argument("--mc-num", type=int, default=30)
     g.add_argument("--calibrate", action="store_true", help="temperature-scale the astroNN CNNs too")
     g.add_argument("--wide", action="store_true", help="galaxy_resnet: widths (32,64,128) x2 blocks, stride-1 stem (GPU)")
+    g.add_argument("--widths", type=int, nargs="+", default=None, help="galaxy_resnet stage widths")
+    g.add_argument("--blocks-per-stage", type=int, default=None)
+    g.add_argument("--polar-width", type=int, default=None, help="galaxy_resnet log-polar branch features (0: none)")
+    g.add_argument("--stem-stride", type=int, default=None)
+    g.add_argument("--crop", type=int, default=None, help="galaxy_resnet central crop (0: none)")
+    g.add_argument("--schedule", choices=["cosine", "plateau"], default=None)
+    g.add_argument("--dropout-rate", type=float, default=None)
+    g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument("--patience", type=int, default=None, help="early-stopping patience")
+    g.add_argument("--spiral-features", type=int, choices=[0, 1], default=None,
+                   help="galaxy_resnet: fixed spiral-winding (log-polar coherence) features")
+    g.add_argument("--no-tta", action="store_true", help="galaxy_resnet: no dihedral test-time averaging")
+    g.add_argument("--tag", default="", help="suffix for the output file names")
     g.add_argument("--accelerator", default="cpu")
     g.add_argument("--threads", type=int, default=1)
     g.add_argument("--out", default=str(ROOT / "bench" / "out" / "images"))
@@ -200,6 +272,7 @@ def cluster(args: argparse.Namespace) -> dict[str, Any]:
         "train_seconds": round(train_s, 1),
         "test": metrics,
         "test_by_redshift": by_z,
+        "variants": val_metrics,
         "history": model.history.to_dict(orient="list"),
         "torch_threads": torch.get_num_threads(),
     }

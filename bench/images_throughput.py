@@ -24,9 +24,16 @@ def _models(n_classes: int = 5) -> dict[str, tuple[Any, Any]]:
     from astrotorch.models.arch.cluster import ClusterMassNet
     from astrotorch.models.arch.galaxy import Cifar10CNNNet, GalaxyResNetNet, RightAngleShiftAugment
 
+    from astrotorch.models.galaxy import GalaxyResNet
+
+    gz1 = ["Elliptical", "Spiral clockwise", "Spiral anticlockwise", "Edge-on", "Merger"][:n_classes]
     return {
         "galaxy10_cnn (69x69x3)": (lambda: Cifar10CNNNet((3, 69, 69), n_classes), "galaxy"),
-        "galaxy_resnet (69x69x3, default)": (
+        # the model's current defaults (crop 49, stride-1 stem, spiral-winding features ...)
+        "galaxy_resnet (69x69x3, model defaults)": (
+            lambda: GalaxyResNet(targetname=gz1).build_network((3, 69, 69), n_classes), "galaxy"),
+        # the network's own defaults: the model default before 2026-11-24
+        "galaxy_resnet (69x69x3, stride-2 stem, no crop)": (
             lambda: GalaxyResNetNet((3, 69, 69), n_classes, augment=RightAngleShiftAugment(3)), "galaxy"),
         "galaxy_resnet wide (32,64,128)x2, stride-1 stem": (
             lambda: GalaxyResNetNet((3, 69, 69), n_classes, widths=(32, 64, 128), blocks_per_stage=2, stem_stride=1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,17 @@ import torch
 
 from astrotorch.datasets.synthetic_galaxies import make_synthetic_galaxies
 from astrotorch.errors import InputValidationError
-from astrotorch.models.arch.galaxy import Cifar10CNNNet, GalaxyResNetNet, MaxNormLinear, RightAngleShiftAugment
+from astrotorch.models.arch.galaxy import (
+    Cifar10CNNNet,
+    GalaxyResNetNet,
+    MaxNormLinear,
+    RightAngleShiftAugment,
+    PolarBranch,
+    SpiralWindingFeatures,
+    center_crop,
+    dihedral_views,
+    resolve_crop,
+)
 from astrotorch.models.galaxy import (
     Cifar10CNN,
     Galaxy10CNN,
@@ -146,6 +157,131 @@ def test_galaxy_resnet_fit_predict_calibrate_save(two_class, tmp_path: Path) -> 
     torch.manual_seed(0)
     p2 = m2.predict(x[:10])[0]
     np.testing.assert_allclose(p1, p2, atol=1e-5)
+
+
+def test_dihedral_views_and_centre_crop() -> None:
+    x = torch.arange(2 * 3 * 7 * 7, dtype=torch.float32).reshape(2, 3, 7, 7)
+    views = dihedral_views(x)
+    assert len(views) == 8 and sum(m for _, m in views) == 4
+    flat = {tuple(v.flatten().tolist()) for v, _ in views}
+    assert len(flat) == 8  # all distinct for a generic image
+    assert {tuple(v.flatten().tolist()) for v in _dihedral(x, True)} == flat
+    for v, mirrored in views:  # a mirrored view is a mirror of some rotation, and vice versa
+        is_rot = any(torch.equal(v, torch.rot90(x, k, dims=(-2, -1))) for k in range(4))
+        assert is_rot != mirrored
+    # 69 → 49: 10 pixels each side, so the crop commutes with the rotations (exactly centred)
+    img = torch.rand(1, 3, 69, 69)
+    c = center_crop(img, 49)
+    assert c.shape == (1, 3, 49, 49) and torch.equal(c, img[..., 10:59, 10:59])
+    for k in range(4):
+        torch.testing.assert_close(center_crop(torch.rot90(img, k, dims=(-2, -1)), 49), torch.rot90(c, k, dims=(-2, -1)))
+    assert center_crop(img, 80) is img
+    # fractional crops keep the parity of the side (exactly centred): the default 0.71 is 49 of 69
+    assert [resolve_crop(0.71, n) for n in (69, 256, 32)] == [49, 182, 22]
+    assert resolve_crop(None, 69) is None and resolve_crop(40, 69) == 40
+    assert GalaxyResNet(targetname=GZ1).build_network((3, 69, 69), 5).trunk.crop == 49
+
+
+def _log_spiral(n: int = 69, pitch_deg: float = 20.0, arms: int = 2) -> torch.Tensor:
+    c = (n - 1) / 2
+    yy, xx = torch.meshgrid(torch.arange(n) - c, torch.arange(n) - c, indexing="ij")
+    r = torch.sqrt(xx**2 + yy**2) + 1e-3
+    theta = torch.atan2(-yy, xx)
+    arm = torch.cos(arms * (theta - torch.log(r) / math.tan(math.radians(pitch_deg)))) + 1.0
+    img = torch.exp(-r / 6.0) * (0.3 + arm) + 0.02
+    return img.expand(1, 3, n, n).clone()
+
+
+def test_spiral_winding_features_sign_and_symmetry() -> None:
+    feat = SpiralWindingFeatures()
+    s = _log_spiral()
+    f = feat(s)
+    assert f.shape == (1, 4)
+    assert float(f[0, 3].abs()) > 2.0  # strongly wound pattern: |coherence| near 1 (× scale 5)
+    # mirror image: opposite winding; rotations by 90°: unchanged
+    torch.testing.assert_close(feat(torch.flip(s, dims=(-1,))), -f, atol=1e-4, rtol=1e-4)
+    for k in (1, 2, 3):
+        torch.testing.assert_close(feat(torch.rot90(s, k, dims=(-2, -1))), f, atol=1e-4, rtol=1e-4)
+    # a smooth round galaxy has no winding
+    c = 34
+    yy, xx = torch.meshgrid(torch.arange(69) - c, torch.arange(69) - c, indexing="ij")
+    blob = torch.exp(-torch.sqrt(xx**2 + yy**2.0) / 6.0).expand(1, 3, 69, 69)
+    assert float(feat(blob).abs().max()) < 0.2 * float(f[0, 3].abs())
+    # the opposite-handed spiral (negative pitch) has the opposite sign
+    assert float(feat(_log_spiral(pitch_deg=-20.0))[0, 3]) * float(f[0, 3]) < 0
+
+
+def test_polar_branch_rotation_is_cyclic_shift() -> None:
+    pb = PolarBranch(3, 8, n_theta=64)
+    x = torch.rand(2, 3, 69, 69)
+    p = pb.polar(x)
+    assert p.shape == (2, 3, 24, 64)
+    torch.testing.assert_close(pb.polar(torch.rot90(x, 1, dims=(-2, -1))), torch.roll(p, 16, dims=-1), atol=1e-5, rtol=0)
+    assert pb(x).shape == (2, 8)
+    net = GalaxyResNetNet((3, 69, 69), 5, widths=(4, 4, 4), crop=49, polar_width=8, spiral_features=True)
+    assert net.trunk.out_features == 4 + 8 + 4
+    out = net(x)
+    assert out[0].shape == (2, 5)
+
+
+def _noiseless(m: GalaxyResNet) -> None:
+    """Switch off MC dropout and the logit noise, so predictions are deterministic."""
+    for mod in m.network.modules():
+        if hasattr(mod, "disable"):
+            mod.disable = True
+    with torch.no_grad():
+        m.network.head.log_var.bias.fill_(-40.0)
+        m.network.head.log_var.weight.zero_()
+
+
+def test_tta_is_rotation_invariant_and_swaps_handedness_for_mirrors() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 255, size=(40, 21, 21, 3)).astype(np.uint8)
+    y = rng.integers(0, 5, size=40)
+    m = GalaxyResNet(max_epochs=1, widths=(4, 4, 4), hidden=8, mc_num=2, crop=15, targetname=GZ1, accelerator="cpu",
+                     batch_size=20, val_size=0.25, temperature_scaling=False, spiral_features=True, polar_width=4)
+    assert m.tta and m.lr_schedule == "cosine"
+    m.fit(x, y)
+    _noiseless(m)
+    with torch.no_grad():  # make the two spiral outputs strongly depend on the image, not only on the bias
+        m.network.head.logits.weight.normal_(0, 3.0)
+    xs = x[:8]
+    p = m.predict(xs)[0]
+    swap = [0, 2, 1, 3, 4]
+    np.testing.assert_allclose(m.predict(np.rot90(xs, 1, axes=(1, 2)))[0], p, atol=1e-5)
+    np.testing.assert_allclose(m.predict(np.rot90(xs, 3, axes=(1, 2)))[0], p, atol=1e-5)
+    # the mirror image of a clockwise spiral is an anticlockwise spiral: outputs 1 and 2 swap
+    pm = m.predict(xs[:, :, ::-1])[0]
+    np.testing.assert_allclose(pm, p[:, swap], atol=1e-5)
+    assert np.abs(p[:, 1] - p[:, 2]).max() > 1e-3  # the check above is not trivially symmetric
+    # without TTA the network alone has no such symmetry
+    m.tta = False
+    q = m.predict(xs)[0]
+    assert np.abs(m.predict(np.rot90(xs, 1, axes=(1, 2)))[0] - q).max() > 1e-4
+    # handed classes with no mirror map: rotations only (4 views), never an unswapped mirror
+    m.tta, m.targetname = True, ["a", "b", "c", "d", "e"]
+    m.chirality_sensitive = True
+    assert len(m._tta_views(torch.zeros(1, 3, 5, 5))) == 4
+    m.chirality_sensitive = False
+    assert len(m._tta_views(torch.zeros(1, 3, 5, 5))) == 8
+
+
+def test_galaxy_resnet_cosine_schedule_and_options(two_class) -> None:
+    x, y = two_class
+    m = GalaxyResNet(max_epochs=2, widths=(4, 8, 8), hidden=8, mc_num=2, crop=24, lr=1e-2, targetname=["round", "edge-on"],
+                     accelerator="cpu", batch_size=32)
+    m.fit(x, y)
+    assert m.early_stopping_patience is None and len(m.history) == 2
+    assert m.history["lr"].iloc[-1] < 0.05 * 1e-2  # decayed towards min_lr_fraction · lr
+    assert m.network.trunk.crop == 24
+    with pytest.raises(InputValidationError):
+        GalaxyResNet(lr_schedule="step")
+    for bad in (3, -0.5, 0.0):
+        with pytest.raises(InputValidationError):
+            GalaxyResNet(crop=bad)
+    p = GalaxyResNet(lr_schedule="plateau", max_epochs=1, widths=(4, 4, 4), hidden=8, mc_num=2, tta=False,
+                     targetname=["round", "edge-on"], accelerator="cpu", batch_size=32).fit(x, y).predict(x[:4])[0]
+    assert p.shape == (4, 2)
 
 
 def test_galaxy10cnn_learns_separable_classes() -> None:

@@ -30,8 +30,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from astrotorch.datasets.galaxy10 import DECALS_CLASSES
 from astrotorch.errors import InputValidationError
-from astrotorch.models.arch.galaxy import Cifar10CNNNet, GalaxyResNetNet, RightAngleShiftAugment
-from astrotorch.models.base import AstroModel, deterministic_layers
+from astrotorch.models.arch.galaxy import Cifar10CNNNet, GalaxyResNetNet, RightAngleShiftAugment, dihedral_views
+from astrotorch.models.base import AstroModel, _quiet_lightning, deterministic_layers
 from astrotorch.models.registry import register_model
 
 #: Galaxy10 DECaLS class names (one definition, in astrotorch.datasets.galaxy10)
@@ -174,8 +174,42 @@ class _ImageClassifier(AstroModel):
         if self.network is not None:
             self._temperature_module().temperature.fill_(float(t))
 
+    def _tta_views(self, xb: torch.Tensor) -> list[tuple[torch.Tensor, list[int] | None]]:
+        """Test-time views of a batch and the class permutation that maps each view's outputs back.
+
+        Without ``tta`` only the image itself. With it, the dihedral group D4: the four 90° rotations
+        and, where mirror images are allowed, their mirrors. For a chiral class set a mirrored view
+        shows a clockwise spiral as an anticlockwise one, so its class outputs are permuted back with
+        :func:`mirror_label_map` (clockwise ↔ anticlockwise); with no such map (unknown handed
+        classes) the mirrored views are left out.
+        """
+        if not getattr(self, "tta", False):
+            return [(xb, None)]
+        mapping = None if self.flips_allowed() else mirror_label_map(self.targetname)
+        use_mirrors = self.flips_allowed() or mapping is not None
+        return [(v, mapping if m else None) for v, m in dihedral_views(xb) if use_mirrors or not m]
+
+    def _logit_samples_batch(self, net: nn.Module, xb: torch.Tensor, n_samples: int, gen: torch.Generator) -> torch.Tensor:
+        """Logit samples ``(V·S, B, C)`` for one batch: ``S`` MC draws for each of the ``V`` test-time views."""
+        out = []
+        for view, perm in self._tta_views(xb):
+            if not self.bayesian:
+                with deterministic_layers(net):
+                    zs = [net(view).float()]
+            else:
+                trunk, head = net.mc_split()
+                h = trunk(view)
+                zs = []
+                for _ in range(n_samples):
+                    logits, log_var = head(h)
+                    eps = torch.randn(logits.shape, generator=gen).to(logits.device)
+                    zs.append(logits.float() + torch.exp(0.5 * log_var.float()) * eps)
+            for z in zs:
+                out.append((z[:, perm] if perm is not None else z).cpu())
+        return torch.stack(out)
+
     def _raw_logit_samples(self, ds: Dataset, n_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logit samples at T = 1, ``(S, N, C)``, drawn as ``predict`` draws them, and labels ``(N,)``."""
+        """Logit samples at T = 1, ``(S, N, C)``, drawn as ``predict`` draws them (views included), and labels."""
         net = self.network
         device = self._device()
         net.eval()
@@ -184,21 +218,39 @@ class _ImageClassifier(AstroModel):
         outs, ys = [], []
         with torch.no_grad():
             for batch in loader:
-                xb = batch["x"].to(device)
                 ys.append(batch["y"].cpu())
-                if not self.bayesian:
-                    with deterministic_layers(net):
-                        outs.append(net(xb).float().cpu()[None])
-                    continue
-                trunk, head = net.mc_split()
-                h = trunk(xb)
-                samples = []
-                for _ in range(n_samples):
-                    logits, log_var = head(h)
-                    eps = torch.randn(logits.shape, generator=gen).to(device)
-                    samples.append((logits.float() + torch.exp(0.5 * log_var.float()) * eps).cpu())
-                outs.append(torch.stack(samples))
+                outs.append(self._logit_samples_batch(net, batch["x"].to(device), n_samples, gen))
         return torch.cat(outs, dim=1), torch.cat(ys)
+
+    def predict(
+        self, x: Any, x_err: Any = None, batch_size: int | None = None
+    ) -> np.ndarray | tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Class probabilities; with ``tta`` averaged over the test-time views (see :meth:`_tta_views`).
+
+        Bayesian models return ``(probs, {"model", "total"})``: the standard deviation of the
+        probability over MC draws and views. Without ``tta`` (or with ``x_err``) this is
+        :meth:`AstroModel.predict`.
+        """
+        if not getattr(self, "tta", False) or x_err is not None:
+            return super().predict(x, x_err=x_err, batch_size=batch_size)
+        xn, n = self._prepare_inference_input(x)
+        device = self._inference_device()
+        net = self.network.to(device)
+        net.eval()
+        bs = batch_size or max(self.batch_size, 256)
+        gen = torch.Generator(device="cpu").manual_seed(self.seed + 2)
+        means, sds = [], []
+        with torch.inference_mode():
+            for start in range(0, n, bs):
+                xb = torch.as_tensor(xn[start : start + bs], device=device)
+                p = torch.softmax(self._logit_samples_batch(net, xb, int(self.mc_num), gen), dim=-1)
+                means.append(p.mean(0).numpy())
+                sds.append(p.std(0, unbiased=False).numpy())
+        probs = np.concatenate(means)
+        if not self.bayesian:
+            return probs
+        sd = np.concatenate(sds)
+        return probs, {"model": sd, "total": sd}
 
     def _fit_temperature(self, ds: Dataset) -> None:
         """Minimise the validation NLL of MC-averaged softmax(z / T) over log T (bounded scalar search)."""
@@ -290,6 +342,33 @@ class Galaxy10CNN(Cifar10CNN):
     default_targetname: ClassVar[tuple[str, ...]] = GALAXY10_DECALS_CLASSES
 
 
+class _WarmupCosineModule:
+    """Factory for a Lightning module whose optimiser follows linear warm-up then cosine decay (per step)."""
+
+    @staticmethod
+    def make(network: nn.Module, model: AstroModel) -> Any:
+        from astrotorch.train.lightning_module import AstroLightningModule
+
+        class _Module(AstroLightningModule):
+            def configure_optimizers(self) -> Any:
+                m = self._astro_model
+                opt = torch.optim.Adam(self.network.parameters(), lr=m.lr, eps=1e-7, weight_decay=2.0 * m.l2)
+                total = max(int(self.trainer.estimated_stepping_batches), 1)
+                warm = min(max(int(round(float(m.warmup_fraction) * total)), 1), total)
+                floor = float(m.min_lr_fraction)
+
+                def factor(step: int) -> float:
+                    if step < warm:
+                        return (step + 1) / warm
+                    t = min((step - warm) / max(total - warm, 1), 1.0)
+                    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+                sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+                return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+        return _Module(network, model)
+
+
 @register_model
 class GalaxyResNet(_ImageClassifier):
     """Bayesian pre-activation ResNet for galaxy cutouts (MC dropout + learned logit variance).
@@ -299,15 +378,32 @@ class GalaxyResNet(_ImageClassifier):
     deviations. Augmentation: random 90° rotations and shifts of up to ``max_shift`` pixels, plus
     mirror images only when the classes have no handedness (``chirality_sensitive``, automatic from
     ``targetname``); for handed classes (clockwise / anticlockwise spirals) a mirrored image gets the
-    mirrored label instead (``mirror_swap=True``). Temperature scaling on the validation split (``temperature_scaling=True``).
+    mirrored label instead (``mirror_swap=True``). Test-time augmentation (``tta=True``) averages the
+    probabilities over the eight rotations and mirror images of each galaxy, mirrored views with the
+    clockwise ↔ anticlockwise outputs swapped back. Temperature scaling on the validation split
+    (``temperature_scaling=True``), fitted on the probabilities exactly as ``predict`` computes them.
 
     Parameters (beyond :class:`AstroModel`'s)
     -----------------------------------------
-    widths: channels of the three residual stages (default (16, 32, 64): ~200 training images/s on
-        one CPU thread at 69×69; use e.g. (32, 64, 128) with ``blocks_per_stage=2`` on a GPU).
+    widths: channels of the three residual stages.
     blocks_per_stage: pre-activation blocks per stage.
-    stem_stride: stride of the first convolution (2 halves the resolution before the residual stages).
+    stem_stride: stride of the first convolution (2 halves the resolution before the residual stages;
+        1 keeps arms one or two pixels wide, at about twice the cost once the image is cropped).
+    crop: side of the central window the network sees: pixels (int ≥ 8), a fraction of the image
+        side (float ≤ 1, rounded to keep the window exactly centred) or ``None`` (the whole image).
+        Galaxy Zoo cutouts are centred and 69×69 is mostly sky; the default 0.71 keeps the central
+        49×49 (±24 px). Applied after the shift augmentation, inside the network, so ``predict``
+        takes the full-size images.
+    polar_width: features of a log-polar side branch (0: none). In log-polar coordinates a spiral
+        arm is a straight stripe whose slope gives the handedness (see ``arch.galaxy.PolarBranch``).
+    spiral_features: append four fixed spiral-winding features (signed log-polar structure-tensor
+        coherence in radial bands, ``arch.galaxy.SpiralWindingFeatures``) to the learned ones: their
+        sign is the arms' winding sense, which the convolutional features alone learn poorly here.
     hidden: width of the MC-dropout dense layer.
+    tta: average predictions over the dihedral group (8 views; 4 when handed classes have no mirror map).
+    lr_schedule: ``"cosine"`` (linear warm-up over ``warmup_fraction`` of the steps, then cosine decay
+        to ``min_lr_fraction·lr``, no early stopping by default) or ``"plateau"`` (ReduceLROnPlateau
+        on the validation loss, as the other models).
     """
 
     name = "galaxy_resnet"
@@ -318,15 +414,22 @@ class GalaxyResNet(_ImageClassifier):
         *,
         widths: tuple[int, ...] | list[int] = (16, 32, 64),
         blocks_per_stage: int = 1,
-        stem_stride: int = 2,
+        stem_stride: int = 1,
+        crop: int | float | None = 0.71,
+        polar_width: int = 0,
+        spiral_features: bool = True,
         hidden: int = 128,
+        tta: bool = True,
+        lr_schedule: str = "cosine",
+        warmup_fraction: float = 0.03,
+        min_lr_fraction: float = 0.01,
         max_epochs: int = 30,
         lr: float = 2e-3,
         batch_size: int = 64,
         l2: float = 5e-5,
         dropout_rate: float = 0.2,
         reduce_lr_patience: int = 2,
-        early_stopping_patience: int | None = 6,
+        early_stopping_patience: int | None = None,
         input_norm_mode: int | str = 255,
         labels_norm_mode: int | str = 0,
         mc_num: int = 50,
@@ -345,10 +448,23 @@ class GalaxyResNet(_ImageClassifier):
             mc_num=mc_num,
             **kwargs,
         )
+        if lr_schedule not in ("cosine", "plateau"):
+            raise InputValidationError(f"lr_schedule must be 'cosine' or 'plateau', got {lr_schedule!r}")
+        if crop is not None:
+            frac = isinstance(crop, float) and crop <= 1.0
+            if (frac and crop <= 0.0) or (not frac and int(crop) < 8):
+                raise InputValidationError(f"crop must be None, a fraction in (0, 1] or at least 8 pixels, got {crop}")
         self.widths = [int(w) for w in widths]
         self.blocks_per_stage = blocks_per_stage
         self.stem_stride = stem_stride
+        self.crop = crop
+        self.polar_width = polar_width
+        self.spiral_features = spiral_features
         self.hidden = hidden
+        self.tta = tta
+        self.lr_schedule = lr_schedule
+        self.warmup_fraction = warmup_fraction
+        self.min_lr_fraction = min_lr_fraction
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
         return GalaxyResNetNet(
@@ -361,7 +477,26 @@ class GalaxyResNet(_ImageClassifier):
             dropout_rate=self.dropout_rate,
             bayesian=True,
             augment=self._augmenter(),
+            crop=self.crop,
+            polar_width=self.polar_width,
+            spiral_features=self.spiral_features,
         )
+
+    def _fit_lightning(self, train_ds: Dataset, val_ds: Dataset | None, ckpt_path: str | None, **trainer_kw: Any) -> None:
+        if self.lr_schedule != "cosine":
+            super()._fit_lightning(train_ds, val_ds, ckpt_path, **trainer_kw)
+            return
+        assert self.network is not None
+        net = torch.compile(self.network) if self.compile else self.network
+        module = _WarmupCosineModule.make(net, self)
+        train_loader = self._dataloader(train_ds, shuffle=True)
+        val_loader = self._dataloader(val_ds, shuffle=False) if val_ds is not None else None
+        with _quiet_lightning(not self.verbose):
+            trainer = self.build_trainer(**trainer_kw)
+            trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+        self.trainer = trainer
+        self.network = self.network.cpu() if str(self._device()) == "cpu" else self.network
+        self.history = self._recorder.to_dataframe()
 
 
 __all__ = [
