@@ -76,14 +76,19 @@ class MCDropout(_MCDropoutBase):
 def _cpu_dropout(x: Tensor, rate: float) -> Tensor:
     """Inverted dropout on CPU (training and MC inference alike).
 
-    Large tensors get their mask from the compiled hash kernel (:func:`_fused_mask`); small ones,
+    Large tensors are dropped out by the compiled hash kernels (:func:`_fused`); small ones,
     or all where compilation is unavailable, from :func:`_eager_cpu_dropout`. Either mask serves
     the backward pass (``x * mask`` is differentiable in ``x``).
     """
     if x.numel() >= FUSED_DROPOUT_MIN_ELEMENTS:
-        mask = _fused_mask(x, rate)
-        if mask is not None:
-            return x * mask
+        if torch.is_grad_enabled() and x.requires_grad:
+            mask = _fused(x, rate, "mask")
+            if mask is not None:
+                return x * mask
+        else:
+            out = _fused(x, rate, "apply")
+            if out is not None:
+                return out
     return _eager_cpu_dropout(x, rate)
 
 
@@ -139,40 +144,52 @@ def _mask_kernel(flat: Tensor, keys: Tensor, threshold: Tensor, scale: Tensor) -
     return torch.where(keep, scale.to(flat.dtype), torch.zeros((), dtype=flat.dtype, device=flat.device))
 
 
-#: CPU dropout of tensors with at least this many elements takes its mask from the compiled hash
-#: kernel (smaller ones are not worth it); ``ASTROTORCH_FUSED_DROPOUT=0`` switches it off.
+def _apply_kernel(flat: Tensor, keys: Tensor, threshold: Tensor, scale: Tensor) -> Tensor:
+    keep = hash_uniform16(flat, keys) >= threshold
+    return torch.where(keep, flat * scale.to(flat.dtype), torch.zeros((), dtype=flat.dtype, device=flat.device))
+
+
+#: CPU dropout of tensors with at least this many elements uses the compiled hash kernels (smaller
+#: ones are not worth it); ``ASTROTORCH_FUSED_DROPOUT=0`` switches them off.
 FUSED_DROPOUT_MIN_ELEMENTS = 1 << 18
-_fused_kernel: Any = None  # None: not built yet; False: unavailable (no compiler, disabled, failed)
+#: the compiled kernels by kind; ``False`` once compilation is off or has failed in this process
+_fused_kernels: dict[str, Any] = {}
+_KERNELS = {"mask": _mask_kernel, "apply": _apply_kernel}
 
 
-def _fused_mask(x: Tensor, rate: float) -> Tensor | None:
-    """Dropout mask (0 or the survivor scale, in ``x``'s dtype and shape) from one fused loop.
+def _fused(x: Tensor, rate: float, kind: str) -> Tensor | None:
+    """Inverted dropout on CPU from one fused loop per call.
 
     ``torch.compile`` turns :func:`hash_uniform16`, the threshold and the ``where`` into a single
-    vectorised C++ loop that writes only the mask: several times cheaper per element on CPU than the
-    random-words-compare-fill sequence of :func:`_eager_cpu_dropout` (bench/vs_astronn.py). The
-    kernel works on the flattened tensor, so it is compiled once per process and dtype (a few
-    seconds; inductor also caches it on disk). Returns ``None`` where compilation is switched off
-    or unavailable (e.g. no C++ compiler: one warning, then eager masks for the process).
+    vectorised C++ loop — no random tensor or boolean mask is written, which makes it several times
+    cheaper per element than the random-words-compare-fill sequence of :func:`_eager_cpu_dropout`
+    (bench/vs_astronn.py). ``kind="mask"`` returns the mask (0 or the survivor scale) for training,
+    where ``x * mask`` carries the gradient; ``kind="apply"`` returns the dropped-out ``x`` for
+    inference (one read and one write of ``x``). Kernels work on the flattened tensor, so each is
+    compiled once per process and dtype (a few seconds; inductor also caches them on disk).
+    Returns ``None`` where compilation is switched off or unavailable (e.g. no C++ compiler: one
+    warning, then eager masks for the rest of the process).
     """
-    global _fused_kernel
-    if _fused_kernel is None:
+    kernel = _fused_kernels.get(kind)
+    if kernel is None:
         enabled = os.environ.get("ASTROTORCH_FUSED_DROPOUT", "1").strip().lower() not in ("0", "false", "no", "off")
-        _fused_kernel = torch.compile(_mask_kernel, dynamic=True, fullgraph=True) if enabled else False
-    if _fused_kernel is False:
+        if not enabled or _fused_kernels.get("failed"):
+            return None
+        kernel = _fused_kernels[kind] = torch.compile(_KERNELS[kind], dynamic=True, fullgraph=True)
+    if kernel is False:
         return None
     threshold = int(round(rate * 65536))
     keys = torch.randint(-(1 << 31), (1 << 31) - 1, (2,), dtype=torch.int32)
     try:
         with torch.no_grad():
-            mask = _fused_kernel(x.detach().reshape(-1), keys, torch.tensor(threshold, dtype=torch.int32),
-                                 torch.tensor(65536.0 / (65536 - threshold)))
+            out = kernel(x.detach().reshape(-1), keys, torch.tensor(threshold, dtype=torch.int32),
+                         torch.tensor(65536.0 / (65536 - threshold)))
     except Exception as exc:  # noqa: BLE001 - any compiler failure: keep working, eagerly
-        _fused_kernel = False
-        warnings.warn(f"fused CPU dropout masks unavailable ({type(exc).__name__}: {exc}); using eager masks",
+        _fused_kernels.update(mask=False, apply=False, failed=True)
+        warnings.warn(f"fused CPU dropout unavailable ({type(exc).__name__}: {exc}); using eager masks",
                       RuntimeWarning, stacklevel=4)
         return None
-    return mask.view(x.shape)
+    return out.view(x.shape)
 
 
 def _hash_dropout(x: Tensor, rate: float) -> Tensor:

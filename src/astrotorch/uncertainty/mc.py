@@ -245,12 +245,13 @@ def _split_output(out: Any) -> tuple[Tensor, Tensor | None]:
 
 # ---------------------------------------------------------------------------- chunking
 #: elements of the repeated (batch x n_samples) input per forward pass with ``max_rows="auto"``.
-#: On CPU, large passes run *slower per row* once activations fall out of the caches (ApogeeBCNN:
-#: ~1.8 ms/row at 64 rows vs ~4 ms/row from 256 rows up), so passes stay small (4 MiB of float32
-#: input); small inputs (tabular, a few features) still go in one pass, which is where removing
-#: the Python loop pays on CPU. On accelerators, per-launch overhead dominates and larger passes
-#: win, bounded here at 128 MiB of float32 input to leave room for the activations.
-AUTO_ELEMENTS_CPU = 1 << 20
+#: On CPU, passes of ~4 M elements (16 MiB of float32 input; 279 ApogeeBCNN rows) were fastest on
+#: 2 cores once the dropout masks came from the fused kernel (128 spectra x 100 samples: 1.5 s vs
+#: 1.8 s at 1 M and 3.1 s at 256 k elements; bfloat16 0.95 vs 1.4 vs 3.2 s); larger passes fall out
+#: of the caches again (1.7-2.3 s at 8-16 M). Small inputs (tabular, a few features) go in one pass,
+#: which is where removing the Python loop pays. On accelerators, per-launch overhead dominates and
+#: larger passes win, bounded here at 128 MiB of float32 input to leave room for the activations.
+AUTO_ELEMENTS_CPU = 1 << 22
 AUTO_ELEMENTS_ACCELERATOR = 1 << 25
 
 

@@ -144,21 +144,30 @@ class ConvTrunk(nn.Module):
         self.n_features = (n_pix // pool_length) * num_filters[1]
 
     @staticmethod
-    def _conv(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
-        """Keras-'same' convolution of channels-last ``(N, L, C_in)`` data → ``(N, L, C_out)``."""
+    def _pad(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+        """Zero-pad channels-last ``(N, L, C)`` data along L with Keras' 'same' margins for ``conv``
+        (left (k-1)//2, right k//2)."""
         k = conv.kernel_size[0]
-        x = F.pad(x, (0, 0, (k - 1) // 2, k // 2))
+        return F.pad(x, (0, 0, (k - 1) // 2, k // 2))
+
+    @staticmethod
+    def _conv(x_padded: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+        """Convolution of padded channels-last ``(N, L + k - 1, C_in)`` data → ``(N, L, C_out)``."""
         # (N, C, 1, L) view with channels-last strides: oneDNN's 2-D kernels take it without a copy
-        out = F.conv2d(x.transpose(1, 2).unsqueeze(2), conv.weight.unsqueeze(2), conv.bias)
+        out = F.conv2d(x_padded.transpose(1, 2).unsqueeze(2), conv.weight.unsqueeze(2), conv.bias)
         return out.squeeze(2).transpose(1, 2)
 
     def first_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Spectra ``(N, L)`` → activated first convolution, channels-last ``(N, L, C1)``."""
+        """Spectra ``(N, L)`` → activated first convolution, channels-last ``(N, L + k2 - 1, C1)``,
+        already zero-padded with the second convolution's margins: MC inference repeats this per
+        sample, so the padding is done once per spectrum rather than once per sample (dropout keeps
+        the zeros zero)."""
         conv, act = self.first
-        return act(self._conv(x.unsqueeze(2), conv))
+        second = self.rest[1] if isinstance(self.rest[0], MCDropout) else self.rest[0]
+        return self._pad(act(self._conv(self._pad(x.unsqueeze(2), conv), conv)), second)
 
     def rest_features(self, h: torch.Tensor) -> torch.Tensor:
-        """``first_features`` output → flattened features ``(N, (L // pool) * C2)`` in Keras order."""
+        """``first_features`` output (padded) → flattened features ``(N, (L // pool) * C2)`` in Keras order."""
         layers = list(self.rest)
         if isinstance(layers[0], MCDropout):
             h = layers.pop(0)(h)
