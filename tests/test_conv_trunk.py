@@ -69,3 +69,21 @@ def test_bf16_mixed_model_predicts_in_bfloat16_close_to_float32() -> None:
     pred32, unc32 = m.predict(d.flux[:64])
     # bf16 rounding (8-bit mantissa) is far below the MC spread the prediction carries
     assert np.all(np.abs(pred16 - pred32) < 0.5 * unc32["total"])
+
+
+def test_trunk_inference_without_compiled_kernels_gives_the_same_features(monkeypatch) -> None:
+    """The compiled CPU pooling kernel and the eager fallback agree (ASTROTORCH_COMPILE_KERNELS=0)."""
+    torch.manual_seed(2)
+    trunk = ConvTrunk(500, (2, 4), 8, 4, "relu", dropout_after_first=None)
+    x = torch.randn(3, 500)
+    with torch.inference_mode():
+        compiled = trunk(x)
+        monkeypatch.setenv("ASTROTORCH_COMPILE_KERNELS", "0")
+        eager = trunk(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            eager16 = trunk(x)
+        monkeypatch.setenv("ASTROTORCH_COMPILE_KERNELS", "1")
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            compiled16 = trunk(x)
+    assert torch.allclose(compiled, eager, atol=1e-6)
+    assert torch.allclose(compiled16.float(), eager16.float(), atol=1e-2)  # dtypes may differ (bf16 vs fp32)

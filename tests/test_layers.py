@@ -382,7 +382,9 @@ def test_fused_cpu_dropout_rate_seed_gradient_and_fallback(monkeypatch):
         torch.manual_seed(3)
         b = layer(x)
         c = layer(x)
-    assert "apply" in layers._fused_kernels  # built (or found unavailable) on first use
+    from astrotorch.nn import fused
+
+    assert ("dropout", "apply") in fused._compiled or not fused.enabled()  # built on first use
     assert torch.equal(a, b)  # the hash keys come from torch's generator: manual_seed fixes the masks
     assert not torch.equal(a, c)
     assert abs(float((a == 0).float().mean()) - 0.25) < 0.004
@@ -398,7 +400,7 @@ def test_fused_cpu_dropout_rate_seed_gradient_and_fallback(monkeypatch):
     with torch.inference_mode():
         assert layer(x.bfloat16()).dtype == torch.bfloat16
     # switched off (or where compilation is unavailable) the eager masks are used
-    monkeypatch.setattr(layers, "_fused_kernels", {"mask": False, "apply": False})
+    monkeypatch.setenv("ASTROTORCH_COMPILE_KERNELS", "0")
     with torch.inference_mode():
         d = layer(x)
     assert abs(float((d == 0).float().mean()) - 0.25) < 0.004

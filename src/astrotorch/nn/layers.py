@@ -14,8 +14,6 @@ Extra loss terms (concrete-dropout regularisation, VAE KL divergence) are expose
 from __future__ import annotations
 
 import math
-import os
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -150,46 +148,31 @@ def _apply_kernel(flat: Tensor, keys: Tensor, threshold: Tensor, scale: Tensor) 
 
 
 #: CPU dropout of tensors with at least this many elements uses the compiled hash kernels (smaller
-#: ones are not worth it); ``ASTROTORCH_FUSED_DROPOUT=0`` switches them off.
+#: ones are not worth it); ``ASTROTORCH_COMPILE_KERNELS=0`` switches them off.
 FUSED_DROPOUT_MIN_ELEMENTS = 1 << 18
-#: the compiled kernels by kind; ``False`` once compilation is off or has failed in this process
-_fused_kernels: dict[str, Any] = {}
 _KERNELS = {"mask": _mask_kernel, "apply": _apply_kernel}
 
 
 def _fused(x: Tensor, rate: float, kind: str) -> Tensor | None:
-    """Inverted dropout on CPU from one fused loop per call.
+    """Inverted dropout on CPU from one fused loop per call (:mod:`astrotorch.nn.fused`).
 
-    ``torch.compile`` turns :func:`hash_uniform16`, the threshold and the ``where`` into a single
-    vectorised C++ loop — no random tensor or boolean mask is written, which makes it several times
-    cheaper per element than the random-words-compare-fill sequence of :func:`_eager_cpu_dropout`
-    (bench/vs_astronn.py). ``kind="mask"`` returns the mask (0 or the survivor scale) for training,
-    where ``x * mask`` carries the gradient; ``kind="apply"`` returns the dropped-out ``x`` for
-    inference (one read and one write of ``x``). Kernels work on the flattened tensor, so each is
-    compiled once per process and dtype (a few seconds; inductor also caches them on disk).
-    Returns ``None`` where compilation is switched off or unavailable (e.g. no C++ compiler: one
-    warning, then eager masks for the rest of the process).
+    :func:`hash_uniform16`, the threshold and the ``where`` compile into a single vectorised loop —
+    no random tensor or boolean mask is written, which makes it several times cheaper per element
+    than the random-words-compare-fill sequence of :func:`_eager_cpu_dropout` (bench/vs_astronn.py).
+    ``kind="mask"`` returns the mask (0 or the survivor scale) for training, where ``x * mask``
+    carries the gradient; ``kind="apply"`` returns the dropped-out ``x`` for inference (one read and
+    one write of ``x``). Kernels work on the flattened tensor. ``None`` where compiled kernels are
+    unavailable.
     """
-    kernel = _fused_kernels.get(kind)
-    if kernel is None:
-        enabled = os.environ.get("ASTROTORCH_FUSED_DROPOUT", "1").strip().lower() not in ("0", "false", "no", "off")
-        if not enabled or _fused_kernels.get("failed"):
-            return None
-        kernel = _fused_kernels[kind] = torch.compile(_KERNELS[kind], dynamic=True, fullgraph=True)
-    if kernel is False:
+    from astrotorch.nn import fused
+
+    if not fused.enabled():
         return None
     threshold = int(round(rate * 65536))
     keys = torch.randint(-(1 << 31), (1 << 31) - 1, (2,), dtype=torch.int32)
-    try:
-        with torch.no_grad():
-            out = kernel(x.detach().reshape(-1), keys, torch.tensor(threshold, dtype=torch.int32),
-                         torch.tensor(65536.0 / (65536 - threshold)))
-    except Exception as exc:  # noqa: BLE001 - any compiler failure: keep working, eagerly
-        _fused_kernels.update(mask=False, apply=False, failed=True)
-        warnings.warn(f"fused CPU dropout unavailable ({type(exc).__name__}: {exc}); using eager masks",
-                      RuntimeWarning, stacklevel=4)
-        return None
-    return out.view(x.shape)
+    out = fused.run(("dropout", kind), _KERNELS[kind], x.detach().reshape(-1), keys,
+                    torch.tensor(threshold, dtype=torch.int32), torch.tensor(65536.0 / (65536 - threshold)))
+    return None if out is None else out.view(x.shape)
 
 
 def _hash_dropout(x: Tensor, rate: float) -> Tensor:

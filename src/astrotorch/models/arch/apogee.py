@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from astrotorch.errors import InputValidationError, ShapeMismatchError
+from astrotorch.nn import fused
 from astrotorch.nn.layers import MCDropout
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "selu": nn.SELU, "gelu": nn.GELU}
@@ -108,6 +109,23 @@ class ChannelsLastFlatten(nn.Module):
 _MONOTONIC = (nn.ReLU, nn.Tanh, nn.ELU, nn.SELU)
 
 
+def _pool_then_act(p: int, act: nn.Module):  # noqa: ANN202 - returns a tensor function
+    """``(N, L, C)`` → flattened ``act(max-pool_p(x))`` in Keras (L, C) order, as a pure function
+    (compiled by :mod:`astrotorch.nn.fused`: read the convolution output once, write the features)."""
+
+    def pool_then_act(o: torch.Tensor) -> torch.Tensor:
+        n, length, c = o.shape
+        # windows as (N, L // p, p * C) with the p pixels' channels side by side; maxima of the p
+        # channel slices in float32 (bfloat16 inputs: ~1.6x faster compiled than amax over an axis)
+        w = o[:, : (length // p) * p].reshape(n, length // p, p * c).float()
+        pooled = w[:, :, 0:c]
+        for j in range(1, p):
+            pooled = torch.maximum(pooled, w[:, :, j * c:(j + 1) * c])
+        return act(pooled).to(o.dtype).reshape(n, -1)
+
+    return pool_then_act
+
+
 class ConvTrunk(nn.Module):
     """astroNN's spectral feature extractor: two 'same' Conv1D layers, ReLU, max pooling, flatten.
 
@@ -173,9 +191,15 @@ class ConvTrunk(nn.Module):
             h = layers.pop(0)(h)
         conv, act = layers[0], layers[1]
         o = self._conv(h, conv)
+        p = self.pool_length
+        if isinstance(act, _MONOTONIC) and o.device.type == "cpu" and not (torch.is_grad_enabled() and o.requires_grad):
+            # inference on CPU: pooling and activation as one compiled loop over the convolution output
+            pooled = fused.run(("pool_act", p, type(act)), _pool_then_act(p, act), o)
+            if pooled is not None:
+                return pooled
         if not isinstance(act, _MONOTONIC):
             o = act(o)
-        pooled = self._max_pool(o, self.pool_length)
+        pooled = self._max_pool(o, p)
         if isinstance(act, _MONOTONIC):
             pooled = act(pooled)
         return pooled.reshape(pooled.shape[0], -1)
