@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -23,22 +24,6 @@ def _raw(model, x, e):
     pred, sig = model.predict(x, x_err=e)
     return pred.astype(np.float64), sig["model"].astype(np.float64) ** 2 + sig["predictive"].astype(np.float64) ** 2, \
         sig["propagated"].astype(np.float64) ** 2
-
-
-def fit_floor(r, va, vb, vy):
-    """ML (a, b, c) for r ~ N(0, a² va + b² vb + c² + vy)."""
-    from scipy.optimize import minimize
-
-    r2 = r ** 2
-    s0 = math.sqrt(max(float(np.mean(va)), 1e-30))
-
-    def nll(p):
-        v = np.exp(2 * p[0]) * va + np.exp(2 * p[1]) * vb + (np.exp(p[2]) * s0) ** 2 + vy + 1e-30
-        return float(np.mean(np.log(v) + r2 / v))
-
-    res = minimize(nll, np.array([0.0, 0.0, -2.0]), method="L-BFGS-B",
-                   bounds=[(math.log(0.05), math.log(20))] * 2 + [(-12.0, 3.0)])
-    return float(np.exp(res.x[0])), float(np.exp(res.x[1])), float(np.exp(res.x[2]) * s0)
 
 
 def main() -> None:
@@ -54,24 +39,39 @@ def main() -> None:
     p.add_argument("--n-dev", type=int, default=800)
     p.add_argument("--dev-seed", type=int, default=99)
     p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--masked-error-ratio", type=float, default=10.0,
+                   help="flagged-pixel threshold for the propagated input errors (0: propagate every pixel)")
+    p.add_argument("--cache", default=None, help="npz of the raw σ components: written once, then reused")
     args = p.parse_args()
     torch.set_num_threads(1)
     m = load_folder(args.model)
-    train, _, _ = make_data(10_000, 1500, args.seed, 100.0, 50.0)  # same generator call as the acceptance run
-    cols = train.label_index(LABELS)
-    n = len(train)
-    idx = np.random.default_rng(m.seed).permutation(n)[: int(round(n * m.val_size))]
-    xv, ev_x = train.flux[idx], train.flux_err[idx]
-    yv, ev = train.labels[idx][:, cols].astype(np.float64), train.label_err[idx][:, cols].astype(np.float64)
-    sets = [(xv, ev_x), degrade_snr(xv, ev_x, m.calibration_snr_factor, seed=m.seed)]
-    parts = []
-    for xs, es in sets:
-        pred, mp, pp = _raw(m, xs, es)
-        r = np.where(_is_missing(yv), np.nan, pred - yv)
-        parts.append((r, mp, pp, np.where(_is_missing(ev), 0.0, ev) ** 2))
-    dev = synthetic_spectra(args.n_dev, snr=100.0, seed=args.dev_seed, n_visits=1, visit_snr=50.0)
-    dev_sets = {"combined": dev.combined, "visits": dev.visits}
-    dev_raw = {k: _raw(m, d.flux, d.flux_err) + (d.labels_true[:, cols].astype(np.float64),) for k, d in dev_sets.items()}
+    m.masked_error_ratio = args.masked_error_ratio or None
+    cache = Path(args.cache) if args.cache else None
+    if cache is not None and cache.exists():  # raw σ components of an earlier run with the same model
+        c = np.load(cache)
+        parts = [tuple(c[f"val{i}_{k}"] for k in ("r", "mp", "pp", "vy")) for i in range(2)]
+        dev_raw = {k: tuple(c[f"{k}_{q}"] for q in ("pred", "mp", "pp", "truth")) for k in ("combined", "visits")}
+    else:
+        train, _, _ = make_data(10_000, 1500, args.seed, 100.0, 50.0)  # same generator call as the acceptance run
+        cols = train.label_index(LABELS)
+        n = len(train)
+        idx = np.random.default_rng(m.seed).permutation(n)[: int(round(n * m.val_size))]
+        xv, ev_x = train.flux[idx], train.flux_err[idx]
+        yv, ev = train.labels[idx][:, cols].astype(np.float64), train.label_err[idx][:, cols].astype(np.float64)
+        sets = [(xv, ev_x), degrade_snr(xv, ev_x, m.calibration_snr_factor, seed=m.seed)]
+        parts = []
+        for xs, es in sets:
+            pred, mp, pp = _raw(m, xs, es)
+            r = np.where(_is_missing(yv), np.nan, pred - yv)
+            parts.append((r, mp, pp, np.where(_is_missing(ev), 0.0, ev) ** 2))
+        dev = synthetic_spectra(args.n_dev, snr=100.0, seed=args.dev_seed, n_visits=1, visit_snr=50.0)
+        dev_sets = {"combined": dev.combined, "visits": dev.visits}
+        dev_raw = {k: _raw(m, d.flux, d.flux_err) + (d.labels_true[:, cols].astype(np.float64),)
+                   for k, d in dev_sets.items()}
+        if cache is not None:
+            arrays = {f"val{i}_{k}": v for i, q in enumerate(parts) for k, v in zip(("r", "mp", "pp", "vy"), q)}
+            arrays.update({f"{k}_{q}": v for k, t in dev_raw.items() for q, v in zip(("pred", "mp", "pp", "truth"), t)})
+            np.savez(cache, **arrays)
     methods = {}
     for j, name in enumerate(LABELS):
         if name not in REPORTED:
@@ -82,16 +82,20 @@ def main() -> None:
         pp = np.concatenate([q[2][:, j] for q in parts])
         vy = np.concatenate([q[3][:, j] for q in parts])
         ok, ok0 = np.isfinite(r), np.isfinite(r0)
-        a, b = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok])
+        a, b, _ = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok], floor=False)
         s2 = float(np.mean((r0[ok0] ** 2 - vy0[ok0]) / (mp0[ok0] + pp0[ok0])))
         s = math.sqrt(max(s2, 1e-4))
-        af, bf, cf = fit_floor(r[ok], mp[ok], pp[ok], vy[ok])
+        af, bf, cf = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok], floor=True)
+        # the ML shape, then one factor k so that mean((r² − y_err²)/σ²) = 1 over both S/N sets
+        v = af * af * mp[ok] + bf * bf * pp[ok] + cf * cf
+        k2 = max(float(np.mean((r[ok] ** 2 - vy[ok]) / v)), 1e-4)
         methods[name] = {
             "ML (a,b), 2 S/N": lambda mp, pp, a=a, b=b: a * a * mp + b * b * pp,
             "moment, one factor": lambda mp, pp, s=s: s * s * (mp + pp),
             "ML (a,b,floor), 2 S/N": lambda mp, pp, a=af, b=bf, c=cf: a * a * mp + b * b * pp + c * c,
+            "ML (a,b,floor) + moment scale": lambda mp, pp, a=af, b=bf, c=cf, k2=k2: k2 * (a * a * mp + b * b * pp + c * c),
         }
-        print(f"{name}: ML a={a:.3f} b={b:.3f}; moment s={s:.3f}; floor a={af:.3f} b={bf:.3f} c={cf:.4g}")
+        print(f"{name}: ML a={a:.3f} b={b:.3f}; moment s={s:.3f}; floor a={af:.3f} b={bf:.3f} c={cf:.4g}; moment k={math.sqrt(k2):.3f}")
     for meth in next(iter(methods.values())):
         line = [meth + ":"]
         for k, (pred, mp, pp, truth) in dev_raw.items():

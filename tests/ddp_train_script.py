@@ -43,7 +43,7 @@ def main() -> None:
     if args.resumable_loader:
         from astrotorch.datasets.streaming import ResumableDataLoader
 
-        plain = type(model)._dataloader
+        plain = type(model).make_dataloader
 
         def loader(self, ds, shuffle, batch_size=None):
             if not shuffle:
@@ -51,7 +51,7 @@ def main() -> None:
             return ResumableDataLoader(ds, batch_size=batch_size or self.batch_size, seed=self.seed,
                                        collate_fn=self.collate_fn())
 
-        type(model)._dataloader = loader
+        type(model).make_dataloader = loader
     x, y = data()
     model.fit(x, y)
     if model.trainer.is_global_zero:

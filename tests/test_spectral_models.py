@@ -325,6 +325,46 @@ def test_degrade_snr_lowers_snr_and_keeps_masked_pixels() -> None:
     del rng
 
 
+def test_flagged_by_error_finds_inflated_and_nonfinite_errors() -> None:
+    e = np.full((3, 50), 0.01, np.float32)
+    e[0, 3] = 1.0        # ×100: flagged
+    e[1, 7] = 0.05       # ×5: a noisy pixel, not flagged
+    e[2, 9] = np.nan     # unknown error: flagged
+    e[2, 10] = np.inf
+    f = MS.flagged_by_error(e, 10.0)
+    assert f.shape == e.shape and f.dtype == bool
+    assert set(zip(*np.nonzero(f))) == {(0, 3), (2, 9), (2, 10)}
+    assert np.array_equal(MS.flagged_by_error(e[0], 10.0), f[0])  # one spectrum
+    assert MS.flagged_by_error(np.full((1, 4), np.nan), 10.0).all()  # no finite error at all
+    with pytest.raises(InputValidationError):
+        MS.flagged_by_error(np.float32(0.1))
+
+
+def test_propagated_sigma_ignores_flagged_pixels(small_data) -> None:
+    d = small_data.combined
+    cols = d.label_index(["teff", "logg", "Fe_H"])
+    m = create_model("apogee_bcnn", max_epochs=1, batch_size=32, accelerator="cpu", mc_num=8, val_size=0.0,
+                     targetname=["teff", "logg", "Fe_H"])
+    m.fit(d.flux, d.labels[:, cols], y_err=d.label_err[:, cols])
+    x, e = d.flux[:6], d.flux_err[:6].copy()
+    e_clean = np.where(MS.flagged_by_error(e), 0.0, e)
+    huge = e.copy()
+    flagged = MS.flagged_by_error(e)
+    assert flagged.any()
+    huge[flagged] *= 1e3  # a flagged pixel's error must not matter, however large
+    torch.manual_seed(0)
+    _, s_flag = m.predict(x, x_err=huge)
+    torch.manual_seed(0)
+    _, s_clean = m.predict(x, x_err=e_clean)
+    np.testing.assert_allclose(s_flag["propagated"], s_clean["propagated"], rtol=1e-5)
+    m.set_params(masked_error_ratio=None)  # propagate every pixel: the inflated errors dominate
+    torch.manual_seed(0)
+    _, s_all = m.predict(x, x_err=huge)
+    assert np.all(np.median(s_all["propagated"], axis=0) > 3 * np.median(s_clean["propagated"], axis=0))
+    with pytest.raises(InputValidationError):
+        create_model("apogee_bcnn", masked_error_ratio=0.5)
+
+
 def test_train_spectra_cli_writes_run_folder(tmp_path) -> None:
     import json
 

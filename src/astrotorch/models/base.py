@@ -503,7 +503,12 @@ class AstroModel:
         return err.astype(np.float32)
 
     # -------------------------------------------------------------- training
-    def _dataloader(self, ds: Dataset, shuffle: bool, batch_size: int | None = None) -> DataLoader:
+    def make_dataloader(self, ds: Dataset, shuffle: bool, batch_size: int | None = None) -> DataLoader:
+        """The DataLoader for training (``shuffle=True``: seeded, resumable order) and evaluation.
+
+        A hook for subclasses with their own batching (e.g. light curves bucketed by length); it is
+        called with the training/validation split of ``fit`` and by the σ calibration.
+        """
         common: dict[str, Any] = dict(
             batch_size=batch_size or self.batch_size,
             num_workers=self.num_workers,
@@ -706,8 +711,8 @@ class AstroModel:
         assert self.network is not None
         net = torch.compile(self.network) if self.compile else self.network
         module = AstroLightningModule(net, self)
-        train_loader = self._dataloader(train_ds, shuffle=True)
-        val_loader = self._dataloader(val_ds, shuffle=False) if val_ds is not None else None
+        train_loader = self.make_dataloader(train_ds, shuffle=True)
+        val_loader = self.make_dataloader(val_ds, shuffle=False) if val_ds is not None else None
         with _quiet_lightning(not self.verbose):
             trainer = self.build_trainer(**trainer_kw)
             trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
@@ -784,6 +789,11 @@ class AstroModel:
         n = self._validate_x(xa)
         return self._normalize_x(xa), n
 
+    def _propagated_input_errors(self, x_err: np.ndarray) -> np.ndarray:
+        """The input errors to propagate (raw units, finite): all of them here; spectral models drop
+        flagged pixels whose flux is a placeholder rather than a measurement."""
+        return x_err
+
     def _network_outputs(self, x: ArrayLike, x_err: ArrayLike | None = None, batch_size: int | None = None) -> dict[str, np.ndarray]:
         """Mean and variances (normalised units) for every sample, batch by batch."""
         from astrotorch.uncertainty import mc_predict
@@ -797,7 +807,8 @@ class AstroModel:
             if xe.shape != xn.shape:
                 raise ShapeMismatchError(f"x_err has shape {xe.shape}, expected {xn.shape}")
             scale = np.asarray(self._input_norm.scale, np.float32)
-            err_n = (np.where(np.isfinite(xe), xe, 0.0) / scale).astype(np.float32)
+            xe = self._propagated_input_errors(np.where(np.isfinite(xe), xe, 0.0))
+            err_n = (xe / scale).astype(np.float32)
         device = self._inference_device()
         net = self.network.to(device)
         net.eval()
@@ -872,7 +883,7 @@ class AstroModel:
 
     def _calibrate_sigma(self, val_ds: Dataset) -> None:
         """Per-label σ factor so that validation z-scores have unit standard deviation."""
-        loader = self._dataloader(val_ds, shuffle=False, batch_size=max(self.batch_size, 256))
+        loader = self.make_dataloader(val_ds, shuffle=False, batch_size=max(self.batch_size, 256))
         from astrotorch.uncertainty import mc_predict
 
         zs = []

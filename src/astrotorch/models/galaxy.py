@@ -489,8 +489,8 @@ class GalaxyResNet(_ImageClassifier):
         assert self.network is not None
         net = torch.compile(self.network) if self.compile else self.network
         module = _WarmupCosineModule.make(net, self)
-        train_loader = self._dataloader(train_ds, shuffle=True)
-        val_loader = self._dataloader(val_ds, shuffle=False) if val_ds is not None else None
+        train_loader = self.make_dataloader(train_ds, shuffle=True)
+        val_loader = self.make_dataloader(val_ds, shuffle=False) if val_ds is not None else None
         with _quiet_lightning(not self.verbose):
             trainer = self.build_trainer(**trainer_kw)
             trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)

@@ -239,7 +239,7 @@ class LightCurveNetworkModel(AstroModel):
             return _masked_collate(base, *self._pretrain_cfg)
         return base
 
-    def _dataloader(self, ds: Dataset, shuffle: bool, batch_size: int | None = None) -> DataLoader:
+    def make_dataloader(self, ds: Dataset, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         bs = batch_size or self.batch_size
         if isinstance(ds, Subset):
             lengths = ds.dataset.lengths[np.asarray(ds.indices)]  # type: ignore[attr-defined]

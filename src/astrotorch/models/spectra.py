@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -85,12 +86,19 @@ class _CalibratedBayesian(_SpectraModel):
     ``x_err`` only a_j (and c_j) are fitted, on the validation stars as they are. The estimator was
     chosen on independent synthetic stars, not on any acceptance test split
     (``bench/spectra_calibration_dev.py``).
+
+    ``masked_error_ratio`` (default 10): when ``predict`` gets ``x_err``, pixels whose error exceeds
+    this multiple of the spectrum's median error (bitmask-flagged pixels with inflated errors, whose
+    flux is a mask value) are not propagated (:func:`flagged_by_error`); ``None`` propagates every pixel.
     """
 
     def __init__(self, *args: Any, calibration_snr_factor: Sequence[float] = (1.5, 3.0), calibration_floor: bool = True,
-                 **kwargs: Any) -> None:
+                 masked_error_ratio: float | None = 10.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.calibration_floor = bool(calibration_floor)
+        if masked_error_ratio is not None and not (math.isfinite(float(masked_error_ratio)) and float(masked_error_ratio) > 1.0):
+            raise InputValidationError(f"masked_error_ratio must be a number > 1 or None, got {masked_error_ratio!r}")
+        self.masked_error_ratio = None if masked_error_ratio is None else float(masked_error_ratio)
         self.sigma_floor_: np.ndarray | None = None
         lo, hi = (float(v) for v in calibration_snr_factor)
         if not 1.0 <= lo <= hi:
@@ -126,6 +134,14 @@ class _CalibratedBayesian(_SpectraModel):
             var = var + sig["floor"] ** 2
         sig["total"] = np.sqrt(var)
         return pred, sig
+
+    def _propagated_input_errors(self, x_err: np.ndarray) -> np.ndarray:
+        # Flagged pixels carry inflated errors (×100 in APOGEE-style data) while their flux is a mask
+        # value or a known-bad number the network learnt to ignore: propagating that error as noise
+        # would dominate σ_propagated with pixels that hold no measurement.
+        if self.masked_error_ratio is None:
+            return x_err
+        return np.where(flagged_by_error(x_err, self.masked_error_ratio), 0.0, x_err).astype(np.float32)
 
     def extra_state(self) -> dict[str, Any]:
         state = dict(super().extra_state())
@@ -196,6 +212,25 @@ class _CalibratedBayesian(_SpectraModel):
         self.sigma_floor_ = c_s if self.calibration_floor else None
 
 
+def flagged_by_error(x_err: np.ndarray, masked_error_ratio: float = 10.0) -> np.ndarray:
+    """Pixels whose error exceeds ``masked_error_ratio`` × the spectrum's median error (boolean, like ``x_err``).
+
+    APOGEE-style pipelines (and :func:`astrotorch.datasets.spectra.synthetic_spectra`) inflate the
+    error of bitmask-flagged pixels, by ×100 in the synthetic data; their flux is a mask value rather
+    than a measurement. Non-finite errors count as flagged. ``x_err``: (N, L) or (L,) flux errors.
+    """
+    e = np.asarray(x_err, dtype=np.float32)
+    if e.ndim == 0:
+        raise InputValidationError("x_err must be an array of per-pixel errors, got a scalar")
+    flat = e.reshape(e.shape[0], -1) if e.ndim > 1 else e.reshape(1, -1)
+    finite = np.where(np.isfinite(flat), flat, np.nan)
+    with warnings.catch_warnings():  # an all-NaN row: every pixel flagged, no RuntimeWarning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(finite, axis=1, keepdims=True)
+    flagged = ~np.isfinite(flat) | ~(flat <= float(masked_error_ratio) * med)
+    return flagged.reshape(e.shape)
+
+
 def degrade_snr(x: np.ndarray, x_err: np.ndarray, factor: Sequence[float] = (1.5, 3.0), seed: int = 0,
                 masked_error_ratio: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
     """A noisier copy of spectra: the S/N drops by a factor ``k`` per spectrum, drawn uniformly in ``factor``.
@@ -208,7 +243,7 @@ def degrade_snr(x: np.ndarray, x_err: np.ndarray, factor: Sequence[float] = (1.5
     e = np.asarray(x_err, dtype=np.float32)
     rng = np.random.default_rng([int(seed), 7514])
     k = rng.uniform(float(factor[0]), float(factor[1]), (x.shape[0],) + (1,) * (x.ndim - 1)).astype(np.float32)
-    ok = np.isfinite(e) & (e <= masked_error_ratio * np.nanmedian(e.reshape(e.shape[0], -1), axis=1).reshape(k.shape))
+    ok = np.isfinite(e) & ~flagged_by_error(e, masked_error_ratio)
     noise = rng.standard_normal(x.shape).astype(np.float32) * e * np.sqrt(k ** 2 - 1.0)
     return np.where(ok, x + noise, x), np.where(ok, e * k, e)
 
