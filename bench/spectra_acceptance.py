@@ -52,11 +52,13 @@ def make_data(n_train: int, n_test: int, seed: int, snr: float, visit_snr: float
             ds.select(np.flatnonzero(ds.visit_of >= n_train)))
 
 
-def build(key: str, epochs: int, seed: int, mc_num: int, patience: int = 10) -> Any:
+def build(key: str, epochs: int, seed: int, mc_num: int, patience: int = 10, dropout: float | None = None) -> Any:
     import astrotorch.models.spectra  # noqa: F401
     from astrotorch.models import create_model
 
-    common = dict(seed=seed, targetname=LABELS)
+    common: dict[str, Any] = dict(seed=seed, targetname=LABELS)
+    if dropout is not None and key in ("cnn", "bcnn"):
+        common["dropout_rate"] = dropout
     if key == "linear":
         return create_model("linear", **common)
     if key == "knn":
@@ -103,7 +105,7 @@ def run(keys: list[str], args: argparse.Namespace) -> None:
     t_data = time.perf_counter() - t0
     cols = train.label_index(LABELS)
     for key in keys:
-        model = build(key, args.epochs, args.seed, args.mc_num, args.patience)
+        model = build(key, args.epochs, args.seed, args.mc_num, args.patience, args.dropout)
         t0 = time.perf_counter()
         model.fit(train.flux, train.labels[:, cols], x_err=train.flux_err, y_err=train.label_err[:, cols])
         t_fit = time.perf_counter() - t0
@@ -208,6 +210,7 @@ def main() -> None:
     p.add_argument("--patience", type=int, default=10,
                    help="early-stopping patience (epochs without val-loss gain; ReduceLROnPlateau halves lr after 2)")
     p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--dropout", type=float, default=None, help="dropout rate of the CNNs (default: astroNN's)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="bench/results/spectra_acceptance")
     p.add_argument("--save-models", action="store_true", help="save each fitted model under --out/<key>_model")
