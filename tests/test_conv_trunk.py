@@ -30,6 +30,41 @@ def test_trunk_fast_path_matches_reference_values_and_gradients(activation: str,
         assert torch.allclose(trunk(x), ref.detach(), atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("length,pool", [(7514, 4), (203, 3)])
+def test_half_precision_training_pool_equals_max_pool1d(dtype: torch.dtype, length: int, pool: int) -> None:
+    # bf16/fp16 training pools through a float32 index search: same values, same gradients, same dtype
+    torch.manual_seed(2)
+    base = torch.randn(3, length, 4).to(dtype)
+    o_fast = base.clone().requires_grad_()
+    o_ref = base.clone().requires_grad_()
+    fast = ConvTrunk._max_pool(o_fast, pool)
+    ref = torch.nn.functional.max_pool1d(o_ref.transpose(1, 2), pool).transpose(1, 2)
+    assert fast.dtype == dtype and fast.shape == ref.shape == (3, length // pool, 4)
+    assert torch.equal(fast, ref)
+    g = torch.randn(ref.shape).to(dtype)
+    fast.backward(g)
+    ref.backward(g)
+    assert o_fast.grad.dtype == dtype and torch.equal(o_fast.grad, o_ref.grad)
+    # the dropped remainder (length % pool) gets no gradient
+    assert not o_fast.grad[:, (length // pool) * pool:].any()
+
+
+def test_bf16_autocast_training_step_matches_float32_closely() -> None:
+    torch.manual_seed(3)
+    net = ApogeeBCNNNet(400, 2, pool_length=4, dropout_rate=1e-6)
+    x = torch.randn(8, 400)
+    grads = {}
+    for name, enabled in (("fp32", False), ("bf16", True)):
+        net.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+            mean, _ = net(x)
+        mean.float().square().sum().backward()
+        grads[name] = net.trunk.rest[1].weight.grad.clone()  # the convolution whose output is pooled
+    rel = (grads["bf16"] - grads["fp32"]).norm() / grads["fp32"].norm()
+    assert rel < 0.05
+
+
 def test_bcnn_mc_split_composes_to_the_forward_pass_without_dropout() -> None:
     torch.manual_seed(1)
     net = ApogeeBCNNNet(300, 3, pool_length=4).eval()
