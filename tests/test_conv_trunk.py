@@ -50,6 +50,33 @@ def test_half_precision_training_pool_equals_max_pool1d(dtype: torch.dtype, leng
     assert not o_fast.grad[:, (length // pool) * pool:].any()
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_conv_with_input_gradient_as_convolution_matches_autograd(dtype: torch.dtype) -> None:
+    from astrotorch.models.arch.apogee import _conv_cl, _ConvInputGradAsConv
+
+    torch.manual_seed(4)
+    x = torch.randn(3, 57 + 7, 2, dtype=dtype)
+    w = torch.randn(4, 2, 8, dtype=dtype)
+    b = torch.randn(4, dtype=dtype)
+    g = torch.randn(3, 57, 4, dtype=dtype)
+    grads = []
+    for fn in (_conv_cl, _ConvInputGradAsConv.apply):
+        xs, ws, bs = (t.clone().requires_grad_() for t in (x, w, b))
+        out = fn(xs, ws, bs)
+        assert out.shape == (3, 57, 4) and out.dtype == dtype
+        out.backward(g)
+        grads.append((out.detach(), xs.grad, ws.grad, bs.grad))
+    tol = 1e-10 if dtype == torch.float64 else 2e-2
+    for a, r in zip(*grads):
+        assert float((a.double() - r.double()).abs().max()) <= tol * float(r.double().abs().max())
+    if dtype == torch.float64:
+        assert torch.autograd.gradcheck(_ConvInputGradAsConv.apply, tuple(t.clone().requires_grad_() for t in (x[:, :12], w, b)))
+    # no bias; only the input's gradient wanted
+    xs = x.clone().requires_grad_()
+    _ConvInputGradAsConv.apply(xs, w, None).backward(g)
+    assert xs.grad is not None and xs.grad.shape == x.shape
+
+
 def test_bf16_autocast_training_step_matches_float32_closely() -> None:
     torch.manual_seed(3)
     net = ApogeeBCNNNet(400, 2, pool_length=4, dropout_rate=1e-6)
