@@ -6,7 +6,8 @@ operations into one vectorised C++ loop. Each kernel is compiled once per proces
 (a few seconds; inductor also caches it on disk), with dynamic shapes so the batch size does not
 trigger recompilation. Where compilation is switched off (``ASTROTORCH_COMPILE_KERNELS=0``) or
 fails (e.g. no C++ compiler), :func:`run` returns ``None`` and callers use their eager code; a
-failure is reported once per process.
+failure is reported once per process. A kernel that reaches dynamo's recompile limit (many dtypes,
+closures or specialised shapes in one long process) falls back alone; the others stay compiled.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ import torch
 
 _compiled: dict[Any, Callable[..., Any]] = {}
 _failed = False
+_failed_keys: set[Any] = set()
+
+
+def _is_recompile_limit(exc: BaseException) -> bool:
+    """Dynamo's recompile limit for one code object (many shapes/dtypes/closures of one kernel in a
+    long process): only that kernel falls back, the compiler itself works."""
+    return type(exc).__name__ in ("FailOnRecompileLimitHit", "RecompileLimitExceeded", "CacheLimitExceeded")
 
 
 def enabled() -> bool:
@@ -35,7 +43,7 @@ def run(key: Any, fn: Callable[..., Any], *args: Any) -> Any:
     ``fullgraph=True, dynamic=True`` and always called without autograd.
     """
     global _failed
-    if not enabled():
+    if not enabled() or key in _failed_keys:
         return None
     kernel = _compiled.get(key)
     if kernel is None:
@@ -44,6 +52,11 @@ def run(key: Any, fn: Callable[..., Any], *args: Any) -> Any:
         with torch.no_grad():
             return kernel(*args)
     except Exception as exc:  # noqa: BLE001 - any compiler failure: keep working, eagerly
+        if _is_recompile_limit(exc):
+            _failed_keys.add(key)
+            warnings.warn(f"compiled CPU kernel {key!r} hit torch.compile's recompile limit; it runs eagerly "
+                          "from now on (the other kernels stay compiled)", RuntimeWarning, stacklevel=3)
+            return None
         _failed = True
         warnings.warn(f"compiled CPU kernels unavailable ({type(exc).__name__}: {exc}); using eager PyTorch",
                       RuntimeWarning, stacklevel=3)
@@ -54,6 +67,7 @@ def reset() -> None:
     """Forget compiled kernels and earlier failures (tests)."""
     global _failed
     _compiled.clear()
+    _failed_keys.clear()
     _failed = False
 
 
