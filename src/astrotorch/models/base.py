@@ -705,12 +705,16 @@ class AstroModel:
         kwargs.update(overrides)
         return L.Trainer(**kwargs)
 
-    def _fit_lightning(self, train_ds: Dataset, val_ds: Dataset | None, ckpt_path: str | None, **trainer_kw: Any) -> None:
+    def make_lightning_module(self, network: nn.Module) -> Any:
+        """The ``LightningModule`` that trains ``network`` (a hook: e.g. another LR schedule)."""
         from astrotorch.train.lightning_module import AstroLightningModule
 
+        return AstroLightningModule(network, self)
+
+    def _fit_lightning(self, train_ds: Dataset, val_ds: Dataset | None, ckpt_path: str | None, **trainer_kw: Any) -> None:
         assert self.network is not None
         net = torch.compile(self.network) if self.compile else self.network
-        module = AstroLightningModule(net, self)
+        module = self.make_lightning_module(net)
         train_loader = self.make_dataloader(train_ds, shuffle=True)
         val_loader = self.make_dataloader(val_ds, shuffle=False) if val_ds is not None else None
         with _quiet_lightning(not self.verbose):

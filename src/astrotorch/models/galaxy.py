@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from astrotorch.datasets.galaxy10 import DECALS_CLASSES
 from astrotorch.errors import InputValidationError
 from astrotorch.models.arch.galaxy import Cifar10CNNNet, GalaxyResNetNet, RightAngleShiftAugment, dihedral_views
-from astrotorch.models.base import AstroModel, _quiet_lightning, deterministic_layers
+from astrotorch.models.base import AstroModel, deterministic_layers
 from astrotorch.models.registry import register_model
 
 #: Galaxy10 DECaLS class names (one definition, in astrotorch.datasets.galaxy10)
@@ -342,31 +342,28 @@ class Galaxy10CNN(Cifar10CNN):
     default_targetname: ClassVar[tuple[str, ...]] = GALAXY10_DECALS_CLASSES
 
 
-class _WarmupCosineModule:
-    """Factory for a Lightning module whose optimiser follows linear warm-up then cosine decay (per step)."""
+def _warmup_cosine_module(network: nn.Module, model: AstroModel) -> Any:
+    """A Lightning module whose optimiser follows linear warm-up then cosine decay (per step)."""
+    from astrotorch.train.lightning_module import AstroLightningModule, make_adam
 
-    @staticmethod
-    def make(network: nn.Module, model: AstroModel) -> Any:
-        from astrotorch.train.lightning_module import AstroLightningModule
+    class _WarmupCosineModule(AstroLightningModule):
+        def configure_optimizers(self) -> Any:
+            m = self._astro_model
+            opt = make_adam(self.network.parameters(), lr=m.lr, l2=m.l2)
+            total = max(int(self.trainer.estimated_stepping_batches), 1)
+            warm = min(max(int(round(float(m.warmup_fraction) * total)), 1), total)
+            floor = float(m.min_lr_fraction)
 
-        class _Module(AstroLightningModule):
-            def configure_optimizers(self) -> Any:
-                m = self._astro_model
-                opt = torch.optim.Adam(self.network.parameters(), lr=m.lr, eps=1e-7, weight_decay=2.0 * m.l2)
-                total = max(int(self.trainer.estimated_stepping_batches), 1)
-                warm = min(max(int(round(float(m.warmup_fraction) * total)), 1), total)
-                floor = float(m.min_lr_fraction)
+            def factor(step: int) -> float:
+                if step < warm:
+                    return (step + 1) / warm
+                t = min((step - warm) / max(total - warm, 1), 1.0)
+                return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
 
-                def factor(step: int) -> float:
-                    if step < warm:
-                        return (step + 1) / warm
-                    t = min((step - warm) / max(total - warm, 1), 1.0)
-                    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-                sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-                return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-        return _Module(network, model)
+    return _WarmupCosineModule(network, model)
 
 
 @register_model
@@ -482,21 +479,10 @@ class GalaxyResNet(_ImageClassifier):
             spiral_features=self.spiral_features,
         )
 
-    def _fit_lightning(self, train_ds: Dataset, val_ds: Dataset | None, ckpt_path: str | None, **trainer_kw: Any) -> None:
-        if self.lr_schedule != "cosine":
-            super()._fit_lightning(train_ds, val_ds, ckpt_path, **trainer_kw)
-            return
-        assert self.network is not None
-        net = torch.compile(self.network) if self.compile else self.network
-        module = _WarmupCosineModule.make(net, self)
-        train_loader = self.make_dataloader(train_ds, shuffle=True)
-        val_loader = self.make_dataloader(val_ds, shuffle=False) if val_ds is not None else None
-        with _quiet_lightning(not self.verbose):
-            trainer = self.build_trainer(**trainer_kw)
-            trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
-        self.trainer = trainer
-        self.network = self.network.cpu() if str(self._device()) == "cpu" else self.network
-        self.history = self._recorder.to_dataframe()
+    def make_lightning_module(self, network: nn.Module) -> Any:
+        if self.lr_schedule == "cosine":
+            return _warmup_cosine_module(network, self)
+        return super().make_lightning_module(network)
 
 
 __all__ = [
