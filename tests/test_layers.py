@@ -404,3 +404,20 @@ def test_fused_cpu_dropout_rate_seed_gradient_and_fallback(monkeypatch):
     with torch.inference_mode():
         d = layer(x)
     assert abs(float((d == 0).float().mean()) - 0.25) < 0.004
+
+
+def test_mc_dropout_inside_torch_compile_on_cpu_uses_hash_masks():
+    import torch
+
+    from astrotorch.nn.layers import MCDropout
+
+    layer = MCDropout(0.3)
+    compiled = torch.compile(lambda t: layer(t), fullgraph=True)
+    x = torch.ones(1000, 100)
+    torch.manual_seed(5)
+    a = compiled(x)
+    torch.manual_seed(5)
+    b = compiled(x)
+    assert torch.equal(a, b)  # keys come from torch's generator
+    assert abs(float((a == 0).float().mean()) - 0.3) < 0.01
+    assert abs(float(a.mean()) - 1.0) < 0.02

@@ -168,19 +168,22 @@ def _fused(x: Tensor, rate: float, kind: str) -> Tensor | None:
 
     if not fused.enabled():
         return None
-    threshold = int(round(rate * 65536))
-    keys = torch.randint(-(1 << 31), (1 << 31) - 1, (2,), dtype=torch.int32)
-    out = fused.run(("dropout", kind), _KERNELS[kind], x.detach().reshape(-1), keys,
-                    torch.tensor(threshold, dtype=torch.int32), torch.tensor(65536.0 / (65536 - threshold)))
+    out = fused.run(("dropout", kind), _KERNELS[kind], x.detach().reshape(-1), *_hash_dropout_args(rate, x.device))
     return None if out is None else out.view(x.shape)
+
+
+def _hash_dropout_args(rate: float, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """``(keys, threshold, scale)`` of the hash kernels: fresh keys from torch's generator, the drop
+    threshold in 1/65536 and the survivor scale that keeps the expected output equal to the input."""
+    threshold = int(round(rate * 65536))
+    keys = torch.randint(-(1 << 31), (1 << 31) - 1, (2,), dtype=torch.int32, device=device)
+    return (keys, torch.tensor(threshold, dtype=torch.int32, device=device),
+            torch.tensor(65536.0 / (65536 - threshold), device=device))
 
 
 def _hash_dropout(x: Tensor, rate: float) -> Tensor:
     """Inverted dropout with :func:`hash_uniform16` masks (used inside ``torch.compile`` on CPU)."""
-    threshold = int(round(rate * 65536))
-    keys = torch.randint(-(1 << 31), (1 << 31) - 1, (2,), dtype=torch.int32, device=x.device)
-    keep = hash_uniform16(x, keys) >= threshold
-    return torch.where(keep, x * (65536.0 / (65536 - threshold)), torch.zeros((), dtype=x.dtype, device=x.device))
+    return _apply_kernel(x, *_hash_dropout_args(rate, x.device))
 
 
 class MCSpatialDropout1D(_MCDropoutBase):
