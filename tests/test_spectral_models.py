@@ -250,12 +250,19 @@ def test_gaia_model_fits_parallax_and_predicts_fakemag(small_data) -> None:
         m.predict(d.flux)  # needs the dict input
 
 
-def test_bcnn_validation_calibration_scales_sigma(small_data) -> None:
+@pytest.fixture(scope="module")
+def calibrated_bcnn(small_data):
+    """One ApogeeBCNN fitted with x_err and the validation σ calibration (shared, read-only)."""
     d = small_data.combined
     cols = d.label_index(["teff", "logg", "Fe_H"])
     m = create_model("apogee_bcnn", max_epochs=1, batch_size=32, accelerator="cpu", mc_num=6, val_size=0.25,
                      calibrate_uncertainty=True, targetname=["teff", "logg", "Fe_H"])
-    m.fit(d.flux, d.labels[:, cols], x_err=d.flux_err, y_err=d.label_err[:, cols])
+    return m.fit(d.flux, d.labels[:, cols], x_err=d.flux_err, y_err=d.label_err[:, cols])
+
+
+def test_bcnn_validation_calibration_scales_sigma(small_data, calibrated_bcnn) -> None:
+    d = small_data.combined
+    m = calibrated_bcnn
     assert m.sigma_scale_ is not None and m.sigma_scale_.shape == (3,)
     assert np.all((m.sigma_scale_ >= 0.1) & (m.sigma_scale_ <= 10.0))
     # the factor is applied to every σ component (same MC draws: same seed)
@@ -263,16 +270,17 @@ def test_bcnn_validation_calibration_scales_sigma(small_data) -> None:
     _, sig = m.predict(d.flux[:4])
     m2_scale, m.sigma_scale_ = m.sigma_scale_, None
     torch.manual_seed(0)
-    _, raw = m.predict(d.flux[:4])
+    try:
+        _, raw = m.predict(d.flux[:4])
+    finally:
+        m.sigma_scale_ = m2_scale  # the fitted model is shared with the next test
     assert np.allclose(np.median(sig["predictive"] / raw["predictive"], axis=0), m2_scale, rtol=1e-3)
 
 
-def test_bcnn_calibration_fits_propagated_scale_and_persists(small_data, tmp_path) -> None:
+def test_bcnn_calibration_fits_propagated_scale_and_persists(small_data, calibrated_bcnn, tmp_path) -> None:
     d = small_data.combined
     cols = d.label_index(["teff", "logg", "Fe_H"])
-    m = create_model("apogee_bcnn", max_epochs=1, batch_size=32, accelerator="cpu", mc_num=6, val_size=0.25,
-                     calibrate_uncertainty=True, targetname=["teff", "logg", "Fe_H"])
-    m.fit(d.flux, d.labels[:, cols], x_err=d.flux_err, y_err=d.label_err[:, cols])
+    m = calibrated_bcnn
     assert m.propagated_scale_ is not None and m.propagated_scale_.shape == (3,)
     torch.manual_seed(0)
     _, sig = m.predict(d.flux[:4], x_err=d.flux_err[:4])

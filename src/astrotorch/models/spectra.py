@@ -121,7 +121,7 @@ class _CalibratedBayesian(_SpectraModel):
 
     def predict(self, x: Any, x_err: Any = None, batch_size: int | None = None) -> Any:
         out = super().predict(x, x_err=x_err, batch_size=batch_size)
-        floor = getattr(self, "sigma_floor_", None)
+        floor = self.sigma_floor_
         if not isinstance(out, tuple) or (self.propagated_scale_ is None and floor is None):
             return out
         pred, sig = out
@@ -147,7 +147,7 @@ class _CalibratedBayesian(_SpectraModel):
         state = dict(super().extra_state())
         if self.propagated_scale_ is not None:
             state["propagated_scale"] = [float(v) for v in self.propagated_scale_]
-        if getattr(self, "sigma_floor_", None) is not None:
+        if self.sigma_floor_ is not None:
             state["sigma_floor"] = [float(v) for v in self.sigma_floor_]
         return state
 
