@@ -139,16 +139,21 @@ def test_altered_config_missing_file_and_not_a_folder_are_refused(tmp_path):
         load_folder(tmp_path / "empty")
 
 
-def test_config_with_unknown_hyperparameter_is_refused_even_with_a_consistent_manifest(tmp_path):
+def _rewrite_config(folder: Path, cfg: dict) -> None:
+    """Replace config.json and update the manifest to match (an edit the checksum cannot catch)."""
     from astrotorch.io import sha256sum
 
-    folder = _saved(tmp_path)
-    cfg = json.loads((folder / "config.json").read_text())
-    cfg["params"]["__class__"] = "os.system"
     (folder / "config.json").write_text(json.dumps(cfg))
     man = json.loads((folder / "manifest.json").read_text())
     man["files"]["config.json"] = sha256sum(folder / "config.json")
     (folder / "manifest.json").write_text(json.dumps(man))
+
+
+def test_config_with_unknown_hyperparameter_is_refused_even_with_a_consistent_manifest(tmp_path):
+    folder = _saved(tmp_path)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["params"]["__class__"] = "os.system"
+    _rewrite_config(folder, cfg)
     with pytest.raises(ModelFolderError, match="unknown hyper-parameters"):
         load_folder(folder)
 
@@ -269,6 +274,41 @@ def test_propagated_uncertainty_with_input_errors():
     assert np.median(std2["propagated"]) > 2 * np.median(std1["propagated"])
     with pytest.raises(ShapeMismatchError, match="x_err"):
         m.predict(x[:5], x_err=np.ones((5, 2)))
+
+
+def test_base_predict_composes_calibrated_sigma_and_persists_it(tmp_path):
+    x, y, _ = xsinx(600, seed=5)
+    xe = np.full((20, 1), 0.5, np.float32)
+    m = create_model("bayesian_mlp", num_hidden=(16,), max_epochs=2, mc_num=20, calibrate_uncertainty=False).fit(x, y)
+    torch.manual_seed(0)
+    _, raw = m.predict(x[:20], x_err=xe)
+    m.sigma_scale_ = np.array([2.0], np.float32)
+    m.propagated_scale_ = np.array([3.0], np.float32)
+    m.sigma_floor_ = np.array([0.25], np.float32)
+    torch.manual_seed(0)
+    _, sig = m.predict(x[:20], x_err=xe)
+    np.testing.assert_allclose(sig["model"], 2 * raw["model"], rtol=1e-5)
+    np.testing.assert_allclose(sig["propagated"], 6 * raw["propagated"], rtol=1e-5)
+    np.testing.assert_allclose(sig["floor"], 0.25)
+    np.testing.assert_allclose(sig["total"] ** 2, sig["model"] ** 2 + sig["predictive"] ** 2 + sig["propagated"] ** 2
+                               + 0.25 ** 2, rtol=1e-5)
+    m.save(tmp_path / "m")
+    m2 = load_folder(tmp_path / "m")
+    assert (m2.sigma_scale_, m2.propagated_scale_, m2.sigma_floor_) == (2.0, 3.0, 0.25)
+    # folders written when the propagated scale and the floor were kept under "extra" still load
+    cfg_path = tmp_path / "m" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["extra"] = {"propagated_scale": cfg.pop("propagated_scale"), "sigma_floor": cfg.pop("sigma_floor")}
+    _rewrite_config(tmp_path / "m", cfg)
+    m3 = load_folder(tmp_path / "m")
+    assert (m3.propagated_scale_, m3.sigma_floor_) == (3.0, 0.25)
+    cfg["sigma_floor"] = [float("nan")]
+    _rewrite_config(tmp_path / "m", cfg)
+    with pytest.raises(ModelFolderError, match="sigma_floor"):
+        load_folder(tmp_path / "m")
+    # refitting drops a calibration that belonged to the old weights
+    m.fit(x, y)
+    assert m.sigma_scale_ is None and m.propagated_scale_ is None and m.sigma_floor_ is None
 
 
 def test_classification_probabilities_one_hot_and_evaluate():

@@ -150,6 +150,10 @@ def _to_numpy(a: ArrayLike, name: str) -> np.ndarray:
     return arr
 
 
+def _floats_or_none(a: np.ndarray | None) -> list[float] | None:
+    return None if a is None else [float(v) for v in np.asarray(a).ravel()]
+
+
 def _first(x: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
     return next(iter(x.values())) if isinstance(x, dict) else x
 
@@ -299,7 +303,11 @@ class AstroModel:
         self.output_dim: int | None = None
         self._input_norm: Any = None
         self._label_norm: Normalizer | None = None
+        # σ calibration (Bayesian regression), all per label: a factor on every component, an extra
+        # factor on the propagated input-error term, and a floor added in quadrature (label units)
         self.sigma_scale_: np.ndarray | None = None
+        self.propagated_scale_: np.ndarray | None = None
+        self.sigma_floor_: np.ndarray | None = None
         self.history: Any = None
         self.trainer: Any = None
         self._has_val = val_size > 0
@@ -556,6 +564,8 @@ class AstroModel:
         import lightning as L
 
         L.seed_everything(self.seed, workers=True, verbose=False)
+        # a calibration belongs to the weights it was fitted for
+        self.sigma_scale_ = self.propagated_scale_ = self.sigma_floor_ = None
         if isinstance(x, Dataset):
             if y is not None:
                 raise InputValidationError("pass labels inside the Dataset items when x is a Dataset")
@@ -849,8 +859,9 @@ class AstroModel:
         """Predict in physical units.
 
         Regression: the denormalised prediction (N, D); Bayesian models return
-        ``(prediction, {"total", "model", "predictive"[, "propagated"]})``, standard deviations in the
-        label units (``propagated``: extra spread from the input errors ``x_err``).
+        ``(prediction, {"total", "model", "predictive"[, "propagated"][, "floor"]})``, standard deviations
+        in the label units (``propagated``: extra spread from the input errors ``x_err``; ``floor``: the
+        calibrated model-error floor, when the model fitted one). ``total`` is their quadrature sum.
         Classification: class probabilities (N, C); Bayesian ones also return
         ``{"total", "model"}`` standard deviations of the probabilities.
         """
@@ -872,8 +883,13 @@ class AstroModel:
         std = {"model": model_sd, "predictive": pred_sd}
         if "propagated_var" in res:
             prop = np.sqrt(res["propagated_var"]) * scale * factor
+            if self.propagated_scale_ is not None:
+                prop = prop * self.propagated_scale_[None, :]
             std["propagated"] = prop
             var_total = var_total + prop**2
+        if self.sigma_floor_ is not None:
+            std["floor"] = np.broadcast_to(self.sigma_floor_[None, :], pred.shape).astype(np.float32)
+            var_total = var_total + std["floor"] ** 2
         std["total"] = np.sqrt(var_total)
         return pred, std
 
@@ -1094,7 +1110,9 @@ class AstroModel:
             "targetname": self.targetname,
             "input_normalizer": norm_dict(self._input_norm),
             "label_normalizer": norm_dict(self._label_norm),
-            "sigma_scale": None if self.sigma_scale_ is None else [float(s) for s in self.sigma_scale_],
+            "sigma_scale": _floats_or_none(self.sigma_scale_),
+            "propagated_scale": _floats_or_none(self.propagated_scale_),
+            "sigma_floor": _floats_or_none(self.sigma_floor_),
             "extra": self.extra_state(),
             "versions": {
                 "astrotorch": astrotorch.__version__,
@@ -1202,8 +1220,14 @@ def load_folder(folder: str | Path) -> AstroModel:
         model._label_norm = Normalizer.from_dict(lnorm) if lnorm is not None else None
     except Exception as exc:
         raise ModelFolderError(f"{folder}/config.json has invalid normaliser statistics: {exc}") from exc
-    if cfg.get("sigma_scale") is not None:
-        model.sigma_scale_ = np.asarray(cfg["sigma_scale"], np.float32)
+    legacy = cfg.get("extra") or {}  # folders written before the σ terms moved out of "extra"
+    for key in ("sigma_scale", "propagated_scale", "sigma_floor"):
+        vals = cfg.get(key, legacy.get(key))
+        if vals is not None:
+            arr = np.asarray(vals, np.float32)
+            if arr.ndim != 1 or not np.all(np.isfinite(arr)):
+                raise ModelFolderError(f"{folder}/config.json: {key} must be a list of finite numbers, got {vals!r}")
+            setattr(model, key + "_", arr)
     model.load_extra_state(cfg.get("extra") or {})
     if model.network is None:
         model.network = model.build_network(model.input_shape, int(model.output_dim))

@@ -99,41 +99,20 @@ class _CalibratedBayesian(_SpectraModel):
         if masked_error_ratio is not None and not (math.isfinite(float(masked_error_ratio)) and float(masked_error_ratio) > 1.0):
             raise InputValidationError(f"masked_error_ratio must be a number > 1 or None, got {masked_error_ratio!r}")
         self.masked_error_ratio = None if masked_error_ratio is None else float(masked_error_ratio)
-        self.sigma_floor_: np.ndarray | None = None
         lo, hi = (float(v) for v in calibration_snr_factor)
         if not 1.0 <= lo <= hi:
             raise InputValidationError(f"calibration_snr_factor must be (low, high) with 1 <= low <= high, got {calibration_snr_factor!r}")
         self.calibration_snr_factor = (lo, hi)
-        self.propagated_scale_: np.ndarray | None = None
 
     def fit(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None, sample_weight: Any = None,
             ckpt_path: str | None = None, warm_start: bool = False) -> AstroModel:
         # keep references (no copies) to the raw arrays for the validation calibration
         self._fit_raw = (x, y, x_err, y_err) if not isinstance(x, torch.utils.data.Dataset) else None
-        self.sigma_scale_ = None
-        self.propagated_scale_ = None
-        self.sigma_floor_ = None
         try:
             return super().fit(x, y, x_err=x_err, y_err=y_err, sample_weight=sample_weight, ckpt_path=ckpt_path,
                                warm_start=warm_start)
         finally:
             self._fit_raw = None
-
-    def predict(self, x: Any, x_err: Any = None, batch_size: int | None = None) -> Any:
-        out = super().predict(x, x_err=x_err, batch_size=batch_size)
-        floor = self.sigma_floor_
-        if not isinstance(out, tuple) or (self.propagated_scale_ is None and floor is None):
-            return out
-        pred, sig = out
-        sig = dict(sig)
-        if self.propagated_scale_ is not None and "propagated" in sig:
-            sig["propagated"] = sig["propagated"] * self.propagated_scale_[None, :]
-        var = sig["model"] ** 2 + sig["predictive"] ** 2 + (sig["propagated"] ** 2 if "propagated" in sig else 0.0)
-        if floor is not None:
-            sig["floor"] = np.broadcast_to(floor[None, :], pred.shape).astype(np.float32)
-            var = var + sig["floor"] ** 2
-        sig["total"] = np.sqrt(var)
-        return pred, sig
 
     def _propagated_input_errors(self, x_err: np.ndarray) -> np.ndarray:
         # Flagged pixels carry inflated errors (×100 in APOGEE-style data) while their flux is a mask
@@ -142,21 +121,6 @@ class _CalibratedBayesian(_SpectraModel):
         if self.masked_error_ratio is None:
             return x_err
         return np.where(flagged_by_error(x_err, self.masked_error_ratio), 0.0, x_err).astype(np.float32)
-
-    def extra_state(self) -> dict[str, Any]:
-        state = dict(super().extra_state())
-        if self.propagated_scale_ is not None:
-            state["propagated_scale"] = [float(v) for v in self.propagated_scale_]
-        if self.sigma_floor_ is not None:
-            state["sigma_floor"] = [float(v) for v in self.sigma_floor_]
-        return state
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        super().load_extra_state(state)
-        ps = state.get("propagated_scale")
-        self.propagated_scale_ = None if ps is None else np.asarray(ps, np.float32)
-        fl = state.get("sigma_floor")
-        self.sigma_floor_ = None if fl is None else np.asarray(fl, np.float32)
 
     def _calibrate_sigma(self, val_ds: Any) -> None:
         raw = getattr(self, "_fit_raw", None)
