@@ -42,6 +42,8 @@ def main() -> None:
     p.add_argument("--masked-error-ratio", type=float, default=10.0,
                    help="flagged-pixel threshold for the propagated input errors (0: propagate every pixel)")
     p.add_argument("--cache", default=None, help="npz of the raw σ components: written once, then reused")
+    p.add_argument("--redraws", type=int, default=20,
+                   help="refit ML (a,b,floor) on this many fresh draws of the validation label noise (0: skip)")
     args = p.parse_args()
     torch.set_num_threads(1)
     m = load_folder(args.model)
@@ -51,6 +53,7 @@ def main() -> None:
         c = np.load(cache)
         parts = [tuple(c[f"val{i}_{k}"] for k in ("r", "mp", "pp", "vy")) for i in range(2)]
         dev_raw = {k: tuple(c[f"{k}_{q}"] for q in ("pred", "mp", "pp", "truth")) for k in ("combined", "visits")}
+        val_noise = c["val_noise"]
     else:
         train, _, _ = make_data(10_000, 1500, args.seed, 100.0, 50.0)  # same generator call as the acceptance run
         cols = train.label_index(LABELS)
@@ -58,6 +61,7 @@ def main() -> None:
         idx = np.random.default_rng(m.seed).permutation(n)[: int(round(n * m.val_size))]
         xv, ev_x = train.flux[idx], train.flux_err[idx]
         yv, ev = train.labels[idx][:, cols].astype(np.float64), train.label_err[idx][:, cols].astype(np.float64)
+        val_noise = yv - train.labels_true[idx][:, cols]  # the realised catalogue noise (NaN-free where labelled)
         sets = [(xv, ev_x), degrade_snr(xv, ev_x, m.calibration_snr_factor, seed=m.seed)]
         parts = []
         for xs, es in sets:
@@ -71,6 +75,7 @@ def main() -> None:
         if cache is not None:
             arrays = {f"val{i}_{k}": v for i, q in enumerate(parts) for k, v in zip(("r", "mp", "pp", "vy"), q)}
             arrays.update({f"{k}_{q}": v for k, t in dev_raw.items() for q, v in zip(("pred", "mp", "pp", "truth"), t)})
+            arrays["val_noise"] = val_noise
             np.savez(cache, **arrays)
     methods = {}
     for j, name in enumerate(LABELS):
@@ -86,6 +91,9 @@ def main() -> None:
         s2 = float(np.mean((r0[ok0] ** 2 - vy0[ok0]) / (mp0[ok0] + pp0[ok0])))
         s = math.sqrt(max(s2, 1e-4))
         af, bf, cf = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok], floor=True)
+        # the same estimator on the noise-free labels (an oracle no real survey has): what the σ form can do
+        noise = np.concatenate([val_noise[:, j]] * len(parts))
+        ao, bo, co = fit_sigma_scales(r[ok] + noise[ok], mp[ok], pp[ok], np.zeros(ok.sum()), floor=True)
         # the ML shape, then one factor k so that mean((r² − y_err²)/σ²) = 1 over both S/N sets
         v = af * af * mp[ok] + bf * bf * pp[ok] + cf * cf
         k2 = max(float(np.mean((r[ok] ** 2 - vy[ok]) / v)), 1e-4)
@@ -94,7 +102,23 @@ def main() -> None:
             "moment, one factor": lambda mp, pp, s=s: s * s * (mp + pp),
             "ML (a,b,floor), 2 S/N": lambda mp, pp, a=af, b=bf, c=cf: a * a * mp + b * b * pp + c * c,
             "ML (a,b,floor) + moment scale": lambda mp, pp, a=af, b=bf, c=cf, k2=k2: k2 * (a * a * mp + b * b * pp + c * c),
+            "oracle: ML (a,b,floor) on noise-free labels": lambda mp, pp, a=ao, b=bo, c=co: a * a * mp + b * b * pp + c * c,
         }
+        if args.redraws > 0:
+            # how much of the miss is the one realisation of the validation label noise: refit on fresh draws
+            rng = np.random.default_rng(12345)
+            sd = np.sqrt(vy0[ok0])  # every S/N copy of a star shares its catalogue label, hence the tile below
+            rt = (r + noise)[ok]
+            stds: dict[str, list[float]] = {"combined": [], "visits": []}
+            for _ in range(args.redraws):
+                fresh = np.tile(rng.standard_normal(sd.shape) * sd, len(parts))
+                a2, b2, c2 = fit_sigma_scales(rt - fresh, mp[ok], pp[ok], vy[ok], floor=True)
+                for k, (pred, mpd, ppd, truth) in dev_raw.items():
+                    v2 = a2 * a2 * mpd[:, j] + b2 * b2 * ppd[:, j] + c2 * c2
+                    stds[k].append(float(np.std((pred[:, j] - truth[:, j]) / np.sqrt(v2))))
+            print(f"  {name}: {args.redraws} label-noise redraws, dev std(z) median [10-90%]: "
+                  + ", ".join(f"{k} {np.median(v):.3f} [{np.percentile(v, 10):.3f}-{np.percentile(v, 90):.3f}]"
+                              for k, v in stds.items()))
         print(f"{name}: ML a={a:.3f} b={b:.3f}; moment s={s:.3f}; floor a={af:.3f} b={bf:.3f} c={cf:.4g}; moment k={math.sqrt(k2):.3f}")
     for meth in next(iter(methods.values())):
         line = [meth + ":"]
