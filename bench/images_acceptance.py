@@ -58,12 +58,31 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def load_gz1(seed: int = 2026) -> dict[str, Any]:
-    from astrotorch.datasets.galaxy10 import load_galaxy10sdss
+def load_gz1(seed: int = 2026, image_size: int | None = None) -> dict[str, Any]:
+    """The Galaxy Zoo 1 train/test split (fixed by ``seed``).
 
-    path = shared_data_dir() / "galaxy_zoo1_sdss" / "galaxy_zoo1_sdss69.h5"
+    ``image_size`` None: the 69×69 images of ``galaxy_zoo1_sdss69.h5``. Otherwise the 423×423 JPEGs are
+    read instead, centre-cropped to the same 207×207 field and resized to ``image_size`` (e.g. 104: 2×
+    the h5's resolution), in the h5's order so the split is the same galaxies either way.
+    """
+    from astrotorch.datasets.galaxy10 import load_galaxy10sdss
+    from astrotorch.datasets.image_folder import load_image_folder
+
+    root = shared_data_dir() / "galaxy_zoo1_sdss"
+    path = root / "galaxy_zoo1_sdss69.h5"
     with load_galaxy10sdss(path=path) as data:
         images, ans = data.to_numpy()
+    if image_size is not None:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            objid = np.array([o.decode() if isinstance(o, bytes) else str(o) for o in f["objid"][:]])
+        jpeg = load_image_folder(root / "images", root / "labels.csv", crop=207, size=int(image_size))
+        where = {i: k for k, i in enumerate(jpeg.ids)}
+        order = np.array([where[o] for o in objid])
+        if not np.array_equal(np.asarray(jpeg.labels)[order], ans):
+            raise RuntimeError("labels.csv and the h5 disagree on a galaxy's class")
+        images, path = jpeg.images[order], root / "images"
     keep = np.isin(ans, GZ1_KEEP)
     images, ans = images[keep], ans[keep]
     remap = {c: i for i, c in enumerate(GZ1_KEEP)}
@@ -101,7 +120,7 @@ def galaxy(args: argparse.Namespace) -> dict[str, Any]:
     from astrotorch.plots.images import confusion_matrix_plot, reliability_plot
     from astrotorch.uncertainty.calibration import expected_calibration_error
 
-    d = load_gz1(args.split_seed)
+    d = load_gz1(args.split_seed, args.image_size)
     kw: dict[str, Any] = dict(max_epochs=args.epochs, seed=args.seed, targetname=list(GZ1_NAMES), accelerator=args.accelerator)
     if args.model == "galaxy_resnet":
         kw.update(mc_num=args.mc_num)
@@ -214,6 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     g.add_argument("--spiral-features", type=int, choices=[0, 1], default=None,
                    help="galaxy_resnet: fixed spiral-winding (log-polar coherence) features")
     g.add_argument("--no-tta", action="store_true", help="galaxy_resnet: no dihedral test-time averaging")
+    g.add_argument("--image-size", type=int, default=None,
+                   help="read the JPEGs (207×207 centre field) resized to this side instead of the 69×69 h5")
     g.add_argument("--tag", default="", help="suffix for the output file names")
     g.add_argument("--accelerator", default="cpu")
     g.add_argument("--threads", type=int, default=1)
