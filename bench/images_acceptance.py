@@ -62,7 +62,7 @@ def load_gz1(seed: int = 2026, image_size: int | None = None) -> dict[str, Any]:
     """The Galaxy Zoo 1 train/test split (fixed by ``seed``).
 
     ``image_size`` None: the 69×69 images of ``galaxy_zoo1_sdss69.h5``. Otherwise the 423×423 JPEGs are
-    read instead, centre-cropped to the same 207×207 field and resized to ``image_size`` (e.g. 104: 2×
+    read instead, centre-cropped to the same 207×207 field and resized to ``image_size`` (104: 1.5×, 138: 2×
     the h5's resolution), in the h5's order so the split is the same galaxies either way.
     """
     from astrotorch.datasets.galaxy10 import load_galaxy10sdss
