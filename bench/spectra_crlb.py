@@ -122,10 +122,20 @@ def main() -> None:
     p.add_argument("--n-stars", type=int, default=40)
     p.add_argument("--snr", type=float, nargs="+", default=[100.0, 50.0])
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--feh-below", type=float, default=None,
+                   help="only stars with [Fe/H] below this (e.g. -1: the generator's 3%% metal-poor halo tail)")
     args = p.parse_args()
-    from astrotorch.datasets.spectra import sample_labels
+    from astrotorch.datasets.spectra import LABEL_NAMES, sample_labels
 
-    labels = sample_labels(args.n_stars, np.random.default_rng(args.seed))
+    rng = np.random.default_rng(args.seed)
+    if args.feh_below is None:
+        labels = sample_labels(args.n_stars, rng)
+    else:  # draw until enough stars fall below the cut
+        labels = np.empty((0, len(LABEL_NAMES)))
+        while len(labels) < args.n_stars:
+            lab = sample_labels(20 * args.n_stars, rng)
+            labels = np.concatenate([labels, lab[lab[:, LABEL_NAMES.index("Fe_H")] < args.feh_below]])
+        labels = labels[: args.n_stars]
     for snr in args.snr:
         for ch in ("both", "depth", "shape"):
             b, names = crlb(labels, snr, logg_channel=ch)
