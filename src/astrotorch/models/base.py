@@ -1220,15 +1220,15 @@ def load_folder(folder: str | Path) -> AstroModel:
         model._label_norm = Normalizer.from_dict(lnorm) if lnorm is not None else None
     except Exception as exc:
         raise ModelFolderError(f"{folder}/config.json has invalid normaliser statistics: {exc}") from exc
-    legacy = cfg.get("extra") or {}  # folders written before the σ terms moved out of "extra"
+    extra = cfg.get("extra") or {}
     for key in ("sigma_scale", "propagated_scale", "sigma_floor"):
-        vals = cfg.get(key, legacy.get(key))
+        vals = cfg.get(key, extra.get(key))  # older folders kept the last two under "extra"
         if vals is not None:
             arr = np.asarray(vals, np.float32)
             if arr.ndim != 1 or not np.all(np.isfinite(arr)):
                 raise ModelFolderError(f"{folder}/config.json: {key} must be a list of finite numbers, got {vals!r}")
             setattr(model, key + "_", arr)
-    model.load_extra_state(cfg.get("extra") or {})
+    model.load_extra_state(extra)
     if model.network is None:
         model.network = model.build_network(model.input_shape, int(model.output_dim))
     try:

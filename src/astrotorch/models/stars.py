@@ -326,7 +326,6 @@ class StellarPhysicsModel(AstroModel):
             raise ShapeMismatchError(f"x has {enc.shape[0]} stars but y has {ya.shape[0]}")
         self._prefit = self._closed_form(enc, ya)
         self._loss_scale = self._prefit["loss_scale"]
-        self.sigma_scale_ = None
         super().fit(x, ya.astype(np.float32), y_err=None, sample_weight=sample_weight, **kw)
         self._calibrate(enc, ya)
         return self
