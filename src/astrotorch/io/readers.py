@@ -132,8 +132,7 @@ _COMPRESSION_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00"
 
 def _compression(path: Path) -> str | None:
     """'gzip', 'bzip2', 'xz' or 'zip' from the file's first bytes (astropy opens all four); else None."""
-    with open(path, "rb") as fh:
-        head = fh.read(6)
+    head = _head(path, 6)
     return next((kind for magic, kind in _COMPRESSION_MAGIC if head.startswith(magic)), None)
 
 
@@ -283,6 +282,14 @@ def _check_last_row(path: Path, kwargs: dict[str, Any]) -> None:
                               "the file looks truncated (cut off mid-row)")
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _head(path: Path, n: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
 def read_npz(
     path: str | os.PathLike[str], keys: Sequence[str] | None = None, required: Sequence[str] = (),
     optional: Sequence[str] = (),
@@ -300,6 +307,11 @@ def read_npz(
 
     path = Path(path)
     _require_file(path)
+    head = _head(path, 6)
+    if head.startswith(_NPY_MAGIC):
+        raise DataFormatError(f"{path} is a single .npy array, not an .npz archive")
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        raise DataFormatError(f"{path} is not an .npz archive (it does not start with the zip signature)")
     try:
         with contextlib.ExitStack() as stack:
             archive = np.load(path, allow_pickle=False)
@@ -325,6 +337,11 @@ def read_npy(path: str | os.PathLike[str]) -> Any:
 
     path = Path(path)
     _require_file(path)
+    head = _head(path, 6)
+    if head.startswith(b"PK"):
+        raise DataFormatError(f"{path} is an .npz archive, not a single .npy array")
+    if not head.startswith(_NPY_MAGIC):
+        raise DataFormatError(f"{path} is not a .npy file (it does not start with the NumPy signature)")
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
