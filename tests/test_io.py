@@ -353,8 +353,10 @@ def _kill_mid_write(kind, target):
 @pytest.mark.parametrize("kind", ["file", "dir"])
 def test_kill_9_mid_write_leaves_temporaries_that_the_next_write_removes(tmp_path, kind):
     target = tmp_path / ("out.bin" if kind == "file" else "run")
+    with atomic_write(tmp_path / "other.txt", "w") as fh:  # this process has listed the folder already
+        fh.write("x")
     _kill_mid_write(kind, target)
-    left = [p.name for p in tmp_path.iterdir()]
+    left = [p.name for p in tmp_path.iterdir() if p.name != "other.txt"]
     assert len(left) == 1 and left[0].startswith(f".{target.name}.tmp-astrotorch-")  # recognisable name
     assert not target.exists()
     if kind == "file":
@@ -363,7 +365,20 @@ def test_kill_9_mid_write_leaves_temporaries_that_the_next_write_removes(tmp_pat
     else:
         with atomic_dir(target) as tmp:
             (tmp / "a.txt").write_text("ok")
-    assert _names(tmp_path) == [target.name]
+    assert _names(tmp_path) == sorted([target.name, "other.txt"])
+
+
+def test_large_folders_are_not_listed_on_every_write(tmp_path, monkeypatch):
+    monkeypatch.setattr(atomic_module, "_SMALL_FOLDER", 3)
+    for i in range(5):
+        (tmp_path / f"f{i}").write_text("x")
+    listed = []
+    real = atomic_module.clean_stale_temporaries
+    monkeypatch.setattr(atomic_module, "clean_stale_temporaries", lambda f: listed.append(f) or real(f))
+    for i in range(4):
+        with atomic_write(tmp_path / f"part{i}", "w") as fh:
+            fh.write("x")
+    assert len(listed) == 1  # listed once, then throttled (30 s) while the folder is large
 
 
 def test_stale_cleanup_spares_live_processes_other_hosts_and_restores_moved_aside_folder(tmp_path):

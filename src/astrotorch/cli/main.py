@@ -257,9 +257,8 @@ def demo(
     seed: int = typer.Option(0),
 ) -> None:
     """The main job on built-in synthetic data: ApogeeBCNN on synthetic APOGEE spectra (~minutes on 2 cores)."""
-    from astrotorch.cli.train_spectra import train_spectra
-
     check_out(out, overwrite=True)  # replaces only a folder astrotorch wrote, never the user's
+    from astrotorch.cli.train_spectra import train_spectra
 
     train_spectra(model="apogee_bcnn", data="synthetic", n_train=n_train, epochs=epochs, out=out, seed=seed,
                   overwrite=True)

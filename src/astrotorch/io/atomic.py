@@ -34,8 +34,9 @@ _CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough to keep mem
 #: errors that, raised while the caller writes into our temporary, are about the output's storage
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 _NAME_CUT = 100  # characters of the target's name kept in a temporary's name
-_RESCAN_AFTER_S = 30.0
-_LAST_SCAN: dict[str, float] = {}  # folder → time of this process's last scan for stale temporaries
+_RESCAN_AFTER_S = 30.0  # a large folder (over _SMALL_FOLDER entries) is listed at most this often
+_SMALL_FOLDER = 2000
+_LAST_SCAN: dict[str, tuple[float, int]] = {}  # folder → (time, entries) of this process's last listing
 _TEMP_RE = re.compile(r"^\.(?P<name>.*)\.(?P<tag>tmp|old)-astrotorch-(?P<pid>\d+)-(?P<host>[A-Za-z0-9._]+)-[A-Za-z0-9_]+$")
 
 
@@ -90,7 +91,8 @@ def clean_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     if os.name == "nt" or not folder.is_dir():
         return []
     handled = []
-    for entry in os.scandir(folder):
+    entries = list(os.scandir(folder))
+    for entry in entries:
         m = _TEMP_RE.match(entry.name)
         if not m or m["host"] != _host() or _alive(int(m["pid"])):
             continue
@@ -108,17 +110,18 @@ def clean_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
             else:
                 stale.unlink()
             handled.append(stale)
-    _LAST_SCAN[os.path.realpath(folder)] = time.monotonic()
+    _LAST_SCAN[os.path.realpath(folder)] = (time.monotonic(), len(entries))
     return handled
 
 
 def _clean_before_write(folder: Path) -> None:
-    """Clean ``folder``'s stale temporaries, at most every few seconds per folder and process.
+    """Clean ``folder``'s stale temporaries before a write into it.
 
-    A folder receiving many writes (the parts of a large prediction) is not listed on every one.
+    A folder of thousands of files receiving many writes (the parts of a large prediction) is listed
+    at most every :data:`_RESCAN_AFTER_S` seconds, not on every write.
     """
     last = _LAST_SCAN.get(os.path.realpath(folder))
-    if last is None or time.monotonic() - last > _RESCAN_AFTER_S:
+    if last is None or last[1] <= _SMALL_FOLDER or time.monotonic() - last[0] > _RESCAN_AFTER_S:
         clean_stale_temporaries(folder)
 
 
