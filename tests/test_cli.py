@@ -40,9 +40,10 @@ def test_train_tabular_writes_run_folder_then_predict_and_evaluate(tmp_path):
     assert res.exit_code == 0, res.output
     header = (tmp_path / "p.csv").read_text().splitlines()[0].split(",")
     assert header == ["label_0", "label_0_model_std", "label_0_predictive_std", "label_0_total_std"]
-    res = runner.invoke(app, ["evaluate", str(out / "model"), str(tmp_path / "d.npz")])
+    res = runner.invoke(app, ["evaluate", str(out / "model"), str(tmp_path / "d.npz"), "--out", str(tmp_path / "m.json")])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["label_0"]["n"] == 30
+    assert json.loads((tmp_path / "m.json").read_text())["label_0"]["n"] == 30
     # an existing run folder is not overwritten without --overwrite
     res = runner.invoke(app, ["train", "tabular", "--epochs", "1", "--out", str(out)])
     assert res.exit_code != 0

@@ -227,12 +227,17 @@ def test_device_out_is_refused_not_replaced(cli, model_dir, tmp_path, tree):
     t.assert_unchanged()
 
 
-def test_predict_stars_never_writes_onto_its_input(cli, tmp_path, tree):
+def test_predict_stars_never_writes_onto_its_input_nor_silently_over_a_file(cli, tmp_path, tree):
     csv = tmp_path / "stars.csv"
     csv.write_text("teff,radius\n5772,1\n")
+    (tmp_path / "old.csv").write_text("earlier results\n")
     t = tree()
     res = cli("predict", "stars", tmp_path / "no_model", csv, csv, "--overwrite")
     assert res.rc == 2 and "OUT_CSV" in res.err and "stars.csv" in res.err
+    res = cli("predict", "stars", tmp_path / "no_model", csv, tmp_path / "old.csv")
+    assert res.rc == 2 and "old.csv already exists; pass --overwrite" in res.err
+    res = cli("evaluate", tmp_path / "no_model", csv, "--out", tmp_path / "old.csv")
+    assert res.rc == 2 and "old.csv already exists; pass --overwrite" in res.err
     t.assert_unchanged()
 
 
@@ -316,6 +321,13 @@ def test_zero_or_negative_epochs_never_train(cli, tmp_path, tree, epochs):
         res = cli(*args, "--epochs", epochs, "--out", tmp_path / "run")
         assert res.rc == 2 and "--epochs" in res.err, (args, res.err)
     t.assert_unchanged()
+
+
+@pytest.mark.parametrize("kind", ["images", "lightcurves"])
+def test_zero_batch_size_is_refused_up_front(cli, tmp_path, kind):
+    res = cli("train", kind, "--batch-size", "0", "--out", tmp_path / "run")
+    assert res.rc == 2 and "--batch-size" in res.err
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("test_size", ["0", "1"])

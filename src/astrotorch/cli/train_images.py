@@ -102,7 +102,7 @@ def train_images(
     loss: str = typer.Option("gaussian_nll", help="cluster-mass: mse, mae, huber or gaussian_nll"),
     precision: str = typer.Option("32-true", help="Lightning precision, e.g. bf16-mixed"),
     accelerator: str = typer.Option("auto", help="cpu, gpu or auto"),
-    batch_size: int = typer.Option(64),
+    batch_size: int = typer.Option(64, min=1, help="mini-batch size"),
     overwrite: bool = typer.Option(False, help="replace an existing run folder (only one astrotorch wrote)"),
 ) -> None:
     """Train an image model (galaxy morphology or cluster masses) and write a run folder."""

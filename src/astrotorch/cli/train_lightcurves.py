@@ -61,7 +61,7 @@ def train_lightcurves(
     seed: Annotated[int, typer.Option(help="seed for data, split and weights")] = 0,
     test_fraction: Annotated[float, typer.Option(help="held-out share of the light curves")] = 0.2,
     n_synthetic: Annotated[int, typer.Option(help="light curves in the synthetic set")] = 2000,
-    batch_size: Annotated[int, typer.Option(help="mini-batch size")] = 64,
+    batch_size: Annotated[int, typer.Option(min=1, help="mini-batch size")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 2e-3,
     first_days: Annotated[Optional[float], typer.Option(help="early classification: first N days after detection")] = None,
     pretrain_epochs: Annotated[int, typer.Option(min=0, help="masked-reconstruction pretraining epochs (lc_transformer)")] = 0,

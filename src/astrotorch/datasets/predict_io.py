@@ -80,7 +80,7 @@ def _chain(previous: str, x: Any) -> str:
     a = np.ascontiguousarray(x)
     h = hashlib.sha256(previous.encode())
     h.update(f"{a.dtype.str}{a.shape}".encode())
-    h.update(a.tobytes())
+    h.update(a.tobytes() if a.dtype.hasobject else memoryview(a).cast("B"))  # no copy for numeric data
     return h.hexdigest()
 
 
