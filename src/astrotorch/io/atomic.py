@@ -37,7 +37,8 @@ _NAME_CUT = 100  # characters of the target's name kept in a temporary's name
 _RESCAN_AFTER_S = 30.0  # a large folder (over _SMALL_FOLDER entries) is listed at most this often
 _SMALL_FOLDER = 2000
 _LAST_SCAN: dict[str, tuple[float, int]] = {}  # folder → (time, entries) of this process's last listing
-_TEMP_RE = re.compile(r"^\.(?P<name>.*)\.(?P<tag>tmp|old)-astrotorch-(?P<pid>\d+)-(?P<host>[A-Za-z0-9._]+)-[A-Za-z0-9_]+$")
+_TEMP_RE = re.compile(
+    r"^\.(?P<name>.*)\.(?P<tag>tmp|old)-astrotorch-(?P<pid>\d+)-(?P<host>[A-Za-z0-9._]+)-[A-Za-z0-9_]+$")
 
 
 def _umask() -> int:

@@ -191,7 +191,8 @@ def check_output_path(
     if kind is not None:
         raise OutputPathError(f"{name} is {kind}, not a regular {'folder' if folder else 'file'}: refused")
     if os.path.islink(path):
-        raise OutputPathError(f"{name} is a symbolic link: give the real path (astrotorch does not write through links)")
+        raise OutputPathError(f"{name} is a symbolic link: give the real path (astrotorch does not write "
+                              "through links)")
     if os.path.lexists(path):
         if folder:
             if not path.is_dir():

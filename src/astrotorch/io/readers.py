@@ -151,11 +151,13 @@ def _uncompressed_size(path: Path, compression: str) -> int:
                 archive = stack.enter_context(zipfile.ZipFile(path))
                 fh = stack.enter_context(archive.open(archive.namelist()[0]))
             else:
-                fh = stack.enter_context({"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[compression](path, "rb"))
+                opener = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[compression]
+                fh = stack.enter_context(opener(path, "rb"))
             for block in iter(lambda: fh.read(1 << 20), b""):
                 total += len(block)
     except EOFError as exc:
-        raise DataFormatError(f"{path} is truncated: its {compression} stream ends before its end marker ({exc})") from exc
+        raise DataFormatError(
+            f"{path} is truncated: its {compression} stream ends before its end marker ({exc})") from exc
     except (OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, IndexError, ValueError) as exc:
         raise DataFormatError(
             f"{path} is truncated or corrupt: its {compression} stream cannot be read to the end ({exc})") from exc
