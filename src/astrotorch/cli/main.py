@@ -1,7 +1,8 @@
 """The ``astrotorch`` command line: train, predict, evaluate, list-models, info, demo.
 
 ``astrotorch train <kind>`` trains on one data kind and writes a run folder (saved model,
-metrics.json, plots, report.md); each kind's command lives in ``cli/train_<kind>.py``.
+metrics.json, plots, report.md); each kind's command lives in ``cli/train_<kind>.py``. Every command
+checks its output path before loading data; errors end as described in ``cli/exit_codes.py``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import typer
@@ -19,7 +20,7 @@ import typer
 warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
 warnings.filterwarnings("ignore", message=r".*padding='same' with even kernel lengths.*")
 
-from astrotorch.errors import AstrotorchError, DataFormatError, InputValidationError
+from astrotorch.errors import DataFormatError, InputValidationError
 
 app = typer.Typer(help="astrotorch: deep learning for astronomy (spectra, images, light curves, catalogs).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -27,6 +28,24 @@ train_app = typer.Typer(help="Train a model on one data kind and write a run fol
 predict_app = typer.Typer(help="Predict with a saved model.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 app.add_typer(predict_app, name="predict")
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", help="show the Python traceback of an error (for bug reports)"),
+) -> None:
+    """astrotorch: deep learning for astronomy (spectra, images, light curves, catalogs)."""
+    from astrotorch.cli.exit_codes import state
+
+    state.debug = debug
+
+
+def check_out(out: Path, overwrite: bool, inputs: Sequence[Any] = (), folder: bool = True) -> Path:
+    """The CLI's check of ``--out`` before any work (see :func:`astrotorch.io.check_output_path`)."""
+    from astrotorch.io import check_output_path
+
+    return check_output_path(out, overwrite=overwrite, folder=folder, inputs=inputs, label="--out",
+                             overwrite_hint="--overwrite")
 
 
 def _echo_json(obj: Any) -> None:
@@ -41,7 +60,8 @@ def load_arrays(path: Path, x_key: str = "x", y_key: str | None = "y", columns: 
     """Read inputs (and labels) from .npz / .npy / .h5 / .csv / .parquet.
 
     npz/h5: arrays named ``x_key`` and ``y_key``; csv/parquet: comma-separated ``columns`` for x and
-    ``target`` for y (all other columns → x when ``columns`` is not given).
+    ``target`` for y (all other columns → x when ``columns`` is not given); every column used must
+    hold numbers. A missing, corrupt or non-numeric input raises a typed error naming the file.
     """
     from astrotorch import io as aio
 
@@ -49,33 +69,32 @@ def load_arrays(path: Path, x_key: str = "x", y_key: str | None = "y", columns: 
     if not path.exists():
         raise InputValidationError(f"input file {path} does not exist")
     if suffix == ".npy":
-        try:
-            return np.load(path, allow_pickle=False), None
-        except ValueError as exc:
-            raise DataFormatError(f"{path} is not a valid .npy array: {exc}") from exc
-    if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as d:
-                if x_key not in d:
-                    raise DataFormatError(f"{path} has no array {x_key!r} (has {list(d.keys())})")
-                return d[x_key], (d[y_key] if y_key and y_key in d else None)
-        except (ValueError, OSError) as exc:
-            raise DataFormatError(f"{path} is not a valid .npz file: {exc}") from exc
-    if suffix in (".h5", ".hdf5"):
+        x, y = aio.read_npy(path), None
+    elif suffix == ".npz":
+        d = aio.read_npz(path, keys=[x_key], optional=[y_key] if y_key else [])
+        x, y = d[x_key], d.get(y_key) if y_key else None
+    elif suffix in (".h5", ".hdf5"):
         with aio.open_hdf5(path) as f:
-            if x_key not in f:
-                raise DataFormatError(f"{path} has no dataset {x_key!r} (has {list(f.keys())})")
-            return f[x_key][()], (f[y_key][()] if y_key and y_key in f else None)
-    if suffix in (".csv", ".parquet"):
+            names = list(f.keys())
+        if x_key not in names:
+            raise DataFormatError(f"{path} has no dataset {x_key!r} (has {names})")
+        d = aio.read_hdf5(path, keys=[x_key] + ([y_key] if y_key and y_key in names else []))
+        x, y = d[x_key], d.get(y_key) if y_key else None
+    elif suffix in (".csv", ".parquet"):
         df = aio.read_csv(path) if suffix == ".csv" else aio.read_parquet(path)
         tcols = [c for c in (target or "").split(",") if c]
         xcols = [c for c in (columns or "").split(",") if c] or [c for c in df.columns if c not in tcols]
         missing = [c for c in xcols + tcols if c not in df.columns]
         if missing:
-            raise DataFormatError(f"{path} lacks columns {missing}")
-        y = df[tcols].to_numpy(np.float32) if tcols else None
-        return df[xcols].to_numpy(np.float32), y
-    raise InputValidationError(f"unsupported input format {suffix!r}: use .npz, .npy, .h5, .csv or .parquet")
+            raise DataFormatError(f"{path} lacks columns {missing}; it has {[str(c) for c in df.columns]}")
+        df = aio.require_numeric_columns(path, df, xcols + tcols)
+        return df[xcols].to_numpy(np.float32), (df[tcols].to_numpy(np.float32) if tcols else None)
+    else:
+        raise InputValidationError(f"unsupported input format {suffix!r}: use .npz, .npy, .h5, .csv or .parquet")
+    for name, arr in ((x_key, x), (y_key, y)):
+        if arr is not None and np.asarray(arr).dtype.kind not in "biuf":
+            raise DataFormatError(f"{path}: array {name!r} holds {np.asarray(arr).dtype} values; numbers are needed")
+    return x, y
 
 
 def _write_predictions(out: Path, pred: Any, names: list[str]) -> None:
@@ -138,13 +157,16 @@ def train_tabular(
     model: str = typer.Option("bayesian_mlp", help="registered model name (see list-models)"),
     target: Optional[str] = typer.Option(None, help="csv/parquet: comma-separated label columns"),
     columns: Optional[str] = typer.Option(None, help="csv/parquet: comma-separated input columns"),
-    epochs: int = typer.Option(60, help="maximum epochs"),
+    epochs: int = typer.Option(60, min=1, help="maximum epochs"),
     test_size: float = typer.Option(0.2, help="held-out fraction for the report"),
     seed: int = typer.Option(0),
     out: Path = typer.Option(Path("runs/tabular"), help="run folder to write"),
-    overwrite: bool = typer.Option(False, help="replace an existing run folder"),
+    overwrite: bool = typer.Option(False, help="replace an existing run folder (only one astrotorch wrote)"),
 ) -> None:
     """Train any registered model on a table or arrays; write a run folder."""
+    check_out(out, overwrite, inputs=[] if data == "synthetic" else [data])
+    if not 0.0 < test_size < 1.0:
+        raise InputValidationError(f"--test-size must be in (0, 1), got {test_size}")
     from astrotorch.models import create_model
     from astrotorch.plots.training import loss_curves
     from astrotorch.train.runs import RunFolder, markdown_table
@@ -181,8 +203,10 @@ def predict_file(
     out: Path = typer.Option(Path("predictions.csv"), help="output .csv or .npz"),
     x_key: str = typer.Option("x", help="array name in npz/h5"),
     columns: Optional[str] = typer.Option(None, help="csv/parquet input columns"),
+    overwrite: bool = typer.Option(False, help="replace an existing --out file (never an input)"),
 ) -> None:
     """Predict with a saved model; writes values and uncertainties (atomically)."""
+    check_out(out, overwrite, inputs=[model_folder, input], folder=False)
     from astrotorch.models import load_folder
 
     m = load_folder(model_folder)
@@ -204,8 +228,11 @@ def evaluate(
     target: Optional[str] = typer.Option(None),
     columns: Optional[str] = typer.Option(None),
     out: Optional[Path] = typer.Option(None, help="also write the metrics JSON here"),
+    overwrite: bool = typer.Option(False, help="replace an existing --out file (never an input)"),
 ) -> None:
     """Evaluate a saved model on labelled data; prints metrics as JSON."""
+    if out is not None:
+        check_out(out, overwrite, inputs=[model_folder, input], folder=False)
     from astrotorch.models import load_folder
     from astrotorch.train.runs import to_jsonable
 
@@ -224,12 +251,13 @@ def evaluate(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("demo_run"), help="run folder to write"),
-    n_train: int = typer.Option(2000, help="synthetic training spectra"),
-    epochs: int = typer.Option(10, help="maximum epochs"),
+    out: Path = typer.Option(Path("demo_run"), help="run folder to write (an earlier demo run there is replaced)"),
+    n_train: int = typer.Option(2000, min=10, help="synthetic training spectra"),
+    epochs: int = typer.Option(10, min=1, help="maximum epochs"),
     seed: int = typer.Option(0),
 ) -> None:
     """The main job on built-in synthetic data: ApogeeBCNN on synthetic APOGEE spectra (~minutes on 2 cores)."""
+    check_out(out, overwrite=True)  # replaces only a folder astrotorch wrote, never the user's
     from astrotorch.cli.train_spectra import train_spectra
 
     train_spectra(model="apogee_bcnn", data="synthetic", n_train=n_train, epochs=epochs, out=out, seed=seed,
@@ -254,12 +282,18 @@ def _register_kinds() -> None:
 _register_kinds()
 
 
+def run_cli(args: list[str] | None = None) -> int:
+    """Run the command line on ``args`` (default: ``sys.argv[1:]``) and return its exit code.
+
+    0 ok, 1 internal error (traceback printed), 2 user error (one line on stderr), 130 interrupted.
+    """
+    from astrotorch.cli.exit_codes import run
+
+    return run(app, args)
+
+
 def main() -> None:  # pragma: no cover - console entry
-    try:
-        app()
-    except AstrotorchError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
+    sys.exit(run_cli())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -90,7 +90,7 @@ def train_images(
     task: str = typer.Option("galaxy10", help="'galaxy10' (morphology classes) or 'cluster-mass' (log10 M500)"),
     data: str = typer.Option("synthetic", help="'synthetic', a Galaxy10-layout .h5 file, or a folder of cutouts"),
     model: Optional[str] = typer.Option(None, help="galaxy10: galaxy_resnet (default), galaxy10_cnn, cifar10_cnn; cluster-mass: cluster_mass_cnn"),
-    epochs: int = typer.Option(20, help="maximum epochs"),
+    epochs: int = typer.Option(20, min=1, help="maximum epochs"),
     out: Path = typer.Option(Path("runs/images"), help="run folder to write"),
     seed: int = typer.Option(0, help="seed for data generation, split and training"),
     n_train: int = typer.Option(3000, help="synthetic data: number of training images (the test set adds test_size)"),
@@ -102,10 +102,13 @@ def train_images(
     loss: str = typer.Option("gaussian_nll", help="cluster-mass: mse, mae, huber or gaussian_nll"),
     precision: str = typer.Option("32-true", help="Lightning precision, e.g. bf16-mixed"),
     accelerator: str = typer.Option("auto", help="cpu, gpu or auto"),
-    batch_size: int = typer.Option(64),
-    overwrite: bool = typer.Option(False, help="replace an existing run folder"),
+    batch_size: int = typer.Option(64, min=1, help="mini-batch size"),
+    overwrite: bool = typer.Option(False, help="replace an existing run folder (only one astrotorch wrote)"),
 ) -> None:
     """Train an image model (galaxy morphology or cluster masses) and write a run folder."""
+    from astrotorch.cli.main import check_out
+
+    check_out(out, overwrite, inputs=[] if data == "synthetic" else [data, labels])
     if task not in TASKS:
         raise InputValidationError(f"--task must be one of {TASKS}, got {task!r}")
     if not 0.0 < test_size < 1.0:
@@ -182,11 +185,10 @@ def _train_cluster(data: str, model_name: str, common: dict[str, Any], out: Path
         path = Path(data)
         if path.suffix.lower() != ".npz" or not path.is_file():
             raise InputValidationError("cluster-mass --data must be 'synthetic' or an .npz with image, redshift, log10_m500")
-        with np.load(path, allow_pickle=False) as d:
-            missing = {"image", "redshift", "log10_m500"} - set(d.keys())
-            if missing:
-                raise InputValidationError(f"{path} lacks arrays {sorted(missing)}")
-            img, z, logm = d["image"], d["redshift"], d["log10_m500"]
+        from astrotorch.io import read_npz
+
+        d = read_npz(path, keys=["image", "redshift", "log10_m500"])
+        img, z, logm = d["image"], d["redshift"], d["log10_m500"]
         perm = np.random.default_rng(seed).permutation(len(logm))
         k = int(round(test_size * len(logm)))
         te, tr = perm[:k], perm[k:]

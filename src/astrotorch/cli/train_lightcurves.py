@@ -56,21 +56,24 @@ def load_lightcurve_data(data: str, n_synthetic: int = 2000, seed: int = 0,
 def train_lightcurves(
     model: Annotated[str, typer.Option(help="lc_transformer, lc_gru or lc_features")] = "lc_transformer",
     data: Annotated[str, typer.Option(help="'synthetic', 'plasticc:<dir>' or 'csv:<dir>'")] = "synthetic",
-    epochs: Annotated[int, typer.Option(help="maximum training epochs (networks)")] = 20,
+    epochs: Annotated[int, typer.Option(min=1, help="maximum training epochs (networks)")] = 20,
     out: Annotated[Path, typer.Option(help="run folder to write")] = Path("runs/lightcurves"),
     seed: Annotated[int, typer.Option(help="seed for data, split and weights")] = 0,
     test_fraction: Annotated[float, typer.Option(help="held-out share of the light curves")] = 0.2,
     n_synthetic: Annotated[int, typer.Option(help="light curves in the synthetic set")] = 2000,
-    batch_size: Annotated[int, typer.Option(help="mini-batch size")] = 64,
+    batch_size: Annotated[int, typer.Option(min=1, help="mini-batch size")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 2e-3,
     first_days: Annotated[Optional[float], typer.Option(help="early classification: first N days after detection")] = None,
-    pretrain_epochs: Annotated[int, typer.Option(help="masked-reconstruction pretraining epochs (lc_transformer)")] = 0,
+    pretrain_epochs: Annotated[int, typer.Option(min=0, help="masked-reconstruction pretraining epochs (lc_transformer)")] = 0,
     norm: Annotated[str, typer.Option(help="'shared' (keeps colours) or 'minmax' (the seed's)")] = "shared",
     max_length: Annotated[Optional[int], typer.Option(help="thin light curves longer than this")] = 400,
     label_column: Annotated[Optional[str], typer.Option(help="label column of labels.csv (csv data)")] = None,
-    overwrite: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing run folder (only one astrotorch wrote)")] = False,
 ) -> Path:
     """Train a light-curve classifier and write a run folder; returns its path."""
+    from astrotorch.cli.main import check_out
+
+    check_out(out, overwrite, inputs=[data.partition(":")[2]] if ":" in data else [])
     import torch
 
     from astrotorch.lightcurves.metrics import classification_report

@@ -24,7 +24,7 @@ from astrotorch.errors import InputValidationError
 
 
 def _load(data: str, targets: Optional[str], n_synthetic: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    from astrotorch.datasets.stars import STAR_TARGETS, load_gaia_dr3_stars, read_star_inputs, synthetic_stars
+    from astrotorch.datasets.stars import load_gaia_dr3_stars, read_star_inputs, read_star_targets, synthetic_stars
 
     if data == "synthetic":
         x, y = synthetic_stars(n_synthetic, seed=seed)
@@ -37,14 +37,12 @@ def _load(data: str, targets: Optional[str], n_synthetic: int, seed: int) -> tup
         raise InputValidationError(f"--data must be 'synthetic', 'fusion' or an existing CSV, got {data!r}")
     if targets is None:
         raise InputValidationError("a CSV --data needs --targets (CSV with the target columns, same rows)")
+    if not Path(targets).is_file():
+        raise InputValidationError(f"--targets {targets} does not exist or is not a file")
     x = read_star_inputs(path)
-    y = pd.read_csv(targets)
-    known = [c for c in STAR_TARGETS if c in y.columns]
-    if not known:
-        raise InputValidationError(f"{targets} has none of the target columns {STAR_TARGETS}")
+    y = read_star_targets(targets)
     if len(y) != len(x):
         raise InputValidationError(f"{data} has {len(x)} rows but {targets} has {len(y)}")
-    y = y.reindex(columns=STAR_TARGETS)
     y.index = x.index
     return x, y, f"CSV {path.name} + {Path(targets).name} ({len(x)} stars)"
 
@@ -52,16 +50,19 @@ def _load(data: str, targets: Optional[str], n_synthetic: int, seed: int) -> tup
 def train_stars(
     data: Annotated[str, typer.Option(help="'synthetic', 'fusion' (the real Gaia DR3 set) or an inputs CSV")] = "synthetic",
     targets: Annotated[Optional[str], typer.Option(help="targets CSV for a CSV --data")] = None,
-    epochs: Annotated[int, typer.Option(help="maximum training epochs")] = 100,
+    epochs: Annotated[int, typer.Option(min=1, help="maximum training epochs")] = 100,
     out: Annotated[Path, typer.Option(help="run folder to write")] = Path("runs/stars"),
     seed: Annotated[int, typer.Option(help="seed for data, split and weights")] = 0,
     test_fraction: Annotated[float, typer.Option(help="held-out share of the stars")] = 0.2,
     n_synthetic: Annotated[int, typer.Option(help="stars in the synthetic catalogue")] = 5000,
     hidden: Annotated[int, typer.Option(help="MLP width")] = 128,
     consistency_weight: Annotated[float, typer.Option(help="penalty on bending approximate relations")] = 0.01,
-    overwrite: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing run folder (only one astrotorch wrote)")] = False,
 ) -> Path:
     """Train the physics-informed stellar model and write a run folder; returns its path."""
+    from astrotorch.cli.main import check_out
+
+    check_out(out, overwrite, inputs=[] if data in ("synthetic", "fusion") else [data, targets])
     import torch
 
     from astrotorch.datasets.stars import STAR_CLASS_TARGETS, split_indices
@@ -144,21 +145,26 @@ def predict_stars(
     csv: Annotated[Path, typer.Argument(help="CSV with at least two of teff, luminosity, radius")],
     out_csv: Annotated[Path, typer.Argument(help="CSV to write")],
     errors_csv: Annotated[Optional[Path], typer.Option(help="CSV of the inputs' 1σ errors (same columns)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing output CSV (never an input)")] = False,
 ) -> Path:
     """Predict every output, its uncertainty (``<name>_err``) and class probabilities for a CSV of stars."""
+    from astrotorch.io import check_output_path
+
+    folder = Path(model_folder)
+    if (folder / "model").is_dir() and not (folder / "manifest.json").exists():
+        folder = folder / "model"
+    check_output_path(out_csv, overwrite=overwrite, inputs=[folder, csv, errors_csv], label="OUT_CSV",
+                      overwrite_hint="--overwrite")
     import astrotorch.models.stars  # noqa: F401  (registers the model class for load_folder)
     from astrotorch.datasets.stars import read_star_inputs
     from astrotorch.io import atomic_write
     from astrotorch.models import load_folder
 
-    folder = Path(model_folder)
-    if (folder / "model").is_dir() and not (folder / "manifest.json").exists():
-        folder = folder / "model"
+    x = read_star_inputs(csv)
+    x_err = read_star_inputs(errors_csv) if errors_csv is not None else None
     model = load_folder(folder)
     if model.name != "stellar_physics":
         raise InputValidationError(f"{folder} holds a {model.name!r} model, not a stellar_physics model")
-    x = read_star_inputs(csv)
-    x_err = read_star_inputs(errors_csv) if errors_csv is not None else None
     frame = model.predict_frame(x, x_err=x_err)
     frame.insert(0, "row", x.index)
     out_csv = Path(out_csv)

@@ -218,15 +218,15 @@ def read_star_inputs(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a CSV of stars into columns ``teff, luminosity, radius`` (NaN where absent).
 
     Accepts our names (``teff``, ``luminosity``/``lum``, ``radius``) or the Fusion headers; at least
-    two of the three columns must exist.
+    two of the three columns must exist. Empty cells are missing values; a text cell in one of those
+    columns raises :class:`~astrotorch.errors.DataFormatError` naming the column and row.
     """
+    from astrotorch.io import read_csv, require_numeric_columns
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"{path} is not a readable CSV: {exc}") from exc
+    df = read_csv(path, allow_empty=True)
     if len(df) == 0:
         raise EmptyDatasetError(f"{path} has no rows")
     aliases = {
@@ -234,17 +234,42 @@ def read_star_inputs(path: str | os.PathLike[str]) -> pd.DataFrame:
         "luminosity": ["luminosity", "lum", "L", _FUSION_INPUT_COLUMNS[1]],
         "radius": ["radius", "R", _FUSION_INPUT_COLUMNS[2]],
     }
-    out = {}
-    for key, names in aliases.items():
-        col = next((c for c in names if c in df.columns), None)
-        out[key] = pd.to_numeric(df[col], errors="coerce").to_numpy(float) if col else np.full(len(df), np.nan)
-    present = [k for k, names in aliases.items() if any(c in df.columns for c in names)]
+    found = {key: next((c for c in names if c in df.columns), None) for key, names in aliases.items()}
+    present = [c for c in found.values() if c is not None]
     if len(present) < 2:
         raise DataFormatError(f"{path} needs at least two of teff, luminosity, radius columns; has {list(df.columns)}")
-    result = pd.DataFrame(out)
-    if "id" in df.columns or df.columns[0].startswith("Unnamed"):
+    df = require_numeric_columns(path, df, present)
+    result = pd.DataFrame({key: df[col].to_numpy(float) if col else np.full(len(df), np.nan) for key, col in found.items()})
+    if "id" in df.columns or str(df.columns[0]).startswith("Unnamed"):
         result.index = df[df.columns[0]].to_numpy()
     return result
+
+
+def read_star_targets(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a CSV of target values into the columns of :data:`STAR_TARGETS` (NaN where absent).
+
+    At least one target column must exist; every target column must hold numbers (empty cells are
+    missing values), and the class columns integer codes in their range (:data:`N_CLASSES`).
+    """
+    from astrotorch.io import read_csv, require_numeric_columns
+
+    path = Path(path)
+    df = read_csv(path)
+    known = [c for c in STAR_TARGETS if c in df.columns]
+    if not known:
+        raise DataFormatError(f"{path} has none of the target columns {STAR_TARGETS}; it has {list(df.columns)}")
+    df = require_numeric_columns(path, df, known)
+    for c in STAR_CLASS_TARGETS:
+        if c not in df.columns:
+            continue
+        codes = df[c].dropna().to_numpy(float)
+        bad = codes[(codes != np.round(codes)) | (codes < 0) | (codes >= N_CLASSES[c])]
+        if bad.size:
+            raise DataFormatError(f"{path}: column {c!r} holds class codes 0..{N_CLASSES[c] - 1}, not {bad[0]:g} "
+                                  f"({bad.size} such rows)")
+    targets = df.reindex(columns=STAR_TARGETS)
+    targets.index = pd.RangeIndex(len(targets))
+    return targets
 
 
 def load_gaia_dr3_stars(path: str | os.PathLike[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -298,6 +323,7 @@ __all__ = [
     "fusion_class_codes",
     "bolometric_correction_v",
     "synthetic_stars",
+    "read_star_targets",
     "read_star_inputs",
     "load_gaia_dr3_stars",
     "split_indices",
