@@ -185,4 +185,48 @@ class ClusterMassCNN(AstroModel):
         return res
 
 
-__all__ = ["ClusterMassCNN", "LOSSES"]
+#: the mass bins of the acceptance checks: 0.2 dex over the mock generator's 13.8–15.2 range
+DEFAULT_MASS_EDGES = tuple(round(13.8 + 0.2 * i, 1) for i in range(8))
+
+
+def mass_slope(true_logm: Any, pred_logm: Any, lo: float = 13.8, hi: float = 15.2) -> float:
+    """Least-squares slope of predicted against true log10 M500 for true masses in [lo, hi]: 1 when the
+    error does not depend on mass, < 1 when low masses are over- and high masses under-estimated."""
+    t = np.asarray(true_logm, dtype=np.float64).ravel()
+    p = np.asarray(pred_logm, dtype=np.float64).ravel()
+    if t.shape != p.shape:
+        raise InputValidationError(f"{t.size} true but {p.size} predicted masses")
+    sel = (t >= lo) & (t <= hi) & np.isfinite(p)
+    if sel.sum() < 3:
+        raise InputValidationError(f"fewer than 3 clusters with true log10 M500 in [{lo}, {hi}]")
+    return float(np.polyfit(t[sel], p[sel], 1)[0])
+
+
+def binned_mass_bias(true_logm: Any, pred_logm: Any, edges: Any | None = None, sigma: Any | None = None) -> list[dict[str, float]]:
+    """Per bin of true log10 M500 (``edges``, default :data:`DEFAULT_MASS_EDGES`): number of clusters,
+    bias (mean of predicted − true, dex), scatter (its standard deviation, dex) and, with ``sigma``,
+    the z-score standard deviation. One dict per bin (``lo``, ``hi``, ``n``, ``bias_dex``,
+    ``scatter_dex``[, ``zscore_std``]), for :func:`astrotorch.train.runs.markdown_table`."""
+    t = np.asarray(true_logm, dtype=np.float64).ravel()
+    p = np.asarray(pred_logm, dtype=np.float64).ravel()
+    if t.shape != p.shape:
+        raise InputValidationError(f"{t.size} true but {p.size} predicted masses")
+    e = np.asarray(DEFAULT_MASS_EDGES if edges is None else edges, dtype=np.float64)
+    if e.ndim != 1 or e.size < 2 or np.any(np.diff(e) <= 0):
+        raise InputValidationError(f"edges must be increasing with at least two values, got {e.tolist()}")
+    s = None if sigma is None else np.asarray(sigma, dtype=np.float64).ravel()
+    rows = []
+    for i, (lo, hi) in enumerate(zip(e[:-1], e[1:])):
+        # the last bin includes its upper edge
+        sel = (t >= lo) & ((t < hi) if i < e.size - 2 else (t <= hi))
+        r = p[sel] - t[sel]
+        row = {"lo": float(lo), "hi": float(hi), "n": int(sel.sum()),
+               "bias_dex": float(r.mean()) if r.size else float("nan"),
+               "scatter_dex": float(r.std(ddof=1)) if r.size > 1 else float("nan")}
+        if s is not None:
+            row["zscore_std"] = float((r / s[sel]).std(ddof=1)) if r.size > 1 else float("nan")
+        rows.append(row)
+    return rows
+
+
+__all__ = ["ClusterMassCNN", "LOSSES", "DEFAULT_MASS_EDGES", "mass_slope", "binned_mass_bias"]
