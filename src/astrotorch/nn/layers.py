@@ -445,7 +445,11 @@ class ErrorProp(nn.Module):
         """True: the layer adds noise at inference unless disabled."""
         return not self.disable
 
-    def forward(self, x: Tensor, x_err: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor | Sequence[Tensor], x_err: Tensor | None = None) -> Tensor:
+        if isinstance(x, (list, tuple)):  # astroNN's call: ErrorProp()([x, x_err])
+            if len(x) != 2 or x_err is not None:
+                raise InputValidationError("ErrorProp takes (x, x_err) or a [x, x_err] list")
+            x, x_err = x
         if self.training or self.disable:
             return x
         err = x_err if x_err is not None else self.input_err
@@ -600,12 +604,23 @@ class PolyFit(LazyModuleMixin, nn.Module):
 
 
 class StopGrad(nn.Module):
-    """Identity in the forward pass that blocks gradients (``x.detach()``)."""
+    """Identity in the forward pass that blocks gradients (``x.detach()``).
+
+    As astroNN's: by default the gradient is stopped in training mode only, so jacobians of a model in
+    ``eval()`` still flow through; ``always_on=True`` stops it in every mode.
+    """
 
     stochastic = False
 
+    def __init__(self, always_on: bool = False) -> None:
+        super().__init__()
+        self.always_on = bool(always_on)
+
     def forward(self, x: Tensor) -> Tensor:
-        return x.detach()
+        return x.detach() if (self.always_on or self.training) else x
+
+    def extra_repr(self) -> str:
+        return f"always_on={self.always_on}"
 
 
 class BoolMask(nn.Module):
@@ -648,6 +663,10 @@ class BoolMask(nn.Module):
         return f"in_features={self.mask.numel()}, out_features={self.out_features}"
 
 
+#: astroNN's name: ``z_mu, z_log_var = KLDivergenceLayer()([z_mu, z_log_var])`` works unchanged
+KLDivergenceLayer = KLDivergence
+
+
 def auxiliary_loss(module: nn.Module) -> Tensor:
     """Sum of the extra loss terms of a network: concrete-dropout regularisation and KL terms.
 
@@ -681,5 +700,13 @@ __all__ = [
     "PolyFit",
     "StopGrad",
     "BoolMask",
+    "KLDivergenceLayer",
+    "FastMCInference",
+    "FastMCRepeat",
+    "FastMCInferenceMeanVar",
+    "TensorInput",
     "auxiliary_loss",
 ]
+
+# astroNN keeps these in astroNN.nn.layers too (one implementation, in astrotorch.nn.fastmc)
+from astrotorch.nn.fastmc import FastMCInference, FastMCInferenceMeanVar, FastMCRepeat, TensorInput  # noqa: E402
