@@ -530,6 +530,11 @@ class PolyFit(LazyModuleMixin, nn.Module):
     input_dim:
         Number of input features; if neither this nor ``init_w`` is given the weights are created
         on the first forward pass.
+    name, activation:
+        astroNN's optional arguments: a layer name kept for reference, and an activation applied to the
+        output (``None``/``"linear"``, ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"softplus"``, ``"elu"``).
+        astroNN's ``kernel_regularizer``/``kernel_constraint`` are Keras objects: in PyTorch add the
+        penalty to the loss; only ``None`` is accepted here.
     """
 
     cls_to_become = None
@@ -542,8 +547,21 @@ class PolyFit(LazyModuleMixin, nn.Module):
         use_xbias: bool = True,
         init_w: Sequence[Any] | np.ndarray | Tensor | None = None,
         input_dim: int | None = None,
+        name: str | None = None,
+        activation: str | None = None,
+        kernel_regularizer: Any = None,
+        kernel_constraint: Any = None,
     ) -> None:
         super().__init__()
+        if kernel_regularizer is not None or kernel_constraint is not None:
+            raise ConfigError("PolyFit: kernel_regularizer/kernel_constraint are Keras objects; add a penalty to the loss instead")
+        acts = {None: None, "linear": None, "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+                "softplus": F.softplus, "elu": F.elu}
+        if activation not in acts:
+            raise ConfigError(f"PolyFit activation must be one of {[k for k in acts if k]}, got {activation!r}")
+        self.name = name
+        self.activation = activation
+        self._act = acts[activation]
         if isinstance(deg, bool) or not isinstance(deg, (int, np.integer)) or deg < 0:
             raise ConfigError(f"deg must be a non-negative integer, got {deg!r}")
         if (
@@ -597,7 +615,7 @@ class PolyFit(LazyModuleMixin, nn.Module):
         out = torch.einsum("nij,ijk->nk", xp, self.kernel.to(x.dtype))
         if self.use_xbias:
             out = out + x.sum(dim=1, keepdim=True)
-        return out
+        return out if self._act is None else self._act(out)
 
     def extra_repr(self) -> str:
         return f"deg={self.deg}, output_units={self.output_units}, use_xbias={self.use_xbias}"
@@ -612,8 +630,9 @@ class StopGrad(nn.Module):
 
     stochastic = False
 
-    def __init__(self, always_on: bool = False) -> None:
+    def __init__(self, name: str | None = None, always_on: bool = False) -> None:
         super().__init__()
+        self.name = name  # astroNN's (Keras) layer name, kept for reference
         self.always_on = bool(always_on)
 
     def forward(self, x: Tensor) -> Tensor:
