@@ -178,3 +178,21 @@ def test_galaxy10_small_widths_train():
     net = compose(Galaxy10CNN)(num_filters=(2, 4), num_hidden=(8, 4), max_epochs=1, batch_size=32, accelerator="cpu")
     net.train(imgs, labels)
     assert net.test(imgs[:2]).shape == (2, 10) and net.network.fc1.out_features == 8
+
+
+def test_simple_poly_nn():
+    from astrotorch.models.polynn import SimplePloyNN, SimplePolyNN
+
+    assert SimplePloyNN is SimplePolyNN
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 3, (256, 1)).astype(np.float32)
+    y = (0.1 - 0.05 * x + 0.02 * x**2).astype(np.float32)
+    exact = SimplePolyNN(num_hidden=2, init_w=[[[0.1]], [[-0.05]], [[0.02]]], max_epochs=1, accelerator="cpu")
+    exact.fit(x, y)
+    np.testing.assert_allclose(exact.predict(x[:5]), y[:5], atol=1e-4)
+    net = compose(SimplePolyNN)(num_hidden=2, max_epochs=30, lr=0.05, batch_size=64, accelerator="cpu",
+                                early_stopping_patience=None)
+    net.train(x, y)
+    assert net.targetname == ["unbiased_parallax"] and np.abs(net.test(x) - y).mean() < 0.1
+    with pytest.raises(InputValidationError, match="degree"):
+        SimplePolyNN(num_hidden=-1)

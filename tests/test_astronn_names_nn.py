@@ -21,6 +21,7 @@ from astrotorch.nn.layers import (
     FastMCInferenceMeanVar,
     FastMCRepeat,
     KLDivergenceLayer,
+    MCBatchNorm,
     MCDropout,
     StopGrad,
     TensorInput,
@@ -185,3 +186,14 @@ def test_reduce_var_and_intpow():
     assert intpow_avx2(torch.tensor([2.0]), 3.7).item() == 8.0  # a float power is truncated, as astroNN
     with pytest.raises(InputValidationError):
         intpow_avx2(torch.tensor([2.0]), "x")
+
+
+def test_mcbatchnorm_without_num_features_sizes_itself():
+    layer = MCBatchNorm()  # astroNN's call
+    out = layer(torch.randn(16, 3, 5))
+    assert layer.num_features == 3 and layer.weight.shape == (3,) and out.shape == (16, 3, 5)
+    layer.eval()
+    a, b = layer(torch.randn(8, 3)), layer(torch.randn(8, 3) + 5)
+    assert torch.allclose(a.mean(0), b.mean(0), atol=1e-5)  # batch statistics at inference (MC behaviour)
+    with pytest.raises(ConfigError):
+        MCBatchNorm(0)

@@ -367,32 +367,44 @@ class MCBatchNorm(nn.Module):
     ``nn.BatchNorm*`` (and updates running statistics); in ``eval()`` it keeps using the statistics
     of the batch at hand, which makes predictions depend on the batch drawn, the stochastic
     behaviour astroNN's MC batch norm relies on. With ``disable=True`` it is an ordinary batch
-    norm (running statistics at inference).
+    norm (running statistics at inference). ``num_features=None`` (astroNN's ``MCBatchNorm()``)
+    sizes the layer on its first input: run one forward pass before creating an optimiser.
     """
 
     def __init__(
         self,
-        num_features: int,
+        num_features: int | None = None,
         eps: float = 1e-3,
         momentum: float = 0.01,
         affine: bool = True,
         disable: bool = False,
     ) -> None:
         super().__init__()
-        if int(num_features) < 1:
-            raise ConfigError(f"num_features must be a positive integer, got {num_features!r}")
-        self.num_features = int(num_features)
         self.eps = float(eps)
         self.momentum = float(momentum)
         self.disable = bool(disable)
-        if affine:
-            self.weight = nn.Parameter(torch.ones(self.num_features))
-            self.bias = nn.Parameter(torch.zeros(self.num_features))
+        self.affine = bool(affine)
+        if num_features is None:  # astroNN's MCBatchNorm(): the size comes from the first input
+            self.num_features = 0
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            return
+        if isinstance(num_features, bool) or int(num_features) < 1:
+            raise ConfigError(f"num_features must be a positive integer, got {num_features!r}")
+        self._allocate(int(num_features))
+
+    def _allocate(self, num_features: int, device: Any = None) -> None:
+        self.num_features = num_features
+        if self.affine:
+            self.weight = nn.Parameter(torch.ones(num_features, device=device))
+            self.bias = nn.Parameter(torch.zeros(num_features, device=device))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
-        self.register_buffer("running_mean", torch.zeros(self.num_features))
-        self.register_buffer("running_var", torch.ones(self.num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features, device=device))
+        self.register_buffer("running_var", torch.ones(num_features, device=device))
 
     @property
     def stochastic(self) -> bool:
@@ -400,6 +412,9 @@ class MCBatchNorm(nn.Module):
         return not self.disable
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.num_features == 0 and x.ndim >= 2:
+            # sized on the first call (create it before the optimiser so its parameters are included)
+            self._allocate(int(x.shape[1]), device=x.device)
         if x.ndim < 2 or x.shape[1] != self.num_features:
             raise ShapeMismatchError(
                 f"MCBatchNorm({self.num_features}) expects (N, {self.num_features}, ...) inputs, "
