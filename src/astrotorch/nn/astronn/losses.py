@@ -36,7 +36,6 @@ Missing labels: the configured magic number (:func:`astrotorch.config.magic_numb
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
