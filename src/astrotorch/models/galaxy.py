@@ -310,8 +310,15 @@ class Cifar10CNN(_ImageClassifier):
         augment: bool = False,
         temperature_scaling: bool = False,
         targetname: list[str] | None = None,
+        num_filters: tuple[int, int] = (8, 16),
+        num_hidden: tuple[int, int] = (256, 128),
+        pool_length: int = 4,
         **kwargs: Any,
     ) -> None:
+        # astroNN's layer sizes (other widths come from converted astroNN folders)
+        self.num_filters = tuple(int(v) for v in num_filters)
+        self.num_hidden = tuple(int(v) for v in num_hidden)
+        self.pool_length = int(pool_length)
         super().__init__(
             max_epochs=max_epochs,
             lr=lr,
@@ -327,7 +334,8 @@ class Cifar10CNN(_ImageClassifier):
         )
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
-        return Cifar10CNNNet(tuple(input_shape), output_dim, dropout_rate=self.dropout_rate, augment=self._augmenter())
+        return Cifar10CNNNet(tuple(input_shape), output_dim, dropout_rate=self.dropout_rate, num_filters=self.num_filters,
+                             num_hidden=self.num_hidden, pool=self.pool_length, augment=self._augmenter())
 
 
 @register_model
