@@ -36,9 +36,10 @@ def check_table_out(out: Path, overwrite: bool, inputs: Sequence[Any], label: st
     """``--out`` of a table: a known suffix and a writable path that is no input, before any work."""
     from astrotorch.io import check_output_path, table_format
 
+    check_output_path(out, overwrite=overwrite, inputs=[i for i in inputs if i is not None], label=label,
+                      overwrite_hint="--overwrite")
     table_format(out, label=label)
-    return check_output_path(out, overwrite=overwrite, inputs=[i for i in inputs if i is not None], label=label,
-                             overwrite_hint="--overwrite")
+    return Path(out)
 
 
 def load_model_folder(folder: Path) -> Any:

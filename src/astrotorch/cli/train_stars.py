@@ -89,6 +89,13 @@ def stars_table(frame: pd.DataFrame, ids: Any, id_name: str) -> tuple[pd.DataFra
     return assemble(ids, id_name, *pieces)
 
 
+def _star_ids(x: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """The stars' ids (the index the readers set from an id column) or, without one, the row numbers."""
+    if isinstance(x.index, pd.RangeIndex):
+        return np.arange(len(x)), "row"
+    return x.index.to_numpy(), str(x.index.name or "id")
+
+
 def _star_meta(model: Any, **extra: Any) -> dict[str, Any]:
     from astrotorch.cli.prediction_table import table_meta
     from astrotorch.datasets.stars import (
@@ -184,8 +191,8 @@ def _run(model: Any, x: pd.DataFrame, y: pd.DataFrame, tr: np.ndarray, te: np.nd
             section, entry = baseline_comparison(metrics, {"boosted trees": base}, [("mae", reg), ("accuracy", classes)])
             result.update(entry)
         model.save(run.path / "model")
-        ids = x.index.to_numpy()[te]
-        table, units = stars_table(frame.reset_index(drop=True), ids, x.index.name or "id")
+        ids, id_name = _star_ids(x)
+        table, units = stars_table(frame.reset_index(drop=True), ids[te], id_name)
         write_predictions_test(run, table, units, _star_meta(model, data=desc))
         run.write_metrics(result)
         run.savefig(hr_diagram(x.iloc[te], frame["star_type"], title="held-out stars, predicted star type"), "hr_diagram.png")
@@ -252,8 +259,7 @@ def predict_stars(
     if model.name != "stellar_physics":
         raise InputValidationError(f"{folder} holds a {model.name!r} model, not a stellar_physics model")
     frame = model.predict_frame(x, x_err=x_err)
-    ids, id_name = (x.index.to_numpy(), x.index.name or "id") if not isinstance(x.index, pd.RangeIndex) \
-        else (np.arange(len(x)), "row")
+    ids, id_name = _star_ids(x)
     table, units = stars_table(frame.reset_index(drop=True), ids, id_name)
     write_table(table, target, units=units, meta=_star_meta(model, model_folder=str(folder), input=str(csv)))
     typer.echo(f"wrote {target} ({len(table)} stars)")
