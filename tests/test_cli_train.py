@@ -258,3 +258,38 @@ def test_lightcurve_run_has_object_ids_and_the_features_baseline(tmp_path):
     pred = _ecsv(tmp_path / "run" / "predictions_test.csv")
     assert pred.columns[0] == "object_id" and pred["object_id"].is_unique and len(pred) == metrics["n_test"]
     assert "predicted_class" in pred
+
+
+def _sn_folder(root: Path, n: int = 36) -> Path:
+    """Toy SN Ia light curves (g, R) whose peak magnitude follows the distance modulus of their redshift."""
+    from astropy.cosmology import Planck18
+
+    rng = np.random.default_rng(3)
+    folder = root / "sne"
+    folder.mkdir()
+    z = rng.uniform(0.02, 0.12, n)
+    peak = -19.3 + Planck18.distmod(z).value
+    rows = []
+    for i in range(n):
+        t = np.sort(rng.uniform(-20, 60, 40))
+        band = np.where(np.arange(40) % 2, "g", "R")
+        mag = peak[i] + 2.5 * np.log10(1 + np.exp(-t / 3)) + 0.03 * np.maximum(t, 0) + rng.normal(0, 0.05, 40)
+        pd.DataFrame({"time": 59000 + t, "mag": mag, "magerr": 0.05, "band": band}).to_csv(folder / f"SN{i:03d}.csv", index=False)
+        rows.append({"ZTFID": f"SN{i:03d}", "type": "SN Ia", "redshift": z[i] if i != 5 else np.nan})
+    pd.DataFrame(rows).to_csv(folder / "labels.csv", index=False)
+    return folder
+
+
+def test_lightcurve_redshift_regression_with_the_standard_candle_baseline(tmp_path):
+    folder = _sn_folder(tmp_path)
+    rc, log = _run("train", "lightcurves", "--data", f"csv:{folder}", "--task", "regression", "--label-column",
+                   "redshift", "--model", "lc_gru", "--epochs", "1", "--out", tmp_path / "run")
+    assert rc == 0, log
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["n_train"] + metrics["n_test"] == 35  # the object without a redshift is left out
+    assert {"nmad", "bias", "outlier_frac"} <= set(metrics["redshift"]) and "mae" in metrics["test"]["redshift"]
+    assert set(metrics["baselines"]) == {"lc_features trees", "standard candle"}
+    assert [r["output"] for r in metrics["which_wins"]["nmad"]] == ["all"]
+    assert metrics["baselines"]["standard candle"]["metrics"]["nmad"] < 0.5  # the toy peaks are distance moduli
+    pred = _ecsv(tmp_path / "run" / "predictions_test.csv")
+    assert list(pred.columns) == ["object_id", "redshift"] and pred["object_id"].str.startswith("SN").all()

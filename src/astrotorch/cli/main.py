@@ -143,6 +143,10 @@ def demo(
     """The main job on built-in synthetic data: ApogeeBCNN on synthetic APOGEE spectra (~minutes on 2 cores)."""
     check_out(out, overwrite=True)  # replaces only a folder astrotorch wrote, never the user's
     from astrotorch.cli.train_spectra import train_spectra
+    from astrotorch.cli.training import say
+
+    say(None, f"demo: ApogeeBCNN on {n_train} synthetic APOGEE spectra, up to {epochs} epochs (a few minutes on "
+              "2 CPU cores); generating the spectra ...")
 
     train_spectra(model="apogee_bcnn", data="synthetic", n_train=n_train, epochs=epochs, out=out, seed=seed,
                   overwrite=True)

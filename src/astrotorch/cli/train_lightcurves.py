@@ -116,6 +116,8 @@ def train_lightcurves(
     kw: dict[str, Any] = {"task": task, "first_days": first_days, **opts.model_kwargs(cls)}
     if model != "lc_features":
         kw.update(lr=lr, norm=norm, max_length=max_length)
+    if task == "regression":
+        kw["targetname"] = [str(label_column)]
     m = cls(**{k: v for k, v in kw.items() if k in cls._param_names()})
     _run(m, model, tr, te, desc, task, label_column, first_days, pretrain_epochs, opts)
     return Path(out)
@@ -131,6 +133,7 @@ def _numeric_labels(curves: Any, column: str, desc: str) -> tuple[Any, str]:
         raise InputValidationError(f"--label-column {column!r} holds fewer than 3 numbers: not a regression target")
     for lc, v in zip(curves, values):
         lc.label = float(v)
+        lc.meta.pop(column, None)  # the target must not reach the model as an input (e.g. rest-frame times)
     kept = curves[ok]
     return kept, desc + (f"; {int((~ok).sum())} objects without a {column} value left out" if (~ok).any() else "")
 
@@ -174,9 +177,7 @@ def _run(m: Any, model: str, tr: Any, te: Any, desc: str, task: str, label_colum
             from astrotorch.plots.training import loss_curves
 
             run.savefig(loss_curves(m.history), "loss.png")
-        keys = (("accuracy", "macro_f1", "weighted_log_loss") if task == "classification"
-                else [k for k in ("nmad", "bias", "outlier_frac", "mae", "rmse") if k in report])
-        rows = [{"metric": k, "value": report[k]} for k in keys]
+        rows = _summary(report, task, label_column)
         run.write_report(
             f"# Light-curve {task}: {model}\n\nData: {desc}; fixed-seed "
             f"{'stratified ' if task == 'classification' else ''}split (seed {opts.seed}): {len(tr)} train / "
@@ -190,7 +191,21 @@ def _run(m: Any, model: str, tr: Any, te: Any, desc: str, task: str, label_colum
         typer.echo(f"wrote {opts.out}: accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}, "
                    f"weighted log loss {report['weighted_log_loss']:.3f}")
     else:
-        typer.echo(f"wrote {opts.out}: " + ", ".join(f"{k} {report[k]:.4g}" for k in keys))
+        typer.echo(f"wrote {opts.out}: " + ", ".join(f"{r['metric']} {r['value']:.4g}" for r in rows))
+
+
+def _summary(report: dict[str, Any], task: str, label_column: Optional[str]) -> list[dict[str, Any]]:
+    """The report's headline metrics, one row each."""
+    if task == "classification":
+        return [{"metric": k, "value": report[k]} for k in ("accuracy", "macro_f1", "weighted_log_loss")]
+    m = report["test"][str(label_column)]
+    rows = [{"metric": f"{k} ({label_column})", "value": m[k]} for k in ("mae", "rmse", "bias", "mad_std")]
+    if "redshift" in report:
+        z = report["redshift"]
+        rows = [{"metric": "NMAD of Δz/(1+z)", "value": z["nmad"]},
+                {"metric": "median of Δz/(1+z)", "value": z["bias"]},
+                {"metric": "outlier fraction (|Δz/(1+z)| > 0.15)", "value": z["outlier_frac"]}] + rows
+    return rows
 
 
 def _classification(m: Any, model: str, tr: Any, te: Any, probs: np.ndarray, first_days: Optional[float],
@@ -231,10 +246,10 @@ def _regression(m: Any, tr: Any, te: Any, pred: np.ndarray, label_column: Option
     y_tr = tr.labels().astype(np.float64)
     y_te = te.labels().astype(np.float64)
     per_output = regression_metrics(y_te, pred[:, 0], [name])
-    report: dict[str, Any] = {"metrics": per_output, **{k: v for k, v in per_output[name].items() if k != "n"}}
+    report: dict[str, Any] = {"test": per_output}
     is_z = name.lower() in ("redshift", "z")
-    if is_z:
-        report.update(redshift_metrics(y_te, pred[:, 0]))
+    if is_z:  # the photometric-redshift scores, on Δz/(1+z)
+        report["redshift"] = redshift_metrics(y_te, pred[:, 0])
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4.5, 4.2))
@@ -260,7 +275,7 @@ def _regression(m: Any, tr: Any, te: Any, pred: np.ndarray, label_column: Option
                 if "nmad" not in b.metrics:
                     b.metrics.update(redshift_metrics(y_te, np.asarray(b.predictions, np.float64).ravel()))
         if base:
-            network = {**per_output, **({k: report[k] for k in ("nmad", "outlier_frac")} if is_z else {})}
+            network = {**per_output, **(report["redshift"] if is_z else {})}
             flat = [("nmad", [None]), ("outlier_frac", [None])] if is_z else []
             section, entry = baseline_comparison(network, base, flat or [("mae", [name])])
     return report, section, entry, "![predicted vs true](plots/pred_vs_true.png)"
