@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -38,8 +39,9 @@ def test_train_tabular_writes_run_folder_then_predict_and_evaluate(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=y)
     res = runner.invoke(app, ["predict", "file", str(out / "model"), str(tmp_path / "d.npz"), "--out", str(tmp_path / "p.csv")])
     assert res.exit_code == 0, res.output
-    header = (tmp_path / "p.csv").read_text().splitlines()[0].split(",")
-    assert header == ["label_0", "label_0_model_std", "label_0_predictive_std", "label_0_total_std"]
+    # the prediction-table contract: the id (here the row) first, then the value and its sigmas
+    header = list(pd.read_csv(tmp_path / "p.csv", comment="#").columns)
+    assert header == ["row", "label_0", "label_0_sigma", "label_0_sigma_model", "label_0_sigma_predictive"]
     res = runner.invoke(app, ["evaluate", str(out / "model"), str(tmp_path / "d.npz"), "--out", str(tmp_path / "m.json")])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["label_0"]["n"] == 30

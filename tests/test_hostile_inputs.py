@@ -207,7 +207,8 @@ def test_predict_existing_out_needs_overwrite(cli, model_dir, tmp_path, tree):
     assert res.rc == 2 and "pred.csv already exists; pass --overwrite" in res.err
     t.assert_unchanged()
     assert cli("predict", "file", model_dir, table, "--columns", "a,b,c", "--out", out, "--overwrite").rc == 0
-    assert list(pd.read_csv(out).columns) == ["label_0"] and len(pd.read_csv(out)) == 40
+    table = pd.read_csv(out, comment="#")  # the prediction table: ECSV, the row number as id
+    assert list(table.columns) == ["row", "label_0"] and len(table) == 40
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
@@ -237,6 +238,35 @@ def test_predict_stars_never_writes_onto_its_input_nor_silently_over_a_file(cli,
     res = cli("predict", "stars", tmp_path / "no_model", csv, tmp_path / "old.csv")
     assert res.rc == 2 and "old.csv already exists; pass --overwrite" in res.err
     res = cli("evaluate", tmp_path / "no_model", csv, "--out", tmp_path / "old.csv")
+    assert res.rc == 2 and "old.csv already exists; pass --overwrite" in res.err
+    t.assert_unchanged()
+
+
+def _galaxy_h5(path: Path, n: int = 6) -> Path:
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f["images"] = np.zeros((n, 16, 16, 3), np.uint8)
+        f["ans"] = np.zeros(n, np.uint8)
+        f["objid"] = np.array([str(i).encode() for i in range(n)])
+    return path
+
+
+def test_predict_images_never_writes_onto_or_into_its_inputs(cli, model_dir, tmp_path, tree):
+    h5 = _galaxy_h5(tmp_path / "gals.h5")
+    cutouts = tmp_path / "cutouts"
+    cutouts.mkdir()
+    (cutouts / "a.png").write_bytes(b"not really a png")
+    (tmp_path / "old.csv").write_text("earlier results\n")
+    t = tree(model_dir)
+    for extra in ([], ["--overwrite"]):
+        res = cli("predict", "images", model_dir, h5, "--out", h5, *extra)
+        assert res.rc == 2 and "gals.h5" in res.err and "input" in res.err
+    res = cli("predict", "images", model_dir, cutouts, "--out", cutouts / "p.csv")
+    assert res.rc == 2 and "inside the input folder" in res.err
+    res = cli("predict", "images", model_dir, h5, "--out", model_dir / "p.csv", "--overwrite")
+    assert res.rc == 2 and "inside the input folder" in res.err
+    res = cli("predict", "images", model_dir, h5, "--out", tmp_path / "old.csv")
     assert res.rc == 2 and "old.csv already exists; pass --overwrite" in res.err
     t.assert_unchanged()
 
@@ -354,6 +384,47 @@ def test_truncated_fits_gz_says_truncated(tmp_path):
         read_fits_table(tmp_path / "cut.fits.gz")
 
 
+@pytest.mark.parametrize("command", ["file", "images", "stars"])
+def test_unknown_out_suffix_is_refused_before_the_model_is_read(cli, tmp_path, tree, command):
+    """--out x.parquet once wrote CSV text silently: the suffix now decides the format, and an unknown
+    one is refused up front (the model folder named here does not exist: the check comes first)."""
+    table = _table(tmp_path / "table.csv")
+    t = tree()
+    for name in ("p.xlsx", "p", "p.csv.gz"):
+        res = cli("predict", command, tmp_path / "no_model", table, "--out", tmp_path / name)
+        assert res.rc == 2 and "unknown table format" in res.err and name in res.err, res.err
+    t.assert_unchanged()
+
+
+def test_out_suffix_decides_the_written_format(cli, model_dir, tmp_path, tree):
+    table = _table(tmp_path / "table.csv")
+    t = tree()
+    for suffix, magic in ((".parquet", b"PAR1"), (".fits", b"SIMPLE"), (".h5", b"\x89HDF"), (".csv", b"# %ECSV")):
+        out = tmp_path / f"p{suffix}"
+        assert cli("predict", "file", model_dir, table, "--columns", "a,b,c", "--out", out).rc == 0
+        assert out.read_bytes().startswith(magic), suffix
+    t.assert_unchanged(*[tmp_path / f"p{s}" for s in (".parquet", ".fits", ".h5", ".csv")])
+
+
+def test_predict_images_with_a_model_that_is_not_an_image_classifier(cli, model_dir, tmp_path, tree):
+    h5 = _galaxy_h5(tmp_path / "gals.h5")
+    t = tree()
+    _expect_user_error(cli("predict", "images", model_dir, h5, "--out", tmp_path / "p.csv"), "linear",
+                       "not an image classifier")
+    t.assert_unchanged()
+
+
+def test_select_class_that_does_not_exist_fails_before_training(cli, tmp_path, tree):
+    t = tree()
+    res = cli("train", "images", "--n-train", "20", "--size", "16", "--select-class", "nosuch", "--out", tmp_path / "run")
+    assert res.rc == 2 and "--select-class 'nosuch'" in res.err and "Disturbed" in res.err
+    res = cli("train", "images", "--select-class", "0", "--purity", "1.5", "--out", tmp_path / "run")
+    assert res.rc == 2 and "--purity" in res.err
+    res = cli("train", "images", "--task", "cluster-mass", "--select-class", "0", "--out", tmp_path / "run")
+    assert res.rc == 2 and "--select-class is for --task galaxy10" in res.err
+    t.assert_unchanged()
+
+
 # ================================================================= 3. hangs and control flow
 @pytest.mark.parametrize("kind", sorted(TRAIN_KINDS))
 def test_existing_out_fails_before_any_data_is_read(cli, tmp_path, tree, monkeypatch, kind):
@@ -385,6 +456,25 @@ def test_unwritable_out_fails_before_training(cli, tmp_path, tree, monkeypatch):
     t.assert_unchanged()
 
 
+@pytest.mark.parametrize("kind", ["tabular", "stars", "images", "lightcurves"])
+def test_bad_common_options_fail_before_any_data_is_read(cli, tmp_path, tree, monkeypatch, kind):
+    """--resume, --checkpoint-dir, --devices, --test-fraction are checked with --out, before the data
+    (which do not exist here) are read."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ck").mkdir()
+    t = tree()
+    cases = [(["--resume"], "--resume needs --checkpoint-dir"),
+             (["--resume", "--checkpoint-dir", tmp_path / "ck"], "last.ckpt does not exist"),
+             (["--checkpoint-dir", tmp_path / "run" / "ck"], "inside --out"),
+             (["--devices", "two"], "--devices"),
+             (["--test-fraction", "1"], "--test-fraction must be in (0, 1)"),
+             (["--logger", "wandb"], "--logger")]
+    for extra, message in cases:
+        res = cli(*TRAIN_KINDS[kind], "--out", tmp_path / "run", *extra)
+        assert res.rc == 2 and message in res.err, (extra, res.err)
+    t.assert_unchanged()
+
+
 @pytest.mark.timeout(120)  # a reader blocked on the FIFO fails the test instead of hanging the suite
 def test_fifo_input_is_refused_instead_of_blocking(cli, tmp_path, tree):
     fifo = tmp_path / "data.csv"
@@ -396,12 +486,12 @@ def test_fifo_input_is_refused_instead_of_blocking(cli, tmp_path, tree):
 
 
 def test_ctrl_c_exits_130_and_leaves_no_output(cli, tmp_path, tree, monkeypatch):
-    import astrotorch.cli.main as main
+    import astrotorch.cli.arrays as arrays
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(main, "load_arrays", interrupted)
+    monkeypatch.setattr(arrays, "load_inputs", interrupted)
     data = _table(tmp_path / "t.csv")
     t = tree()
     res = cli("train", "tabular", "--data", data, "--target", "y", "--out", tmp_path / "run")
@@ -516,12 +606,12 @@ def test_truncated_hdf5_input(cli, model_dir, tmp_path, tree):
 def test_debug_shows_the_traceback_and_bugs_exit_1(cli, tmp_path, monkeypatch):
     res = cli("--debug", "predict", "file", tmp_path / "no_model", tmp_path / "x.csv", "--out", tmp_path / "p.csv")
     assert res.rc == 2 and "Traceback" in res.err and res.err.rstrip().splitlines()[-1].startswith("error: ")
-    import astrotorch.cli.main as main
+    import astrotorch.cli.arrays as arrays
 
     def bug(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(main, "load_arrays", bug)
+    monkeypatch.setattr(arrays, "load_inputs", bug)
     _table(tmp_path / "t.csv")
     res = cli("train", "tabular", "--data", tmp_path / "t.csv", "--target", "y", "--out", tmp_path / "run")
     assert res.rc == 1 and "Traceback" in res.err and "internal error (ZeroDivisionError" in res.err

@@ -341,7 +341,7 @@ def test_cli_train_images_galaxy_and_cluster(tmp_path: Path) -> None:
 def test_cli_reads_the_shared_h5(shared_data: Path, tmp_path: Path) -> None:
     from astrotorch.cli.train_images import _galaxy_data
 
-    x, y, names, src = _galaxy_data(str(shared_data / "galaxy_zoo1_sdss" / "galaxy_zoo1_sdss69.h5"), 0, 0, None, None,
+    x, y, names, src, *_ = _galaxy_data(str(shared_data / "galaxy_zoo1_sdss" / "galaxy_zoo1_sdss69.h5"), 0, 0, None, None,
                                     None, [4])
     assert x.shape == (5286, 69, 69, 3) and names[1] == "Spiral clockwise" and "Don't know" not in names
     assert set(np.unique(y)) == set(range(5))

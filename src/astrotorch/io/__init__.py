@@ -11,6 +11,8 @@
 - :func:`open_hdf5`, :func:`read_hdf5`, :func:`open_fits`, :func:`read_fits_table`, :func:`read_csv`,
   :func:`read_npz`, :func:`read_npy`, :func:`open_parquet`, :func:`read_parquet`: corrupt or
   truncated files raise :class:`~astrotorch.errors.DataFormatError` naming the file.
+- :func:`write_table`: a result table with units and metadata as .csv (ECSV), .parquet, .fits, .h5
+  or .npz by the file's suffix, atomically (:func:`table_format` checks the suffix up front).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from astrotorch.io.readers import (
     read_parquet,
     require_numeric_columns,
 )
+from astrotorch.io.tables import TABLE_FORMATS, table_format, write_table
 
 __all__ = [
     "atomic_write",
@@ -54,4 +57,7 @@ __all__ = [
     "read_npy",
     "open_parquet",
     "read_parquet",
+    "write_table",
+    "table_format",
+    "TABLE_FORMATS",
 ]
