@@ -133,8 +133,7 @@ def _train_galaxy(data: str, model_name: str, common: dict[str, Any], out: Path,
     m = create_model(model_name, targetname=names, **common)
     m.fit(x[tr], y[tr])
     metrics = m.evaluate(x[te], y[te])
-    out_p = m.predict(x[te])
-    probs = out_p[0] if isinstance(out_p, tuple) else out_p
+    probs = m.predict_proba(x[te])
     pred = probs.argmax(1)
     conf = confusion_matrix(y[te], pred, n_classes=len(names))
     recall = {n: float(conf[i, i] / conf[i].sum()) if conf[i].sum() else None for i, n in enumerate(names)}

@@ -24,6 +24,7 @@ from torch import nn
 from astrotorch.errors import InputValidationError, ShapeMismatchError
 from astrotorch.models.arch.vae import ConvVAE1D, VariationalEncoderDecoder
 from astrotorch.models.base import AstroModel
+from astrotorch.models.hyperparams import check_float, check_int, check_int_sequence
 from astrotorch.models.registry import register_model
 
 
@@ -40,13 +41,16 @@ class _VariationalSpectraModel(AstroModel):
         kwargs.setdefault("input_norm_mode", 1)
         kwargs.setdefault("labels_norm_mode", 1)
         super().__init__(**kwargs)
-        if latent_dim < 1:
-            raise InputValidationError(f"latent_dim must be >= 1, got {latent_dim}")
-        if kl_weight < 0:
-            raise InputValidationError(f"kl_weight must be >= 0, got {kl_weight}")
+        check_int("latent_dim", latent_dim, 1)
+        check_float("kl_weight", kl_weight, 0.0)
+        check_int_sequence("channels", channels, 1)
+        if len(channels) != 2:
+            raise InputValidationError(f"channels must be two filter counts (encoder, decoder stages), got {channels!r}")
+        check_int("kernel", kernel, 1)
+        check_int("dense", dense, 1)
         self.latent_dim = latent_dim
         self.kl_weight = kl_weight
-        self.channels = tuple(channels)
+        self.channels = channels
         self.kernel = kernel
         self.dense = dense
 
@@ -114,7 +118,7 @@ class ApogeeCVAE(_VariationalSpectraModel):
     bayesian = False
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
-        return ConvVAE1D(int(input_shape[0]), self.latent_dim, self.channels, self.kernel, self.dense, self.kl_weight)
+        return ConvVAE1D(int(input_shape[0]), self.latent_dim, tuple(self.channels), self.kernel, self.dense, self.kl_weight)
 
     def fit(self, x: Any, y: Any = None, **kw: Any) -> ApogeeCVAE:  # type: ignore[override]
         """Learn to reconstruct spectra ``x`` (N, L); ``y`` defaults to ``x`` (a denoising target may be given)."""
@@ -136,7 +140,7 @@ class ApokascEncoderDecoder(_VariationalSpectraModel):
         super().__init__(latent_dim=latent_dim, labels_norm_mode=labels_norm_mode, **kwargs)
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
-        return VariationalEncoderDecoder(int(input_shape[0]), output_dim, self.latent_dim, self.channels,
+        return VariationalEncoderDecoder(int(input_shape[0]), output_dim, self.latent_dim, tuple(self.channels),
                                          self.kernel, self.dense, self.kl_weight)
 
 

@@ -8,8 +8,19 @@ re-exported here.
 
 from __future__ import annotations
 
-# losses before metrics: metrics builds on the loss helpers
-from astrotorch.nn import losses, metrics, numpy, layers, callbacks  # noqa: I001
+import importlib
+from typing import Any
+
 from astrotorch.nn.normalizer import Normalizer
+
+_SUBMODULES = ("losses", "metrics", "numpy", "layers", "callbacks")
+
+
+def __getattr__(name: str) -> Any:
+    # submodules load on first use: ``callbacks`` needs Lightning, which takes seconds to import
+    if name in _SUBMODULES:
+        return importlib.import_module(f"astrotorch.nn.{name}")
+    raise AttributeError(f"module 'astrotorch.nn' has no attribute {name!r}")
+
 
 __all__ = ["Normalizer", "losses", "metrics", "numpy", "layers", "callbacks"]
