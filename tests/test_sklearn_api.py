@@ -37,6 +37,8 @@ NETWORK_EXPECTED = {
     "check_methods_subset_invariance": "float32 matrix products: the last bit depends on the batch",
 }
 CLASSIFIER_EXPECTED = {
+    "check_classifiers_classes": "negative integer labels (here -1) mark unlabelled samples, so y = {-1, 1} "
+    "has one class",
     "check_classifiers_one_label_sample_weights": "a zero sample weight still leaves the sample's class in "
     "classes_ (the network has an output for it)",
 }

@@ -4,6 +4,7 @@
 
 ==============================  =================================================================
 ``models/hyperparams.py``       hyper-parameter names, defaults and validation (in ``__init__``)
+``models/estimator.py``         scikit-learn protocol, fitted state, fit's RNG isolation and rollback
 ``models/labels.py``            classification labels → ``classes_``; regression label checks
 ``models/data.py``              input validation, normalisation, datasets, loaders, the val split
 ``train/trainer.py``            the Lightning Trainer: callbacks, progress, loggers, checkpoints
@@ -25,24 +26,22 @@ model as it was before the call if it fails or is interrupted (Ctrl-C raises ``K
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
-from sklearn.utils._available_if import available_if
+from sklearn.utils.metaestimators import available_if
 from torch import nn
 from torch.utils.data import Dataset
 
-from astrotorch.errors import InputValidationError, NotFittedError
+from astrotorch.errors import InputValidationError
 from astrotorch.models import evaluation, gradients, inference, persistence
 from astrotorch.models.data import ArrayDataset, DataMixin, NormalizingDataset, first_array, to_numpy
-from astrotorch.models.hyperparams import param_defaults, param_names, validate_base_params
+from astrotorch.models.estimator import EstimatorMixin, fitted_alias
+from astrotorch.models.hyperparams import validate_base_params
 from astrotorch.models.inference import InferenceMixin, deterministic_layers
 from astrotorch.models.labels import is_missing
 from astrotorch.models.persistence import load_folder
@@ -50,38 +49,11 @@ from astrotorch.models.persistence import load_folder
 ArrayLike = Any
 
 
-def _fitted_alias(attr: str, doc: str) -> property:
-    """A read/write property for an old attribute name whose value lives in ``attr`` (``network`` →
-    ``network_``): scikit-learn keeps fitted state in names ending with ``_``."""
-    return property(lambda self: getattr(self, attr), lambda self, value: setattr(self, attr, value), doc=doc)
-
-
 def _is_classifier(model: AstroModel) -> bool:
     return model.task == "classification"
 
 
-def _guard_fit(fit: Any) -> Any:
-    """Run ``fit`` with isolated seeded RNGs and restore the model's state if it raises; inner
-    (``super().fit``) calls run as they are."""
-
-    @functools.wraps(fit)
-    def guarded(self: AstroModel, *args: Any, **kwargs: Any) -> Any:
-        if self._fit_depth:
-            return fit(self, *args, **kwargs)
-        from astrotorch.train.trainer import isolated_rng
-
-        with self._restore_on_failure(), isolated_rng(self.seed):
-            self._fit_depth = 1
-            try:
-                return fit(self, *args, **kwargs)
-            finally:
-                self._fit_depth = 0
-
-    guarded._astrotorch_guarded = True  # type: ignore[attr-defined]
-    return guarded
-
-
-class AstroModel(DataMixin, InferenceMixin, BaseEstimator):
+class AstroModel(DataMixin, InferenceMixin, EstimatorMixin):
     """Base class of every astrotorch model.
 
     Parameters (astroNN's defaults)
@@ -152,11 +124,11 @@ class AstroModel(DataMixin, InferenceMixin, BaseEstimator):
     _fit_depth: int = 0
     _batch_rng_state: torch.Tensor | None = None
 
-    network = _fitted_alias("network_", "The trained ``torch.nn.Module`` (``network_``).")
-    input_shape = _fitted_alias("input_shape_", "Per-sample input shape seen in fit (``input_shape_``).")
-    output_dim = _fitted_alias("output_dim_", "Number of outputs: labels or classes (``output_dim_``).")
-    history = _fitted_alias("history_", "Per-epoch metrics of the last fit, a DataFrame (``history_``).")
-    trainer = _fitted_alias("trainer_", "The ``lightning.Trainer`` of the last fit (``trainer_``).")
+    network = fitted_alias("network_", "The trained ``torch.nn.Module`` (``network_``).")
+    input_shape = fitted_alias("input_shape_", "Per-sample input shape seen in fit (``input_shape_``).")
+    output_dim = fitted_alias("output_dim_", "Number of outputs: labels or classes (``output_dim_``).")
+    history = fitted_alias("history_", "Per-epoch metrics of the last fit, a DataFrame (``history_``).")
+    trainer = fitted_alias("trainer_", "The ``lightning.Trainer`` of the last fit (``trainer_``).")
 
     def __init__(
         self,
@@ -227,96 +199,6 @@ class AstroModel(DataMixin, InferenceMixin, BaseEstimator):
         self.allow_nan_input = allow_nan_input
         self.trainer_kwargs = trainer_kwargs
         validate_base_params(vars(self))
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        fit = vars(cls).get("fit")
-        if fit is not None and not getattr(fit, "_astrotorch_guarded", False):
-            cls.fit = _guard_fit(fit)  # type: ignore[method-assign]
-
-    # -------------------------------------------------------------- scikit-learn conventions
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        return param_names(cls)
-
-    _param_names = _get_param_names  # older name
-
-    def set_params(self, **params: Any) -> AstroModel:
-        """Set hyper-parameters (validated as in ``__init__``; an invalid value changes nothing)."""
-        known = self._get_param_names()
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            raise InputValidationError(f"{type(self).__name__} has no hyper-parameter {unknown[0]!r}; valid: {known}")
-        old = {k: getattr(self, k) for k in params}
-        for k, v in params.items():
-            setattr(self, k, v)
-        try:
-            type(self)(**self.get_params(deep=False))  # the constructor is the validator
-        except Exception:
-            for k, v in old.items():
-                setattr(self, k, v)
-            raise
-        return self
-
-    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
-        defaults = param_defaults(type(self))
-        changed = []
-        for k, v in self.get_params(deep=False).items():
-            d = defaults.get(k, object())
-            try:
-                same = bool(d == v) and type(d) is type(v)
-            except Exception:  # arrays compare element-wise
-                same = False
-            if not same:
-                changed.append(f"{k}={v!r}")
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-    def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import ClassifierTags, RegressorTags
-
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = bool(self.allow_nan_input)
-        tags.target_tags.required = True
-        if self.task == "classification":
-            tags.estimator_type = "classifier"
-            tags.classifier_tags = ClassifierTags()
-        else:
-            tags.estimator_type = "regressor"
-            tags.regressor_tags = RegressorTags()
-            tags.target_tags.multi_output = True
-        return tags
-
-    def __sklearn_is_fitted__(self) -> bool:
-        try:
-            self._check_fitted()
-        except NotFittedError:
-            return False
-        return True
-
-    def __getstate__(self) -> dict[str, Any]:
-        # the Lightning Trainer (data loaders, workers) is a training artefact: not copied or pickled
-        state = dict(super().__getstate__())  # object.__getstate__ hands out the live __dict__
-        state.pop("trainer_", None)
-        state.pop("_recorder", None)
-        return state
-
-    @property
-    def classes_(self) -> np.ndarray:
-        """Class labels in output order (classification): the values of ``y`` (see models/labels.py)."""
-        classes = self._fitted_classes() if self.task == "classification" else None
-        if classes is None:
-            raise AttributeError(f"{type(self).__name__} has no classes_ (not a fitted classifier)")
-        return classes
-
-    def _fitted_classes(self) -> np.ndarray | None:
-        if self._classes is not None:
-            return self._classes
-        return np.arange(int(self.output_dim)) if self.output_dim else None  # subclasses that never set them
-
-    def _set_n_features_in(self) -> None:
-        shape = self.input_shape
-        if isinstance(shape, tuple) and shape:
-            self.n_features_in_ = int(np.prod(shape))
 
     @property
     def folder_name(self) -> str | None:
@@ -403,21 +285,6 @@ class AstroModel(DataMixin, InferenceMixin, BaseEstimator):
         fit_lightning(self, train_ds, val_ds, ckpt_path, **trainer_kw)
 
     # -------------------------------------------------------------- training
-    @contextlib.contextmanager
-    def _restore_on_failure(self) -> Iterator[None]:
-        """If the block raises (Ctrl-C included), put every attribute and the weights back."""
-        saved = dict(vars(self))
-        net = self.network
-        weights = None if net is None else {k: v.detach().clone() for k, v in net.state_dict().items()}
-        try:
-            yield
-        except BaseException:
-            vars(self).clear()
-            vars(self).update(saved)
-            if net is not None and weights is not None:
-                net.load_state_dict(weights)
-            raise
-
     def fit(
         self,
         x: ArrayLike | Mapping[str, ArrayLike] | Dataset,
@@ -463,8 +330,6 @@ class AstroModel(DataMixin, InferenceMixin, BaseEstimator):
         if self.calibrate_uncertainty and self.bayesian and self.task == "regression" and val_ds is not None:
             self._calibrate_sigma(val_ds)
         return self
-
-    fit = _guard_fit(fit)
 
     def fit_on_batch(self, x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None = None, y_err: ArrayLike | None = None,
                      sample_weight: ArrayLike | None = None) -> AstroModel:

@@ -277,7 +277,8 @@ class DataMixin:
             if fitting and known is None:
                 if len(classes) < 2:
                     raise InputValidationError(
-                        f"classification needs at least two classes; y has {len(classes)} ({list(classes)})"
+                        f"classification needs at least two classes; y has {len(classes)} "
+                        f"class{'' if len(classes) == 1 else 'es'} ({np.asarray(classes).tolist()})"
                     )
                 self._classes = classes
                 self.output_dim = len(classes)

@@ -84,6 +84,11 @@ def encode_class_labels(
         return _one_hot(arr, targetname, classes)
     if arr.ndim > 2 or (arr.ndim == 2 and arr.shape[1] != 1):
         raise ShapeMismatchError(f"classification labels must be (N,) or one-hot (N, C), got shape {arr.shape}")
+    if arr.ndim == 2:
+        from sklearn.exceptions import DataConversionWarning
+
+        warnings.warn("A column-vector y was passed when a 1d array was expected: y is read as (N,) class labels",
+                      DataConversionWarning, stacklevel=4)
     arr = arr.reshape(n)
     if arr.dtype == object:
         arr = _object_labels(arr)
