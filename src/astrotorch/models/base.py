@@ -418,10 +418,12 @@ class AstroModel(DataMixin, InferenceMixin, EstimatorMixin):
         return gradients.jacobian(self, x, mean_output=mean_output, mc_num=mc_num, denormalize=denormalize,
                                   batch_size=batch_size)
 
-    def hessian(self, x: ArrayLike, mean_output: bool = False, mc_num: int = 1, denormalize: bool = True) -> np.ndarray:
+    def hessian(self, x: ArrayLike, mean_output: bool = False, mc_num: int = 1, denormalize: bool = True,
+                batch_size: int = 64) -> np.ndarray:
         """Second derivatives ∂²prediction/∂input² per sample: (N, D_out, *in, *in) (keywords as
         :meth:`jacobian`). Memory grows as the input size squared: meant for tabular inputs."""
-        return gradients.hessian(self, x, mean_output=mean_output, mc_num=mc_num, denormalize=denormalize)
+        return gradients.hessian(self, x, mean_output=mean_output, mc_num=mc_num, denormalize=denormalize,
+                                 batch_size=batch_size)
 
     # -------------------------------------------------------------- weights and persistence
     def transfer_weights(self, other: AstroModel | str | Path, exclude: tuple[str, ...] = ()) -> list[str]:

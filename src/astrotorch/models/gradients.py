@@ -8,6 +8,7 @@ the normalised output with respect to the normalised input, astroNN's default).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -57,12 +58,10 @@ def _mc_passes(model: Any, mc_num: int) -> int:
     return int(mc_num) if model.bayesian or model.dropout_rate > 0 else 1
 
 
-def jacobian(model: Any, x: Any, mean_output: bool = False, mc_num: int = 1, denormalize: bool = True,
-             batch_size: int = 64) -> np.ndarray:
-    """∂prediction/∂input per sample: ``(N, D_out, *input_shape)`` (or its mean over samples)."""
-    from torch.func import jacrev, vmap
+def _derivative(model: Any, xn: np.ndarray, n: int, op: Any, mc_num: int, batch_size: int) -> np.ndarray:
+    """``op`` (``jacrev`` or ``hessian``) of the network per sample, averaged over the MC passes."""
+    from torch.func import vmap
 
-    xn, n = _prepare(model, x, "jacobian", mc_num)
     net = model.network
     net.eval()
     f = _single_input_fn(net)
@@ -71,42 +70,38 @@ def jacobian(model: Any, x: Any, mean_output: bool = False, mc_num: int = 1, den
     total = None
     for _ in range(passes):
         chunks = []
-        ctx = deterministic_layers(net) if passes == 1 else torch.enable_grad()
-        with ctx:
+        with deterministic_layers(net) if passes == 1 else contextlib.nullcontext():
             for start in range(0, n, batch_size):
                 xb = torch.as_tensor(xn[start : start + batch_size], device=device)
-                chunks.append(vmap(jacrev(f), randomness=_randomness(passes))(xb).detach().cpu().numpy())
-        jac = np.concatenate(chunks)
-        total = jac if total is None else total + jac
-    jac = total / passes
+                chunks.append(vmap(op(f), randomness=_randomness(passes))(xb).detach().cpu().numpy())
+        d = np.concatenate(chunks)
+        total = d if total is None else total + d
+    return total / passes
+
+
+def jacobian(model: Any, x: Any, mean_output: bool = False, mc_num: int = 1, denormalize: bool = True,
+             batch_size: int = 64) -> np.ndarray:
+    """∂prediction/∂input per sample: ``(N, D_out, *input_shape)`` (or its mean over samples)."""
+    from torch.func import jacrev
+
+    xn, n = _prepare(model, x, "jacobian", mc_num)
+    jac = _derivative(model, xn, n, jacrev, mc_num, batch_size)
     if denormalize:
         out_scale, in_scale = _scales(model, xn.shape[1:])
         jac = jac * out_scale.reshape((1, -1) + (1,) * len(xn.shape[1:])) / in_scale[None, None]
     return jac.mean(axis=0) if mean_output else jac
 
 
-def hessian(model: Any, x: Any, mean_output: bool = False, mc_num: int = 1, denormalize: bool = True) -> np.ndarray:
+def hessian(model: Any, x: Any, mean_output: bool = False, mc_num: int = 1, denormalize: bool = True,
+            batch_size: int = 64) -> np.ndarray:
     """∂²prediction/∂input² per sample: ``(N, D_out, *in, *in)`` (or its mean over samples).
 
     Memory grows as the input size squared: meant for tabular inputs, not full spectra.
     """
     from torch.func import hessian as t_hessian
-    from torch.func import vmap
 
     xn, n = _prepare(model, x, "hessian", mc_num)
-    net = model.network
-    net.eval()
-    f = _single_input_fn(net)
-    device = model._device()
-    passes = _mc_passes(model, mc_num)
-    total = None
-    for _ in range(passes):
-        ctx = deterministic_layers(net) if passes == 1 else torch.enable_grad()
-        with ctx:
-            h = vmap(t_hessian(f), randomness=_randomness(passes))(torch.as_tensor(xn, device=device))
-        h = h.detach().cpu().numpy()
-        total = h if total is None else total + h
-    h = total / passes
+    h = _derivative(model, xn, n, t_hessian, mc_num, batch_size)
     if denormalize:
         in_shape = xn.shape[1:]
         nd = len(in_shape)
