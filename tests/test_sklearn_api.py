@@ -63,7 +63,8 @@ def test_check_estimator_mlp_classifier():
     model = create_model("mlp", task="classification", num_hidden=(16,), max_epochs=30, lr=0.01, progress="none")
     results = _run_checks(model, {**EXPECTED_FAILED_CHECKS, **CLASSIFIER_EXPECTED})
     names = {r["check_name"] for r in results if r["status"] == "passed"}
-    assert {"check_classifiers_classes", "check_classifiers_train", "check_classifiers_regression_target"} <= names
+    assert {"check_classifiers_train", "check_classifiers_regression_target", "check_supervised_y_2d",
+            "check_classifier_data_not_an_array", "check_classifiers_one_label"} <= names
 
 
 def test_registry_table_matches_the_modules():
