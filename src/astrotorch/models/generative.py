@@ -32,6 +32,7 @@ from astrotorch.errors import InputValidationError, ShapeMismatchError
 from astrotorch.models.arch.astronn_vae import AstroNNCVAENet, AstroNNEncoderDecoderNet
 from astrotorch.models.arch.vae import ConvVAE1D, VariationalEncoderDecoder
 from astrotorch.models.base import AstroModel
+from astrotorch.models.hyperparams import check_float, check_int, check_int_sequence
 from astrotorch.models.registry import register_model
 
 
@@ -53,25 +54,46 @@ class _VariationalSpectraModel(AstroModel):
         kwargs.setdefault("input_norm_mode", 1)
         kwargs.setdefault("labels_norm_mode", 1)
         super().__init__(**kwargs)
-        if latent_dim < 1:
-            raise InputValidationError(f"latent_dim must be >= 1, got {latent_dim}")
-        if kl_weight < 0:
-            raise InputValidationError(f"kl_weight must be >= 0, got {kl_weight}")
+        check_int("latent_dim", latent_dim, 1)
+        check_float("kl_weight", kl_weight, 0.0)
+        check_int_sequence("channels", channels, 1)
+        if len(channels) != 2:
+            raise InputValidationError(f"channels must be two filter counts (encoder, decoder stages), got {channels!r}")
+        check_int("kernel", kernel, 1)
+        check_int("dense", dense, 1)
         if architecture not in ("astrotorch", "astronn"):
             raise InputValidationError(f"architecture must be 'astrotorch' or 'astronn', got {architecture!r}")
+        for name, value in (("num_filters", num_filters), ("num_hidden", num_hidden)):
+            if value is not None:
+                check_int_sequence(name, value, 1)
+        if pool_length is not None:
+            check_int("pool_length", pool_length, 1)
+        if filter_len is not None and not isinstance(filter_len, (int, np.integer)):
+            check_int_sequence("filter_len", filter_len, 1)
+        elif filter_len is not None:
+            check_int("filter_len", filter_len, 1)
         self.latent_dim = latent_dim
         self.kl_weight = kl_weight
-        self.channels = tuple(channels)
+        self.channels = channels
         self.kernel = kernel
         self.dense = dense
         self.architecture = architecture
+        # astroNN's layer sizes, used by architecture="astronn" only (None: astroNN's defaults);
+        # stored as given (scikit-learn's clone), resolved by astronn_sizes()
+        self.num_filters = num_filters
+        self.filter_len = filter_len
+        self.pool_length = pool_length
+        self.num_hidden = num_hidden
+
+    def astronn_sizes(self) -> tuple[tuple[int, ...], Any, int, tuple[int, ...]]:
+        """(num_filters, filter_len, pool_length, num_hidden) with astroNN's defaults filled in."""
         f, k, p, h = self._ASTRONN_DEFAULTS
-        # astroNN's layer sizes, used by architecture="astronn" only
-        self.num_filters = tuple(int(v) for v in (num_filters if num_filters is not None else f))
-        self.filter_len = (int(filter_len) if isinstance(filter_len, (int, np.integer)) else
-                           tuple(int(v) for v in filter_len) if filter_len is not None else k)
-        self.pool_length = int(pool_length if pool_length is not None else p)
-        self.num_hidden = tuple(int(v) for v in (num_hidden if num_hidden is not None else h))
+        filters = tuple(int(v) for v in (self.num_filters if self.num_filters is not None else f))
+        flen = self.filter_len if self.filter_len is not None else k
+        flen = int(flen) if isinstance(flen, (int, np.integer)) else tuple(int(v) for v in flen)
+        pool = int(self.pool_length if self.pool_length is not None else p)
+        hidden = tuple(int(v) for v in (self.num_hidden if self.num_hidden is not None else h))
+        return filters, flen, pool, hidden
 
     def prepare_x(self, x: Any) -> np.ndarray:
         arr = self._prepare_array(x, "x")
@@ -180,9 +202,10 @@ class ApogeeCVAE(_VariationalSpectraModel):
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
         if self.architecture == "astronn":
-            return AstroNNCVAENet(int(input_shape[0]), self.latent_dim, self.num_filters, int(self.filter_len),
-                                  self.pool_length, self.num_hidden, self.dropout_rate, kl_weight=self.kl_weight)
-        return ConvVAE1D(int(input_shape[0]), self.latent_dim, self.channels, self.kernel, self.dense, self.kl_weight)
+            filters, flen, pool, hidden = self.astronn_sizes()
+            return AstroNNCVAENet(int(input_shape[0]), self.latent_dim, filters, int(flen), pool, hidden,
+                                  self.dropout_rate, kl_weight=self.kl_weight)
+        return ConvVAE1D(int(input_shape[0]), self.latent_dim, tuple(self.channels), self.kernel, self.dense, self.kl_weight)
 
     def fit(self, x: Any, y: Any = None, **kw: Any) -> ApogeeCVAE:  # type: ignore[override]
         """Learn to reconstruct spectra ``x`` (N, L); ``y`` defaults to ``x`` (a denoising target may be given)."""
@@ -206,10 +229,10 @@ class ApokascEncoderDecoder(_VariationalSpectraModel):
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
         if self.architecture == "astronn":
-            return AstroNNEncoderDecoderNet(int(input_shape[0]), output_dim, self.latent_dim, self.num_filters,
-                                            self.filter_len, self.pool_length, self.num_hidden, self.dropout_rate,
-                                            kl_weight=self.kl_weight)
-        return VariationalEncoderDecoder(int(input_shape[0]), output_dim, self.latent_dim, self.channels,
+            filters, flen, pool, hidden = self.astronn_sizes()
+            return AstroNNEncoderDecoderNet(int(input_shape[0]), output_dim, self.latent_dim, filters, flen, pool,
+                                            hidden, self.dropout_rate, kl_weight=self.kl_weight)
+        return VariationalEncoderDecoder(int(input_shape[0]), output_dim, self.latent_dim, tuple(self.channels),
                                          self.kernel, self.dense, self.kl_weight)
 
 

@@ -10,10 +10,22 @@ losses/metrics/NumPy tools with astroNN's exact formulas and defaults, where ast
 
 from __future__ import annotations
 
-# losses before metrics: metrics builds on the loss helpers
-from astrotorch.nn import losses, metrics, numpy, layers, callbacks  # noqa: I001
-from astrotorch.nn import astronn
+import importlib
+from typing import Any
+
 from astrotorch.nn.normalizer import Normalizer
-from astrotorch.nn.tensor_ops import intpow_avx2, reduce_var
+
+_SUBMODULES = ("losses", "metrics", "numpy", "layers", "callbacks", "astronn")
+_TENSOR_OPS = ("reduce_var", "intpow_avx2")
+
+
+def __getattr__(name: str) -> Any:
+    # submodules load on first use: ``callbacks`` needs Lightning, which takes seconds to import
+    if name in _SUBMODULES:
+        return importlib.import_module(f"astrotorch.nn.{name}")
+    if name in _TENSOR_OPS:
+        return getattr(importlib.import_module("astrotorch.nn.tensor_ops"), name)
+    raise AttributeError(f"module 'astrotorch.nn' has no attribute {name!r}")
+
 
 __all__ = ["Normalizer", "losses", "metrics", "numpy", "layers", "callbacks", "astronn", "reduce_var", "intpow_avx2"]
