@@ -119,16 +119,6 @@ def test_tabular_run_folder_has_test_predictions_with_ids_and_a_baseline(tabular
     assert load_folder(run / "model").input_shape == (3,)  # the id column is not an input
 
 
-def _model_takes(keyword: str) -> bool:
-    from astrotorch.cli.training import fit_accepts
-    from astrotorch.models import create_model
-
-    m = create_model("mlp")
-    return keyword in m._param_names() if keyword == "progress" else fit_accepts(m, keyword)
-
-
-@pytest.mark.xfail(not _model_takes("progress"), strict=False,
-                   reason="needs the model-API merge: the models' progress hyper-parameter (one line per epoch)")
 def test_non_interactive_training_prints_a_progress_line_per_epoch(tabular_run):
     lines = tabular_run["out"].splitlines()
     for epoch in (1, 2):
@@ -144,8 +134,6 @@ def test_quiet_prints_no_progress(tmp_path):
     assert "baselines" not in metrics and "Classical baselines" not in (tmp_path / "run" / "report.md").read_text()
 
 
-@pytest.mark.xfail(not _model_takes("logger"), strict=False,
-                   reason="needs the model-API merge: fit(logger=...)")
 def test_csv_training_log_in_the_run_folder(tabular_run):
     log = tabular_run["root"] / "run" / "logs" / "metrics.csv"
     assert log.is_file()

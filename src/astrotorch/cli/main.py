@@ -155,6 +155,7 @@ def demo(
 
 def _register_kinds() -> None:
     """Register each data kind's train/predict commands (``cli/train_<kind>.py``, ``cli/predict*.py``)."""
+    from astrotorch.cli.convert_astronn import convert_astronn
     from astrotorch.cli.predict import predict_file, predict_images
     from astrotorch.cli.train_images import train_images
     from astrotorch.cli.train_lightcurves import train_lightcurves
@@ -170,12 +171,12 @@ def _register_kinds() -> None:
     predict_app.command("file")(predict_file)
     predict_app.command("images")(predict_images)
     predict_app.command("stars")(predict_stars)
+    app.command("convert-astronn")(convert_astronn)
     # Commands of other parts, registered here when they land (each a plain function with typer
     # annotations, following the prediction-table contract of cli/prediction_table.py):
     #   predict_app.command("lightcurves")(cli.predict_lightcurves.predict_lightcurves)
     #   predict_app.command("spectra")(cli.spectra_commands.predict_spectra)
     #   app.command("fit-spectra")(cli.spectra_commands.fit_spectra)
-    #   app.command("convert-astronn")(cli.convert_astronn.convert_astronn)
 
 
 _register_kinds()

@@ -100,6 +100,14 @@ def _source_label(source: Any) -> str:
     return str(Path(source).resolve()) if isinstance(source, (str, os.PathLike)) else type(source).__name__
 
 
+def _predict_chunk(model: Any, x: Any) -> Any:
+    """What is written per chunk: values (and σ), or, for classifiers, the class probabilities (and σ),
+    since a classifier's ``predict`` returns labels (scikit-learn's convention)."""
+    if getattr(model, "task", "regression") == "classification" and hasattr(model, "predict_proba"):
+        return model.predict_proba(x, return_std=bool(getattr(model, "bayesian", False)))
+    return model.predict(x)
+
+
 def predict_to_file(
     model: Any,
     source: Any,
@@ -160,7 +168,7 @@ def predict_to_file(
                 e = min(s + batch_size, n)
                 x = _read_chunk(src, s, e)
                 chain = _chain(chain, x)
-                cols = _columns(model, model.predict(x))
+                cols = _columns(model, _predict_chunk(model, x))
                 for k, v in cols.items():
                     if v.shape[0] != e - s:
                         raise ShapeMismatchError(f"model returned {v.shape[0]} rows of {k!r} for a chunk of {e - s}")

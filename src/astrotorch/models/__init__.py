@@ -34,6 +34,9 @@ _LAZY: dict[str, str] = {
     "LightCurveTransformer": "astrotorch.models.lightcurves",
     "LightCurveGRU": "astrotorch.models.lightcurves",
     "LightCurveFeatures": "astrotorch.models.lightcurves",
+    "SimplePolyNN": "astrotorch.models.polynn",
+    "SimplePloyNN": "astrotorch.models.polynn",  # the astroNN manual's spelling
+    "AstroNNModelMixin": "astrotorch.models.astronn_api",
 }
 
 

@@ -39,6 +39,7 @@ from torch.utils.data import Dataset
 
 from astrotorch.errors import InputValidationError
 from astrotorch.models import evaluation, gradients, inference, persistence
+from astrotorch.models.astronn_api import AstroNNModelMixin
 from astrotorch.models.data import ArrayDataset, DataMixin, NormalizingDataset, first_array, to_numpy
 from astrotorch.models.estimator import EstimatorMixin, fitted_alias
 from astrotorch.models.hyperparams import validate_base_params
@@ -53,7 +54,7 @@ def _is_classifier(model: AstroModel) -> bool:
     return model.task == "classification"
 
 
-class AstroModel(DataMixin, InferenceMixin, EstimatorMixin):
+class AstroModel(DataMixin, InferenceMixin, EstimatorMixin, AstroNNModelMixin):
     """Base class of every astrotorch model.
 
     Parameters (astroNN's defaults)

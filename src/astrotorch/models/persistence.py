@@ -172,6 +172,10 @@ def load_folder(folder: str | Path | None = None) -> Any:
     folder = Path.cwd() if folder is None else Path(folder)
     if not folder.is_dir():
         raise ModelFolderError(f"model folder {folder} does not exist or is not a folder")
+    from astrotorch.models.astronn_folder import is_astronn_folder, load_astronn_folder
+
+    if is_astronn_folder(folder):  # a folder saved by astroNN (Keras HDF5 weights, read with h5py)
+        return load_astronn_folder(folder)
     _verify_manifest(folder)
     try:
         cfg = json.loads((folder / CONFIG_FILE).read_text())

@@ -40,6 +40,7 @@ BUILTIN_MODELS: dict[str, str] = {
     "lc_transformer": "astrotorch.models.lightcurves",
     "lc_gru": "astrotorch.models.lightcurves",
     "lc_features": "astrotorch.models.lightcurves",
+    "simple_poly_nn": "astrotorch.models.polynn",
 }
 
 
