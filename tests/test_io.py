@@ -132,7 +132,7 @@ def test_atomic_dir_success_and_failure(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with atomic_dir(target, overwrite=True) as tmp:
             (tmp / "b.txt").write_text("2")
-            1 / 0
+            1 / 0  # noqa: B018 (raises on purpose)
     # the old folder is intact, no temporary folder left over
     assert _names(target) == [MARKER_NAME, "a.txt"]
     assert _names(tmp_path) == ["run"]

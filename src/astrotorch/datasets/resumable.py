@@ -4,7 +4,8 @@ dropout masks as an uninterrupted one (tests/test_crash_recovery.py)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch

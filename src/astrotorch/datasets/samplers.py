@@ -5,7 +5,7 @@ the same order as an uninterrupted one)."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from torch.utils.data import Sampler

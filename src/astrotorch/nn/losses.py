@@ -32,7 +32,7 @@ For astroNN's exact formulas and per-sample reduction see :mod:`astrotorch.nn.as
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -67,12 +67,17 @@ LossFunction = Callable[..., torch.Tensor]
 # ----------------------------------------------------------------------------------------------
 # regression
 # ----------------------------------------------------------------------------------------------
+def _residual(y_true: torch.Tensor, y_pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``y_true - y_pred`` with missing entries set to 0, and the valid-entry mask."""
+    y_true, y_pred, mask = _prepare(y_true, y_pred)
+    return _sanitise(y_true, mask) - _sanitise(y_pred, mask), mask
+
+
 def mean_squared_error(
     y_true: torch.Tensor, y_pred: torch.Tensor, sample_weight: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Mean of ``(y_true - y_pred)**2`` over valid entries (units of ``y**2``)."""
-    y_true, y_pred, mask = _prepare(y_true, y_pred)
-    diff = _sanitise(y_true, mask) - _sanitise(y_pred, mask)
+    diff, mask = _residual(y_true, y_pred)
     return _masked_mean(diff.square(), mask, sample_weight)
 
 
@@ -80,8 +85,7 @@ def mean_absolute_error(
     y_true: torch.Tensor, y_pred: torch.Tensor, sample_weight: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Mean of ``|y_true - y_pred|`` over valid entries (units of ``y``)."""
-    y_true, y_pred, mask = _prepare(y_true, y_pred)
-    diff = _sanitise(y_true, mask) - _sanitise(y_pred, mask)
+    diff, mask = _residual(y_true, y_pred)
     return _masked_mean(diff.abs(), mask, sample_weight)
 
 
@@ -89,8 +93,7 @@ def mean_error(
     y_true: torch.Tensor, y_pred: torch.Tensor, sample_weight: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Mean signed error ``y_true - y_pred`` over valid entries (the bias; astroNN's sign convention)."""
-    y_true, y_pred, mask = _prepare(y_true, y_pred)
-    diff = _sanitise(y_true, mask) - _sanitise(y_pred, mask)
+    diff, mask = _residual(y_true, y_pred)
     return _masked_mean(diff, mask, sample_weight)
 
 
@@ -226,8 +229,8 @@ def huber(
     """Huber loss: ``0.5 d**2`` for ``|d| <= delta``, else ``delta * (|d| - 0.5 delta)``, ``d = y - y_pred``."""
     if not delta > 0:
         raise InputValidationError(f"huber delta must be > 0, got {delta}")
-    y_true, y_pred, mask = _prepare(y_true, y_pred)
-    d = (_sanitise(y_true, mask) - _sanitise(y_pred, mask)).abs()
+    diff, mask = _residual(y_true, y_pred)
+    d = diff.abs()
     per_entry = torch.where(d <= delta, 0.5 * d.square(), delta * (d - 0.5 * delta))
     return _masked_mean(per_entry, mask, sample_weight)
 
@@ -240,9 +243,8 @@ def log_cosh(
     Evaluated as ``|d| + softplus(-2|d|) - log 2``, which equals ``log cosh d`` but never overflows
     (``cosh`` itself overflows float32 for ``|d| > 89``).
     """
-    y_true, y_pred, mask = _prepare(y_true, y_pred)
-    d = _sanitise(y_pred, mask) - _sanitise(y_true, mask)
-    a = d.abs()
+    diff, mask = _residual(y_true, y_pred)
+    a = diff.abs()  # log cosh is even: the sign of the residual does not matter
     per_entry = a + F.softplus(-2.0 * a) - math.log(2.0)
     return _masked_mean(per_entry, mask, sample_weight)
 

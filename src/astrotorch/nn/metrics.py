@@ -16,12 +16,19 @@ denominator is the number of valid entries); medians are unweighted.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from astrotorch.errors import InputValidationError
-from astrotorch.nn.masking import EPSILON, _expand_weight, _prepare, _prepare_categorical, _sanitise, lookup_by_name
+from astrotorch.nn.masking import (
+    EPSILON,
+    _expand_weight,
+    _prepare,
+    _prepare_categorical,
+    _sanitise,
+    lookup_by_name,
+)
 
 
 def _norm_axis(axis: int | None, ndim: int) -> int | None:

@@ -19,7 +19,7 @@ Conventions shared by the metrics here:
 from __future__ import annotations
 
 import warnings
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from astropy import units as u
@@ -27,7 +27,7 @@ from astropy import units as u
 from astrotorch.config import magic_number
 from astrotorch.errors import InputValidationError, ShapeMismatchError
 
-ArrayLike = Union[np.ndarray, u.Quantity, float, list]
+ArrayLike = np.ndarray | u.Quantity | float | list
 
 #: Scale turning a median absolute deviation into a Gaussian standard deviation (1 / Phi^-1(3/4)).
 MAD_TO_STD: float = 1.482602218505602

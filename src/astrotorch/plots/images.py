@@ -6,7 +6,8 @@ never selected or changed; nothing is shown) for ``RunFolder.savefig`` or ``fig.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure

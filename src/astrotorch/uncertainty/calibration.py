@@ -12,8 +12,9 @@ Missing truths (the magic number or NaN) are left out everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import optimize, special, stats
