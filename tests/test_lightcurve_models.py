@@ -63,15 +63,20 @@ def test_transformer_learns_and_roundtrips(two_class, tmp_path):
     tr, te = two_class
     m = LightCurveTransformer(max_epochs=6, lr=3e-3, seed=0, val_size=0.0, early_stopping_patience=None, **SMALL)
     m.fit(tr)
-    assert m.targetname == ["SNIa", "RRL"]
-    p = m.predict(te)
+    assert m.targetname == ["SNIa", "RRL"] and m.classes_.tolist() == ["SNIa", "RRL"]  # the set's class order
+    p = m.predict_proba(te)
     assert p.shape == (len(te), 2) and np.allclose(p.sum(1), 1, atol=1e-5)
+    labels = m.predict(te)
+    assert labels.shape == (len(te),) and set(labels.tolist()) <= {"SNIa", "RRL"}
+    assert np.array_equal(labels, m.classes_[p.argmax(1)])
     rep = m.evaluate(te)
     assert rep["accuracy"] >= 0.75, rep
+    assert m.score(te) == pytest.approx(rep["accuracy"])
     m.save(tmp_path / "m")
     m2 = load_folder(tmp_path / "m")
     assert isinstance(m2, LightCurveTransformer)
-    assert np.allclose(m2.predict(te), p, atol=1e-6)
+    assert np.allclose(m2.predict_proba(te), p, atol=1e-6)
+    assert np.array_equal(m2.predict(te), labels) and m2.classes_.tolist() == ["SNIa", "RRL"]
     assert m.history is not None and len(m.history) == 6
 
 
@@ -79,8 +84,8 @@ def test_predict_order_independent_of_buckets(two_class):
     tr, te = two_class
     m = LightCurveGRU(max_epochs=1, hidden=16, max_length=48, batch_size=16, val_size=0.0, seed=0).fit(tr)
     sub = te[:9]
-    p_all = m.predict(sub, batch_size=4)
-    p_one = np.concatenate([m.predict(sub[[i]]) for i in range(len(sub))])
+    p_all = m.predict_proba(sub, batch_size=4)
+    p_one = np.concatenate([m.predict_proba(sub[[i]]) for i in range(len(sub))])
     assert np.allclose(p_all, p_one, atol=1e-5)
 
 
@@ -88,7 +93,7 @@ def test_gru_and_early_classification(two_class):
     tr, te = two_class
     m = LightCurveGRU(max_epochs=2, hidden=16, first_days=30.0, max_length=48, batch_size=16, seed=0)
     m.fit(tr)
-    p = m.predict(te)
+    p = m.predict_proba(te)
     assert p.shape == (len(te), 2) and np.isfinite(p).all()
 
 
@@ -146,13 +151,15 @@ def test_features_model_roundtrip_without_pickle(two_class, tmp_path):
     tr, te = two_class
     # periodogram and Bazin features are exercised in test_lightcurves_data; keep this test fast
     m = LightCurveFeatures(max_iter=30, periodogram=False, bazin_fit=False).fit(tr)
-    p = m.predict(te)
+    p = m.predict_proba(te)
     assert m.evaluate(te)["accuracy"] >= 0.8
+    assert np.array_equal(m.predict(te), m.classes_[p.argmax(1)])
     m.save(tmp_path / "f")
     assert sorted(f.name for f in (tmp_path / "f").iterdir()) == [
         "config.json", "history.csv", "manifest.json", "model.safetensors"]
     m2 = load_folder(tmp_path / "f")
-    assert np.array_equal(m2.predict(te), p)
+    assert np.array_equal(m2.predict_proba(te), p)
+    assert m2.dropped_features_ == m.dropped_features_
 
 
 def test_registry_and_errors(two_class):

@@ -98,7 +98,7 @@ def train_lightcurves(
         m.pretrain(tr, max_epochs=pretrain_epochs)
     m.fit(tr)
     train_s = time.time() - t0
-    probs = m.predict(te)
+    probs = m.predict_proba(te)
     lookup = {c: i for i, c in enumerate(m.targetname)}
     y = np.array([lookup[str(v)] for v in te.labels().tolist()])
     report = classification_report(y, probs, m.targetname)

@@ -8,8 +8,10 @@
 * Parquet: one long table ``object_id,time,value,error,band`` (+ optional per-object metadata table);
   :func:`write_parquet` writes that layout.
 
-A file that cannot be parsed or lacks required columns raises :class:`~astrotorch.errors.DataFormatError`;
-a missing file raises ``FileNotFoundError``.
+Files are read through :mod:`astrotorch.io` (one table reader for the library). A file that cannot be
+parsed, lacks required columns, or holds an empty cell, a non-number, an infinite value or a negative
+error in a required column raises :class:`~astrotorch.errors.DataFormatError` naming the file, the
+line (row) and the column; a missing file raises ``FileNotFoundError``.
 """
 
 from __future__ import annotations
@@ -31,16 +33,27 @@ PLASTICC_CLASSES: dict[int, str] = {
 }
 
 
-def _read_table(path: Path, **kw: Any) -> pd.DataFrame:
+#: magnitudes (or magnitude errors) at or beyond this are survey "no measurement" sentinels (SDSS
+#: Stripe 82 writes 99.99 / 100), not observations: such rows are dropped and counted in
+#: ``meta["n_sentinel"]``.
+MAG_SENTINEL: float = 90.0
+
+
+def _read_table(path: Path, as_text: bool = False) -> pd.DataFrame:
+    """CSV or Parquet through :mod:`astrotorch.io` (typed errors naming the file).
+
+    ``as_text`` reads every CSV cell as text with no NaN guessing, so an empty cell (a truncated
+    row, a row with an empty band) stays visible as ``""`` for :func:`_check_cells`.
+    """
+    from astrotorch import io as aio
+
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}")
-    try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, skip_blank_lines=True, **kw)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise DataFormatError(f"cannot parse {path}: {exc}") from exc
+    if path.suffix == ".parquet":
+        return aio.read_parquet(path)
+    kw: dict[str, Any] = dict(skip_blank_lines=True)
+    if as_text:
+        kw.update(dtype=str, keep_default_na=False)
+    return aio.read_csv(path, **kw)
 
 
 def _require(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
@@ -49,14 +62,51 @@ def _require(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
         raise DataFormatError(f"{path}: missing column(s) {missing}; found {list(df.columns)}")
 
 
-def _numeric(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
+def _row(i: int, path: Path) -> str:
+    """Where data row ``i`` is: its line in a CSV file (1-based, header counted), its row in a table."""
+    return f"row {int(i)}" if Path(path).suffix == ".parquet" else f"line {int(i) + 2}"
+
+
+def _check_cells(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
+    """Empty cells in required columns — a truncated last row, a row with an empty band — are errors."""
     for c in cols:
-        if not pd.api.types.is_numeric_dtype(df[c]):
-            conv = pd.to_numeric(df[c], errors="coerce")
-            bad = conv.isna() & df[c].notna()
-            if bad.any():
-                raise DataFormatError(f"{path}: non-numeric value {df[c][bad].iloc[0]!r} in column {c!r}")
-            df[c] = conv
+        col = df[c]
+        empty = col.isna()
+        if not pd.api.types.is_numeric_dtype(col):
+            empty |= col.astype(str).str.strip() == ""
+        if empty.any():
+            i = int(np.flatnonzero(empty.to_numpy())[0])
+            raise DataFormatError(f"{path}: {_row(i, path)}: empty {c!r} (truncated or incomplete row?)")
+
+
+def _numeric(df: pd.DataFrame, cols: Sequence[str], path: Path, finite: Sequence[str] = (),
+             non_negative: Sequence[str] = (), integer: Sequence[str] = ()) -> None:
+    """Convert columns to numbers in place; text that is not a number, ±inf in ``finite`` columns,
+    negative values in ``non_negative`` ones and non-integers in ``integer`` ones raise
+    DataFormatError naming the file, the line and the column. ``nan`` written as text stays NaN."""
+    for c in cols:
+        raw = df[c]
+        conv = pd.to_numeric(raw, errors="coerce") if not pd.api.types.is_numeric_dtype(raw) else raw
+        text = raw.astype(str).str.strip().str.lower()
+        bad = conv.isna() & ~text.isin(("nan", "", "none", "<na>"))
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataFormatError(f"{path}: {_row(i, path)}: non-numeric value {raw.iloc[i]!r} in column {c!r}")
+        vals = conv.to_numpy(dtype=np.float64)
+        if c in finite and np.isinf(vals).any():
+            i = int(np.flatnonzero(np.isinf(vals))[0])
+            raise DataFormatError(f"{path}: {_row(i, path)}: infinite value {raw.iloc[i]!r} in column {c!r}")
+        if c in non_negative and (vals < 0).any():
+            i = int(np.flatnonzero(vals < 0)[0])
+            raise DataFormatError(f"{path}: {_row(i, path)}: negative value {raw.iloc[i]!r} in column {c!r} "
+                                  "(an uncertainty cannot be negative)")
+        if c in integer:
+            with np.errstate(invalid="ignore"):
+                frac = ~np.isfinite(vals) | (vals != np.round(vals))
+            if frac.any():
+                i = int(np.flatnonzero(frac)[0])
+                raise DataFormatError(f"{path}: {_row(i, path)}: {raw.iloc[i]!r} in column {c!r} is not an integer")
+        df[c] = conv
 
 
 def read_plasticc(folder: str | Path, light_curves: str = "training_set.csv",
@@ -65,20 +115,37 @@ def read_plasticc(folder: str | Path, light_curves: str = "training_set.csv",
 
     ``meta`` gets ``redshift`` (``hostgal_specz`` when > 0, else ``hostgal_photoz``), ``hostgal_photoz``,
     ``hostgal_photoz_err``, ``distmod``, ``mwebv`` (E(B-V), mag), ``ddf``; ``label`` is ``target``
-    (PLAsTiCC class id, see :data:`PLASTICC_CLASSES`) when present.
+    (PLAsTiCC class id, see :data:`PLASTICC_CLASSES`) when present. An empty cell, a non-numeric or
+    infinite value, a negative ``flux_err``, or a ``passband``/``target`` that is not an integer raises
+    :class:`DataFormatError` naming the file, line and column.
     """
     folder = Path(folder)
     lc_path, meta_path = folder / light_curves, folder / metadata
-    df = _read_table(lc_path)
-    _require(df, ["object_id", "mjd", "passband", "flux", "flux_err"], lc_path)
-    _numeric(df, ["mjd", "passband", "flux", "flux_err"], lc_path)
-    meta = _read_table(meta_path) if meta_path.exists() else pd.DataFrame({"object_id": df["object_id"].unique()})
-    _require(meta, ["object_id"], meta_path)
+    df = _read_table(lc_path, as_text=True)
+    cols = ["object_id", "mjd", "passband", "flux", "flux_err"]
+    _require(df, cols, lc_path)
+    _check_cells(df, cols, lc_path)
+    _numeric(df, cols[1:], lc_path, finite=cols[1:], non_negative=["flux_err"], integer=["passband"])
     if df.empty:
         raise EmptyDatasetError(f"{lc_path} holds no observation")
-    if not df["passband"].between(0, 5).all():
-        raise DataFormatError(f"{lc_path}: passband outside 0..5")
-    meta = meta.set_index("object_id")
+    bad = ~df["passband"].between(0, 5)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataFormatError(f"{lc_path}: {_row(i, lc_path)}: passband {df['passband'].iloc[i]!r} outside 0..5")
+    df["object_id"] = df["object_id"].str.strip()
+    if meta_path.exists():
+        meta = _read_table(meta_path, as_text=True)
+        _require(meta, ["object_id"], meta_path)
+        num = [k for k in ("hostgal_photoz", "hostgal_photoz_err", "hostgal_specz", "distmod", "mwebv", "ddf")
+               if k in meta.columns]
+        _numeric(meta, num, meta_path)
+        if "target" in meta.columns:
+            _check_cells(meta, ["target"], meta_path)
+            _numeric(meta, ["target"], meta_path, integer=["target"])
+        meta["object_id"] = meta["object_id"].str.strip()
+        meta = meta.set_index("object_id")
+    else:
+        meta = pd.DataFrame(index=pd.Index(df["object_id"].unique(), name="object_id"))
     curves = []
     for oid, g in df.groupby("object_id", sort=False):
         m: dict[str, Any] = {}
@@ -102,9 +169,16 @@ def read_plasticc(folder: str | Path, light_curves: str = "training_set.csv",
 
 
 def read_lightcurve_csv(path: str | Path, object_id: str | None = None) -> LightCurve:
-    """One long-format CSV: ``time,mag,magerr,band`` (AB mag) or ``time,flux,fluxerr,band`` (µJy)."""
+    """One long-format CSV: ``time,mag,magerr,band`` (AB mag) or ``time,flux,fluxerr,band`` (µJy).
+
+    Raises :class:`DataFormatError` naming the file, line and column for an empty cell (a truncated
+    row, an empty band), text that is not a number, an infinite time/value/error or a negative
+    error. ``nan`` written as text marks a missing observation and is dropped; so are magnitude
+    sentinels (mag or magerr ≥ :data:`MAG_SENTINEL`, e.g. SDSS's 99.99), counted in
+    ``meta["n_sentinel"]``.
+    """
     path = Path(path)
-    df = _read_table(path)
+    df = _read_table(path, as_text=True)
     if {"mag", "magerr"} <= set(df.columns):
         vcol, ecol, kind = "mag", "magerr", "mag"
     elif {"flux", "fluxerr"} <= set(df.columns):
@@ -112,25 +186,39 @@ def read_lightcurve_csv(path: str | Path, object_id: str | None = None) -> Light
     else:
         raise DataFormatError(f"{path}: need columns time,mag,magerr,band or time,flux,fluxerr,band; "
                               f"found {list(df.columns)}")
-    _require(df, ["time", "band"], path)
-    _numeric(df, ["time", vcol, ecol], path)
-    df = df.dropna(subset=["time", vcol, ecol])
-    bands = tuple(sorted(df["band"].astype(str).unique()))
+    cols = ["time", vcol, ecol, "band"]
+    _require(df, cols, path)
+    _check_cells(df, cols, path)
+    _numeric(df, cols[:3], path, finite=cols[:3], non_negative=[ecol])
+    if df["time"].isna().any():
+        i = int(np.flatnonzero(df["time"].isna().to_numpy())[0])
+        raise DataFormatError(f"{path}: {_row(i, path)}: missing 'time'")
+    keep = df[vcol].notna() & df[ecol].notna()
+    n_sentinel = 0
+    if kind == "mag":
+        sentinel = keep & ((df[vcol].abs() >= MAG_SENTINEL) | (df[ecol] >= MAG_SENTINEL))
+        n_sentinel = int(sentinel.sum())
+        keep &= ~sentinel
+    df = df[keep]
+    band = df["band"].astype(str).str.strip().to_numpy()
+    bands = tuple(sorted(set(band.tolist())))
+    meta = {"n_sentinel": n_sentinel} if n_sentinel else {}
     return LightCurve(time=df["time"].to_numpy(), value=df[vcol].to_numpy(), error=df[ecol].to_numpy(),
-                      band=df["band"].astype(str).to_numpy(), bands=bands, kind=kind,
-                      zero_point=AB_ZERO_POINT_UJY, object_id=object_id or path.stem)
+                      band=band, bands=bands, kind=kind, zero_point=AB_ZERO_POINT_UJY,
+                      object_id=object_id or path.stem, meta=meta)
 
 
 def read_csv_folder(folder: str | Path, labels: str | None = "labels.csv", id_column: str | None = None,
                     label_column: str | None = None, meta_columns: Sequence[str] = (),
-                    max_objects: int | None = None, bands: Sequence[str] | None = None) -> LightCurveSet:
+                    max_objects: int | None = None, bands: Sequence[str] | None = None,
+                    progress: bool = False) -> LightCurveSet:
     """Read a folder of per-object CSV files and (optionally) a labels table.
 
     The labels table may start with blank lines (the ZTF BTS table does). Its ``id_column`` (default:
     first column) gives the file stem; ``label_column`` becomes ``LightCurve.label``; every column in
     ``meta_columns`` (numeric where possible) goes to ``meta`` (``redshift`` and ``A_V`` are added
     automatically when present). Without a labels table every ``*.csv`` file except ``labels.csv``
-    is read, unlabelled.
+    is read, unlabelled. ``progress`` shows a tqdm bar over the files.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -140,14 +228,16 @@ def read_csv_folder(folder: str | Path, labels: str | None = "labels.csv", id_co
         table = _read_table(folder / labels)
         id_column = id_column or table.columns[0]
         _require(table, [id_column] + ([label_column] if label_column else []), folder / labels)
-        ids = table[id_column].astype(str).tolist()
+        ids = table[id_column].astype(str).str.strip().tolist()
     else:
         ids = sorted(p.stem for p in folder.glob("*.csv") if p.name != (labels or ""))
     if max_objects is not None:
         ids = ids[:max_objects]
     auto_meta = [c for c in ("redshift", "A_V") if table is not None and c in table.columns]
     curves = []
-    for j, oid in enumerate(ids):
+    from tqdm.auto import tqdm
+
+    for j, oid in enumerate(tqdm(ids, desc=f"reading {folder.name}", unit="file", disable=not progress)):
         path = folder / f"{oid}.csv"
         if not path.exists():  # labels table rows without a light curve are skipped, as in the surveys
             continue
@@ -189,7 +279,10 @@ def read_parquet(path: str | Path, metadata_path: str | Path | None = None, kind
     """Read the long Parquet layout of :func:`write_parquet` (``kind`` overrides the column)."""
     path = Path(path)
     df = _read_table(path)
-    _require(df, ["object_id", "time", "value", "error", "band"], path)
+    cols = ["object_id", "time", "value", "error", "band"]
+    _require(df, cols, path)
+    _check_cells(df, cols, path)
+    _numeric(df, cols[1:4], path, finite=cols[1:4], non_negative=["error"])
     meta = None
     if metadata_path is not None:
         meta = _read_table(Path(metadata_path))
