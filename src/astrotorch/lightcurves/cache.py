@@ -82,9 +82,12 @@ class CurveCache:
         bar = tqdm(todo, desc=desc, unit="curve", mininterval=1.0, leave=False,
                    disable=not progress or len(todo) < PROGRESS_MIN_CURVES)
         for i in bar:
-            out[i] = fn(curves[i])
-            if keys[i] is not None:
-                self.put(keys[i], out[i])
+            if keys[i] is not None:  # a duplicate earlier in this call may have filled it
+                out[i] = self._data.get(keys[i])
+            if out[i] is None:
+                out[i] = fn(curves[i])
+                if keys[i] is not None:
+                    self.put(keys[i], out[i])
         return out
 
 

@@ -39,11 +39,15 @@ PLASTICC_CLASSES: dict[int, str] = {
 MAG_SENTINEL: float = 90.0
 
 
-def _read_table(path: Path, as_text: bool = False) -> pd.DataFrame:
+#: text that marks a deliberately missing value in a strict read (an empty cell does not)
+NAN_TEXT: tuple[str, ...] = ("nan", "NaN", "NAN", "null", "NULL", "NA", "N/A")
+
+
+def _read_table(path: Path, strict: bool = False) -> pd.DataFrame:
     """CSV or Parquet through :mod:`astrotorch.io` (typed errors naming the file).
 
-    ``as_text`` reads every CSV cell as text with no NaN guessing, so an empty cell (a truncated
-    row, a row with an empty band) stays visible as ``""`` for :func:`_check_cells`.
+    ``strict``: only :data:`NAN_TEXT` reads as NaN; an empty cell (a truncated row, a row with an
+    empty band) stays ``""``, which turns its column into text for :func:`_check_cells` to report.
     """
     from astrotorch import io as aio
 
@@ -51,8 +55,8 @@ def _read_table(path: Path, as_text: bool = False) -> pd.DataFrame:
     if path.suffix == ".parquet":
         return aio.read_parquet(path)
     kw: dict[str, Any] = dict(skip_blank_lines=True)
-    if as_text:
-        kw.update(dtype=str, keep_default_na=False)
+    if strict:
+        kw.update(keep_default_na=False, na_values=list(NAN_TEXT))
     return aio.read_csv(path, **kw)
 
 
@@ -67,46 +71,62 @@ def _row(i: int, path: Path) -> str:
     return f"row {int(i)}" if Path(path).suffix == ".parquet" else f"line {int(i) + 2}"
 
 
-def _check_cells(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
-    """Empty cells in required columns — a truncated last row, a row with an empty band — are errors."""
+def _is_number_array(a: np.ndarray) -> bool:
+    return a.dtype.kind in "biuf"
+
+
+def _check_cells(df: pd.DataFrame, cols: Sequence[str], path: Path) -> dict[str, np.ndarray]:
+    """Each column as a numpy array; an empty cell in any of them — a truncated last row, a row with an
+    empty band — raises DataFormatError (a numeric column read strictly has none: an empty cell would
+    have made it text)."""
+    out = {}
     for c in cols:
-        col = df[c]
-        empty = col.isna()
-        if not pd.api.types.is_numeric_dtype(col):
-            empty |= col.astype(str).str.strip() == ""
-        if empty.any():
-            i = int(np.flatnonzero(empty.to_numpy())[0])
-            raise DataFormatError(f"{path}: {_row(i, path)}: empty {c!r} (truncated or incomplete row?)")
+        a = df[c].to_numpy()
+        if not _is_number_array(a):
+            text = np.char.strip(a.astype(str))
+            empty = (text == "") | pd.isna(a)
+            if empty.any():
+                i = int(np.flatnonzero(empty)[0])
+                raise DataFormatError(f"{path}: {_row(i, path)}: empty {c!r} (truncated or incomplete row?)")
+        out[c] = a
+    return out
+
+
+def _numbers(raw: np.ndarray, c: str, path: Path, finite: bool = False, non_negative: bool = False,
+             integer: bool = False) -> np.ndarray:
+    """Column ``c`` as float64; text that is not a number, ±inf (``finite``), negative values
+    (``non_negative``) or non-integers (``integer``) raise DataFormatError naming the file, the line
+    and the column. :data:`NAN_TEXT` (and an empty cell, when allowed) reads as NaN."""
+    if _is_number_array(raw):  # the fast path: the parser already read numbers
+        vals = raw.astype(np.float64)
+    else:
+        vals = np.asarray(pd.to_numeric(raw, errors="coerce"), dtype=np.float64)
+        text = np.char.strip(raw.astype(str))
+        bad = np.isnan(vals) & ~(pd.isna(raw) | np.isin(text, NAN_TEXT + ("", "None", "<NA>")))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataFormatError(f"{path}: {_row(i, path)}: non-numeric value {raw[i]!r} in column {c!r}")
+    if finite and np.isinf(vals).any():
+        i = int(np.flatnonzero(np.isinf(vals))[0])
+        raise DataFormatError(f"{path}: {_row(i, path)}: infinite value {raw[i]!r} in column {c!r}")
+    if non_negative and (vals < 0).any():
+        i = int(np.flatnonzero(vals < 0)[0])
+        raise DataFormatError(f"{path}: {_row(i, path)}: negative value {raw[i]!r} in column {c!r} "
+                              "(an uncertainty cannot be negative)")
+    if integer:
+        with np.errstate(invalid="ignore"):
+            frac = ~np.isfinite(vals) | (vals != np.round(vals))
+        if frac.any():
+            i = int(np.flatnonzero(frac)[0])
+            raise DataFormatError(f"{path}: {_row(i, path)}: {raw[i]!r} in column {c!r} is not an integer")
+    return vals
 
 
 def _numeric(df: pd.DataFrame, cols: Sequence[str], path: Path, finite: Sequence[str] = (),
              non_negative: Sequence[str] = (), integer: Sequence[str] = ()) -> None:
-    """Convert columns to numbers in place; text that is not a number, ±inf in ``finite`` columns,
-    negative values in ``non_negative`` ones and non-integers in ``integer`` ones raise
-    DataFormatError naming the file, the line and the column. ``nan`` written as text stays NaN."""
+    """:func:`_numbers` for DataFrame columns, in place."""
     for c in cols:
-        raw = df[c]
-        conv = pd.to_numeric(raw, errors="coerce") if not pd.api.types.is_numeric_dtype(raw) else raw
-        text = raw.astype(str).str.strip().str.lower()
-        bad = conv.isna() & ~text.isin(("nan", "", "none", "<na>"))
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataFormatError(f"{path}: {_row(i, path)}: non-numeric value {raw.iloc[i]!r} in column {c!r}")
-        vals = conv.to_numpy(dtype=np.float64)
-        if c in finite and np.isinf(vals).any():
-            i = int(np.flatnonzero(np.isinf(vals))[0])
-            raise DataFormatError(f"{path}: {_row(i, path)}: infinite value {raw.iloc[i]!r} in column {c!r}")
-        if c in non_negative and (vals < 0).any():
-            i = int(np.flatnonzero(vals < 0)[0])
-            raise DataFormatError(f"{path}: {_row(i, path)}: negative value {raw.iloc[i]!r} in column {c!r} "
-                                  "(an uncertainty cannot be negative)")
-        if c in integer:
-            with np.errstate(invalid="ignore"):
-                frac = ~np.isfinite(vals) | (vals != np.round(vals))
-            if frac.any():
-                i = int(np.flatnonzero(frac)[0])
-                raise DataFormatError(f"{path}: {_row(i, path)}: {raw.iloc[i]!r} in column {c!r} is not an integer")
-        df[c] = conv
+        df[c] = _numbers(df[c].to_numpy(), c, path, c in finite, c in non_negative, c in integer)
 
 
 def read_plasticc(folder: str | Path, light_curves: str = "training_set.csv",
@@ -121,7 +141,7 @@ def read_plasticc(folder: str | Path, light_curves: str = "training_set.csv",
     """
     folder = Path(folder)
     lc_path, meta_path = folder / light_curves, folder / metadata
-    df = _read_table(lc_path, as_text=True)
+    df = _read_table(lc_path, strict=True)
     cols = ["object_id", "mjd", "passband", "flux", "flux_err"]
     _require(df, cols, lc_path)
     _check_cells(df, cols, lc_path)
@@ -132,9 +152,9 @@ def read_plasticc(folder: str | Path, light_curves: str = "training_set.csv",
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataFormatError(f"{lc_path}: {_row(i, lc_path)}: passband {df['passband'].iloc[i]!r} outside 0..5")
-    df["object_id"] = df["object_id"].str.strip()
+    df["object_id"] = df["object_id"].astype(str).str.strip()
     if meta_path.exists():
-        meta = _read_table(meta_path, as_text=True)
+        meta = _read_table(meta_path, strict=True)
         _require(meta, ["object_id"], meta_path)
         num = [k for k in ("hostgal_photoz", "hostgal_photoz_err", "hostgal_specz", "distmod", "mwebv", "ddf")
                if k in meta.columns]
@@ -142,7 +162,7 @@ def read_plasticc(folder: str | Path, light_curves: str = "training_set.csv",
         if "target" in meta.columns:
             _check_cells(meta, ["target"], meta_path)
             _numeric(meta, ["target"], meta_path, integer=["target"])
-        meta["object_id"] = meta["object_id"].str.strip()
+        meta["object_id"] = meta["object_id"].astype(str).str.strip()
         meta = meta.set_index("object_id")
     else:
         meta = pd.DataFrame(index=pd.Index(df["object_id"].unique(), name="object_id"))
@@ -178,7 +198,7 @@ def read_lightcurve_csv(path: str | Path, object_id: str | None = None) -> Light
     ``meta["n_sentinel"]``.
     """
     path = Path(path)
-    df = _read_table(path, as_text=True)
+    df = _read_table(path, strict=True)
     if {"mag", "magerr"} <= set(df.columns):
         vcol, ecol, kind = "mag", "magerr", "mag"
     elif {"flux", "fluxerr"} <= set(df.columns):
@@ -188,24 +208,23 @@ def read_lightcurve_csv(path: str | Path, object_id: str | None = None) -> Light
                               f"found {list(df.columns)}")
     cols = ["time", vcol, ecol, "band"]
     _require(df, cols, path)
-    _check_cells(df, cols, path)
-    _numeric(df, cols[:3], path, finite=cols[:3], non_negative=[ecol])
-    if df["time"].isna().any():
-        i = int(np.flatnonzero(df["time"].isna().to_numpy())[0])
-        raise DataFormatError(f"{path}: {_row(i, path)}: missing 'time'")
-    keep = df[vcol].notna() & df[ecol].notna()
+    raw = _check_cells(df, cols, path)
+    time = _numbers(raw["time"], "time", path, finite=True)
+    value = _numbers(raw[vcol], vcol, path, finite=True)
+    error = _numbers(raw[ecol], ecol, path, finite=True, non_negative=True)
+    if np.isnan(time).any():
+        raise DataFormatError(f"{path}: {_row(int(np.flatnonzero(np.isnan(time))[0]), path)}: missing 'time'")
+    keep = ~(np.isnan(value) | np.isnan(error))
     n_sentinel = 0
     if kind == "mag":
-        sentinel = keep & ((df[vcol].abs() >= MAG_SENTINEL) | (df[ecol] >= MAG_SENTINEL))
+        sentinel = keep & ((np.abs(value) >= MAG_SENTINEL) | (error >= MAG_SENTINEL))
         n_sentinel = int(sentinel.sum())
         keep &= ~sentinel
-    df = df[keep]
-    band = df["band"].astype(str).str.strip().to_numpy()
+    band = np.char.strip(raw["band"].astype(str))[keep]
     bands = tuple(sorted(set(band.tolist())))
     meta = {"n_sentinel": n_sentinel} if n_sentinel else {}
-    return LightCurve(time=df["time"].to_numpy(), value=df[vcol].to_numpy(), error=df[ecol].to_numpy(),
-                      band=band, bands=bands, kind=kind, zero_point=AB_ZERO_POINT_UJY,
-                      object_id=object_id or path.stem, meta=meta)
+    return LightCurve(time=time[keep], value=value[keep], error=error[keep], band=band, bands=bands, kind=kind,
+                      zero_point=AB_ZERO_POINT_UJY, object_id=object_id or path.stem, meta=meta)
 
 
 def read_csv_folder(folder: str | Path, labels: str | None = "labels.csv", id_column: str | None = None,

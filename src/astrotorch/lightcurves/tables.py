@@ -89,7 +89,12 @@ def write_table(path: str | Path, columns: Mapping[str, Any], units: Mapping[str
                 t[name].description = descriptions[name]
         for k, v in meta.items():
             t.meta[k.upper()[:60]] = v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
-        with atomic_write(path, "wb") as fh:
+        import warnings
+
+        from astropy.io.fits.verify import VerifyWarning
+
+        with atomic_write(path, "wb") as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore", VerifyWarning)  # keys > 8 characters become HIERARCH cards: fine
             t.write(fh, format="fits")
     else:
         import h5py

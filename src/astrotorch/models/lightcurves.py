@@ -9,10 +9,12 @@ similar length (:class:`LengthBucketBatchSampler`).
 
 Physics by default (``period_inputs=True``): at ``fit`` and ``predict`` every curve gets a
 Lomb–Scargle period search over all bands with alias refinement, its power, and the phase-folded
-Fourier shape per band (:mod:`astrotorch.lightcurves.periods`, cached per curve by content, so
-``fit`` then ``predict`` on the same curves searches once). These go, standardised, with the
-brightness and the counts, through the network's static MLP branch, and every observation gets its
-phase at that period (``fold=True``).
+Fourier shape per band (:mod:`astrotorch.lightcurves.periods`), and (``feature_inputs=True``) the
+light-curve statistics and Bazin transient fit of :mod:`astrotorch.lightcurves.features` — all
+cached per curve by content, so ``fit`` then ``predict`` on the same curves computes them once.
+They go, robustly standardised, with the brightness and the counts, through the network's static
+MLP branch, and every observation gets its phase at the searched period (``fold=True``). Training
+keeps the weights of the best validation epoch (``restore_best=True``).
 
 Classification follows scikit-learn: ``y`` may be omitted (the curves' labels are used);
 ``classes_`` holds the labels seen at ``fit``; ``predict`` returns labels, ``predict_proba`` (N, C)
@@ -39,24 +41,23 @@ from astrotorch.lightcurves.labels import (
     as_lightcurve_set, classes_from_json, classes_to_json, encode_classes, fit_classes)
 from astrotorch.lightcurves.normalisation import EncodeOptions, encode_many
 from astrotorch.lightcurves.periods import PeriodOptions, period_table, physics_names, physics_vector
-
-
-def transient_names(bands):
-    from astrotorch.lightcurves.features import feature_names
-    return feature_names(bands, periodogram=False)
-
-
-def transient_table(curves, bands, progress=True):
-    from astrotorch.lightcurves.features import feature_matrix
-    X, names = feature_matrix(curves, bands, periodogram=False, bazin_fit=True, progress=progress)
-    return X
 from astrotorch.models.base import AstroModel
-from astrotorch.models.lightcurve_losses import REGRESSION_LOSSES, kl_sparsity_penalty, kl_sparsity_rmse, loss_fn, rmse
+from astrotorch.models.lightcurve_losses import (
+    REGRESSION_LOSSES, kl_sparsity_penalty, kl_sparsity_rmse, loss_fn, rmse)
 from astrotorch.models.registry import register_model
 from astrotorch.nn.normalizer import Normalizer
 
 #: standardised static inputs are clipped to this many robust standard deviations
 STATIC_CLIP = 6.0
+
+
+def _feature_input_names(bands: Sequence[str]) -> list[str]:
+    """The light-curve statistics and Bazin fit of :func:`~astrotorch.lightcurves.features.feature_matrix`
+    (no period search: that is the period group) that join the static inputs; counts, time span and
+    brightness are already there."""
+    from astrotorch.lightcurves.features import feature_names
+
+    return [n for n in feature_names(bands, periodogram=False) if n not in ("n_obs", "duration", "scale_mag")]
 
 
 def _masked_collate(base_collate, fraction: float, seed: int):
@@ -82,6 +83,30 @@ def _masked_collate(base_collate, fraction: float, seed: int):
         return batch
 
     return collate
+
+
+def _best_weights_callback() -> Any:
+    """A Lightning callback keeping the weights of the epoch with the lowest validation loss (in memory)
+    and loading them back when training ends — Keras' ``restore_best_weights``: early stopping halts
+    ``patience`` epochs after the best one, and those epochs only add noise to a small set's fit."""
+    import lightning as L
+
+    class RestoreBestWeights(L.Callback):
+        def __init__(self) -> None:
+            self.best = float("inf")
+            self.state: dict[str, torch.Tensor] | None = None
+
+        def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            loss = trainer.callback_metrics.get("val_loss")
+            if loss is not None and float(loss) < self.best:
+                self.best = float(loss)
+                self.state = {k: v.detach().clone() for k, v in pl_module.network.state_dict().items()}
+
+        def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+            if self.state is not None:
+                pl_module.network.load_state_dict(self.state)
+
+    return RestoreBestWeights()
 
 
 def robust_standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,8 +135,12 @@ class LightCurveNetworkModel(AstroModel):
     period_inputs: compute each curve's Lomb–Scargle period (alias-refined), power and phase-folded
         Fourier shape per band, and feed them through the static branch (default on; cached per curve).
     period_min, period_max: period search range in days (``period_max=None``: half the time span).
+    feature_inputs: also feed the features model's light-curve statistics (per-band amplitude, skew,
+        S/N, colours, rise/decline times) and Bazin transient fit (rise/fall times, peak magnitude per
+        band) through the static branch (default on; cached per curve).
     fold: per-observation phase features sin/cos(2π t / P) at the searched period (or
         ``meta["period"]`` when ``period_inputs`` is off).
+    restore_best: end training with the weights of the epoch of lowest validation loss.
     progress: tqdm bar while many curves' periods are searched.
     norm: per-light-curve normalisation, ``"shared"`` (one flux scale per object, keeps colours),
         ``"minmax"`` (the seed's per-band min–max) or ``"none"``.
@@ -131,8 +160,9 @@ class LightCurveNetworkModel(AstroModel):
     """
 
     def __init__(self, *, period_inputs: bool = True, period_min: float = 0.1, period_max: float | None = None,
-                 transient_inputs: bool = False, fold: bool = True, progress: bool = True, norm: str = "shared", rest_frame: bool = False,
-                 meta_keys: Sequence[str] = (), max_length: int | None = 200, first_days: float | None = None,
+                 feature_inputs: bool = True, fold: bool = True, restore_best: bool = True, progress: bool = True,
+                 norm: str = "shared", rest_frame: bool = False, meta_keys: Sequence[str] = (),
+                 max_length: int | None = 200, first_days: float | None = None,
                  bucket: bool = True, padding: str = "batch", loss: str = "mse", weight_by_error: bool = False,
                  class_weight: str | None = "balanced", lr: float = 2e-3, batch_size: int = 32,
                  max_epochs: int = 40, val_size: float = 0.15, input_norm_mode: int = 0,
@@ -141,10 +171,11 @@ class LightCurveNetworkModel(AstroModel):
                          input_norm_mode=input_norm_mode, task=task,
                          early_stopping_patience=early_stopping_patience, **kwargs)
         self.period_inputs = period_inputs
-        self.transient_inputs = transient_inputs
+        self.feature_inputs = feature_inputs
         self.period_min = period_min
         self.period_max = period_max
         self.fold = fold
+        self.restore_best = restore_best
         self.progress = progress
         self.norm = norm
         self.rest_frame = rest_frame
@@ -203,8 +234,8 @@ class LightCurveNetworkModel(AstroModel):
         names = ["scale_mag", "log1p_n_obs", "log1p_duration"] + [f"meta_{k}" for k in self.meta_keys]
         if self.period_inputs:
             names += physics_names(bands)
-        if self.transient_inputs:
-            names += transient_names(bands)
+        if self.feature_inputs:
+            names += _feature_input_names(bands)
         return names
 
     def _encode(self, curves: LightCurveSet, fitting: bool = False) -> list[dict[str, np.ndarray]]:
@@ -218,8 +249,11 @@ class LightCurveNetworkModel(AstroModel):
         static = np.stack([e["static"] for e in enc]).astype(np.float64)
         if phys is not None:
             static = np.hstack([static, phys])
-        if self.transient_inputs:
-            static = np.hstack([static, transient_table(curves, self.bands_, progress=self.progress)])
+        if self.feature_inputs:
+            from astrotorch.lightcurves.features import feature_matrix
+
+            X, names = feature_matrix(curves, self.bands_, periodogram=False, progress=self.progress)
+            static = np.hstack([static, X[:, [names.index(n) for n in _feature_input_names(self.bands_)]]])
         if fitting:
             self.static_center_, self.static_scale_ = robust_standardiser(static)
         z = np.nan_to_num((static - self.static_center_) / self.static_scale_, nan=0.0)
@@ -277,6 +311,12 @@ class LightCurveNetworkModel(AstroModel):
                           num_workers=self.num_workers, generator=gen if shuffle else None)
 
     # ----------------------------------------------------------------------------- training
+    def _trainer_callbacks(self) -> list[Any]:
+        cbs = super()._trainer_callbacks()
+        if self.restore_best and self._has_val:
+            cbs.append(_best_weights_callback())
+        return cbs
+
     def fit(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None, sample_weight: Any = None,
             ckpt_path: str | None = None, warm_start: bool = False, *, freeze_encoder: bool = False
             ) -> "LightCurveNetworkModel":
