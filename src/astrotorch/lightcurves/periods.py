@@ -235,7 +235,8 @@ def period_table(curves: Sequence[LightCurve], bands: Sequence[str], options: Pe
     rows = CACHE.map(curves, lambda c: compute_period_inputs(c, options), options, use_cache, progress,
                      desc="period search")
     names = period_columns(bands)
-    return np.array([[r.get(n, np.nan) for n in names] for r in rows], dtype=np.float64).reshape(len(rows), len(names)), names
+    table = np.array([[r.get(n, np.nan) for n in names] for r in rows], dtype=np.float64)
+    return table.reshape(len(rows), len(names)), names
 
 
 def physics_vector(table: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
@@ -276,4 +277,5 @@ def physics_names(bands: Sequence[str]) -> list[str]:
 
 
 __all__ = ["PeriodOptions", "SHAPE_KEYS", "PERIOD_KEYS", "lomb_scargle_period", "fourier_shape",
-           "multiband_fourier_chi2", "compute_period_inputs", "period_inputs", "period_table", "period_columns", "physics_vector", "physics_names"]
+           "multiband_fourier_chi2", "compute_period_inputs", "period_inputs", "period_table", "period_columns",
+           "physics_vector", "physics_names"]
