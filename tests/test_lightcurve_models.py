@@ -210,3 +210,44 @@ def test_cli_train_lightcurves_writes_run_folder(tmp_path):
     with pytest.raises(InputValidationError):
         train_lightcurves(data="hdf5:/nowhere", out=tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("name", ["lc_transformer", "lc_gru", "lc_features"])
+def test_scikit_learn_classifier_protocol(two_class, name):
+    """clone, classes_, predict → labels, predict_proba, score, evaluate; fit takes Lightning's
+    callbacks/logger/trainer_kwargs and leaves the caller's global random state alone."""
+    import lightning as L
+    from sklearn.base import clone, is_classifier
+
+    tr, te = two_class
+    kw = ({"max_iter": 10, "periodogram": False, "bazin_fit": False} if name == "lc_features" else
+          {**({"d_model": 16, "n_heads": 2, "n_layers": 1, "dim_feedforward": 32} if name == "lc_transformer"
+              else {"hidden": 16, "n_layers": 1}), "max_epochs": 2, "max_length": 48, "period_inputs": False,
+           "feature_inputs": False})
+    m = create_model(name, progress="none", meta_keys=[], **kw)
+    assert clone(m).get_params() == m.get_params() and is_classifier(m)
+    assert m.get_params()["meta_keys"] == []  # stored exactly as given
+
+    class Count(L.Callback):
+        epochs = 0
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            Count.epochs += 1
+
+    np.random.seed(123)
+    state = np.random.get_state()[1].copy()
+    fit_kw = {} if name == "lc_features" else {"callbacks": [Count()], "trainer_kwargs": {"max_epochs": 1}}
+    m.fit(tr, **fit_kw)
+    assert np.array_equal(np.random.get_state()[1], state)
+    if name != "lc_features":
+        assert Count.epochs == 1  # the callback ran, trainer_kwargs won over max_epochs
+    assert sorted(m.classes_.tolist()) == ["RRL", "SNIa"]
+    labels = m.predict(te)
+    probs = m.predict_proba(te)
+    assert probs.shape == (len(te), 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert np.array_equal(labels, m.classes_[probs.argmax(1)])
+    assert m.score(te) == pytest.approx(np.mean(labels == te.labels()))
+    rep = m.evaluate(te)
+    assert rep["accuracy"] == pytest.approx(m.score(te))
+    with pytest.raises(InputValidationError, match="Bayesian"):
+        m.predict_proba(te, return_std=True)

@@ -115,7 +115,7 @@ def test_networks_search_periods_once_and_can_switch_it_off():
     for i, lc in enumerate(curves):
         lc.label = "RRab" if i % 2 == 0 else "RRc"
     s = LightCurveSet(curves)
-    kw = dict(hidden=8, n_layers=1, max_epochs=1, val_size=0.0, max_length=32, progress=False)
+    kw = dict(hidden=8, n_layers=1, max_epochs=1, val_size=0.0, max_length=32, progress="none")
     m = LightCurveGRU(**kw).fit(s)
     assert {"log_period", "g_R21", "g_peak_mag", "bazin_tau_fall"} <= set(m.static_names_)
     assert m.input_shape["static"] == (len(m.static_names_),) and m.input_shape["obs"] == (4,)  # + phase sin/cos

@@ -51,16 +51,23 @@ class LightCurveFeatures(AstroModel):
     ``absolute_error``); ``periodogram`` / ``bazin_fit`` switch those feature groups; ``min_period``
     (days) bounds the period search; ``meta_keys`` appends metadata columns; ``first_days`` keeps the
     first N days after the first ≥5σ detection; ``target_transform="log10"`` fits log10 of positive
-    regression targets; ``progress`` shows a tqdm bar while many curves' features are computed.
+    regression targets; ``progress`` (the base class's) other than ``"none"`` shows a tqdm bar while many curves'
+    features are computed.
     """
 
     name = "lc_features"
+
+    # fitted state (class-level defaults: __init__ stores hyper-parameters only, as scikit-learn wants)
+    bands_: tuple[str, ...] | None = None
+    feature_names_: list[str] | None = None
+    dropped_features_: tuple[str, ...] = ()
+    _estimators: tuple[Any, ...] = ()
 
     def __init__(self, *, max_iter: int = 300, learning_rate: float = 0.05, max_depth: int | None = None,
                  max_leaf_nodes: int = 31, min_samples_leaf: int = 10, l2_regularization: float = 0.0,
                  class_weight: str | None = "balanced", loss: str = "squared_error", periodogram: bool = True,
                  bazin_fit: bool = True, min_period: float = 0.1, meta_keys: Sequence[str] = (),
-                 first_days: float | None = None, target_transform: str | None = None, progress: bool = True,
+                 first_days: float | None = None, target_transform: str | None = None,
                  task: str = "classification", input_norm_mode: int = 0, val_size: float = 0.0,
                  **kwargs: Any) -> None:
         super().__init__(task=task, input_norm_mode=input_norm_mode, val_size=val_size, **kwargs)
@@ -75,21 +82,15 @@ class LightCurveFeatures(AstroModel):
         self.periodogram = periodogram
         self.bazin_fit = bazin_fit
         self.min_period = min_period
-        self.meta_keys = tuple(meta_keys)
+        self.meta_keys = meta_keys
         self.first_days = first_days
         self.target_transform = target_transform
-        self.progress = progress
         if target_transform not in (None, "log10"):
             raise InputValidationError(f"target_transform must be None or 'log10', got {target_transform!r}")
         if loss not in BOOSTER_LOSSES:
             raise InputValidationError(f"loss must be one of {BOOSTER_LOSSES}, got {loss!r}")
         if class_weight not in (None, "balanced"):
             raise InputValidationError(f"class_weight must be 'balanced' or None, got {class_weight!r}")
-        self.bands_: tuple[str, ...] | None = None
-        self.feature_names_: list[str] | None = None
-        self.dropped_features_: list[str] = []
-        self.classes_: np.ndarray | None = None
-        self._estimators: list[Any] = []
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
         return _FeatureStore()
@@ -101,7 +102,7 @@ class LightCurveFeatures(AstroModel):
         if self.first_days is not None:
             curves = curves.first_days(self.first_days, since="detection")
         return feature_matrix(curves, bands, periodogram=self.periodogram, bazin_fit=self.bazin_fit,
-                              min_period=self.min_period, meta_keys=self.meta_keys, progress=self.progress)
+                              min_period=self.min_period, meta_keys=tuple(self.meta_keys), progress=self.progress != "none")
 
     def features(self, x: Any) -> np.ndarray:
         """Feature matrix (N, F) of light curves ``x`` in this model's band set and column order
@@ -130,18 +131,19 @@ class LightCurveFeatures(AstroModel):
 
     def _refit(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> None:
         X = X[:, self._kept()]
-        self._estimators = []
+        estimators: list[Any] = []
         if self.task == "classification":
             est = self._make_estimator()
             est.fit(X, Y[:, 0].astype(np.int64), sample_weight=w)
-            self._estimators.append(est)
+            self._estimators = (est,)
             return
         for j in range(Y.shape[1]):
             ok = np.isfinite(Y[:, j])
             t = np.log10(Y[ok, j]) if self.target_transform == "log10" else Y[ok, j]
             est = self._make_estimator(j)
             est.fit(X[ok], t, sample_weight=None if w is None else w[ok])
-            self._estimators.append(est)
+            estimators.append(est)
+        self._estimators = tuple(estimators)
 
     def fit(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None, sample_weight: Any = None,
             **kwargs: Any) -> "LightCurveFeatures":
@@ -150,10 +152,11 @@ class LightCurveFeatures(AstroModel):
 
         curves = as_lightcurve_set(x)
         if self.task == "classification":
-            labels, self.classes_ = fit_classes(curves, y)
-            self.targetname = [str(c) for c in self.classes_.tolist()]
+            labels, self._classes = fit_classes(curves, y)
+            # the class names, as the run reports and prediction tables read them (set at fit, as before)
+            self.targetname = [str(c) for c in self._classes.tolist()]
             Y = labels[:, None].astype(np.float64)
-            self.output_dim = len(self.classes_)
+            self.output_dim = len(self._classes)
         else:
             if y is None:
                 raise InputValidationError("regression needs targets y")
@@ -170,7 +173,7 @@ class LightCurveFeatures(AstroModel):
         bad = degenerate_columns(X)
         if bad.all():
             raise InputValidationError("every light-curve feature is undefined or constant on this training set")
-        self.dropped_features_ = [n for n, b in zip(names, bad) if b]
+        self.dropped_features_ = tuple(n for n, b in zip(names, bad) if b)
         w = None if sample_weight is None else np.asarray(sample_weight, np.float64).ravel()
         self._refit(X, Y, w)
         store = _FeatureStore(X.shape[0], X.shape[1], Y.shape[1])
@@ -207,9 +210,14 @@ class LightCurveFeatures(AstroModel):
         out = np.stack(cols, 1)
         return (10 ** out if self.target_transform == "log10" else out).astype(np.float32)
 
-    def predict_proba(self, x: Any, batch_size: int | None = None) -> np.ndarray:
-        """Class probabilities (N, C), columns in ``classes_`` order."""
+    def predict_proba(self, x: Any, x_err: Any = None, batch_size: int | None = None,
+                      return_std: bool = False) -> np.ndarray:
+        """Class probabilities (N, C), columns in ``classes_`` order (boosted trees: no ``return_std``)."""
         self._check_fitted()
+        if self.task != "classification":
+            raise InputValidationError("predict_proba is only for classification models (task='classification')")
+        if return_std:
+            raise InputValidationError("LightCurveFeatures is not Bayesian: predict_proba has no return_std")
         return self.predict_proba_features(self.features(x))
 
     def predict(self, x: Any, x_err: Any = None, batch_size: int | None = None) -> np.ndarray:
@@ -221,28 +229,19 @@ class LightCurveFeatures(AstroModel):
         """Index into ``classes_`` of the most probable class of every curve."""
         return self.predict_proba(x).argmax(1)
 
-    def score(self, x: Any, y: Any = None) -> float:
+    def score(self, x: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Accuracy (classification; labels from the curves when ``y`` is None) or R² (regression)."""
-        curves = as_lightcurve_set(x)
-        if self.task == "classification":
-            truth = curves.labels() if y is None else np.asarray(y).ravel()
-            return float(np.mean(self.predict(curves) == truth))
-        from sklearn.metrics import r2_score
+        from astrotorch.models.lightcurves import lightcurve_score
 
-        return float(r2_score(np.asarray(y, np.float64).reshape(len(curves), -1), self.predict(curves)))
+        return lightcurve_score(self, x, y, sample_weight)
 
-    def evaluate(self, x: Any, y: Any = None, y_err: Any = None, batch_size: int | None = None) -> dict[str, Any]:
-        """Classification report (accuracy, macro-F1, log loss, confusion matrix, AUCs) or MAE per target."""
-        from astrotorch.lightcurves.metrics import classification_report
+    def evaluate(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None,
+                 batch_size: int | None = None) -> dict[str, Any]:
+        """Classification report (accuracy, macro-F1, log loss, confusion matrix, AUCs) or, per target,
+        n, MAE, median absolute error, RMSE, bias and NMAD of the residuals."""
+        from astrotorch.models.lightcurves import lightcurve_evaluate
 
-        curves = as_lightcurve_set(x)
-        if self.task == "classification":
-            yy = encode_classes(curves.labels() if y is None else np.asarray(y).ravel(), self.classes_)
-            return classification_report(yy, self.predict_proba(curves), self.targetname)
-        pred = self.predict(curves)
-        yy = np.asarray(y, np.float64).reshape(pred.shape)
-        r = pred - yy
-        return {"mae": np.nanmean(np.abs(r), 0).tolist(), "median_ae": np.nanmedian(np.abs(r), 0).tolist()}
+        return lightcurve_evaluate(self, x, y, batch_size)
 
     # ----------------------------------------------------------------------------- persistence
     def state_tensors(self) -> dict[str, torch.Tensor]:
@@ -264,14 +263,14 @@ class LightCurveFeatures(AstroModel):
 
     def extra_state(self) -> dict[str, Any]:
         return {"bands": list(self.bands_ or ()), "feature_names": self.feature_names_,
-                "dropped_features": list(self.dropped_features_), "classes": classes_to_json(self.classes_)}
+                "dropped_features": list(self.dropped_features_), "classes": classes_to_json(self._classes)}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.bands_ = tuple(state.get("bands") or ())
         self.feature_names_ = state.get("feature_names")
-        self.dropped_features_ = list(state.get("dropped_features") or [])
-        self.classes_ = classes_from_json(state.get("classes"))
-        if self.task == "classification" and self.classes_ is None:
+        self.dropped_features_ = tuple(state.get("dropped_features") or ())
+        self._classes = classes_from_json(state.get("classes"))
+        if self.task == "classification" and self._classes is None:
             raise ModelFolderError("config.json: an lc_features classifier needs its 'classes'")
         if self.feature_names_ is not None:
             self._input_norm = {"features": Normalizer(mode=0).fit(np.zeros((1, len(self.feature_names_)), np.float32))}

@@ -126,6 +126,55 @@ def robust_standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return center, scale
 
 
+def _regression_targets(curves: LightCurveSet, y: Any) -> np.ndarray:
+    if y is None:
+        raise InputValidationError("regression needs targets y (N, D)")
+    ya = np.asarray(y, dtype=np.float64)
+    ya = ya[:, None] if ya.ndim == 1 else ya
+    if ya.shape[0] != len(curves):
+        raise ShapeMismatchError(f"{ya.shape[0]} targets for {len(curves)} light curves")
+    return ya
+
+
+def lightcurve_score(model: Any, x: Any, y: Any = None, sample_weight: Any = None) -> float:
+    """scikit-learn's ``score`` for a light-curve model: accuracy (labels from the curves when ``y`` is
+    None) or R² averaged over targets (rows with a NaN target left out)."""
+    from sklearn.metrics import accuracy_score, r2_score
+
+    curves = as_lightcurve_set(x)
+    w = None if sample_weight is None else np.asarray(sample_weight, np.float64).ravel()
+    if model.task == "classification":
+        truth = curves.labels() if y is None else np.asarray(y).ravel()
+        pred = model.predict(curves)
+        return float(accuracy_score(np.asarray(truth).astype(str), np.asarray(pred).astype(str), sample_weight=w))
+    yy = _regression_targets(curves, y)
+    pred = np.asarray(model.predict(curves), np.float64).reshape(yy.shape)
+    ok = np.isfinite(yy).all(1)
+    return float(r2_score(yy[ok], pred[ok], sample_weight=None if w is None else w[ok]))
+
+
+def lightcurve_evaluate(model: Any, x: Any, y: Any = None, batch_size: int | None = None) -> dict[str, Any]:
+    """Classification report (:func:`~astrotorch.lightcurves.metrics.classification_report`) or, per
+    regression target, n, MAE, median absolute error, RMSE, bias and NMAD of the residuals."""
+    from astrotorch.lightcurves.metrics import classification_report, nmad
+
+    curves = as_lightcurve_set(x)
+    if model.task == "classification":
+        labels = curves.labels() if y is None else np.asarray(y).ravel()
+        probs = model.predict_proba(curves, batch_size=batch_size)
+        return classification_report(encode_classes(labels, model.classes_), probs,
+                                     [str(c) for c in model.classes_.tolist()])
+    yy = _regression_targets(curves, y)
+    pred = np.asarray(model.predict(curves, batch_size=batch_size), np.float64).reshape(yy.shape)
+    res = {}
+    for j, name in enumerate(model.targetname or [f"label_{j}" for j in range(yy.shape[1])]):
+        r = pred[:, j] - yy[:, j]
+        r = r[np.isfinite(r)]
+        res[name] = {"n": int(r.size), "mae": float(np.mean(np.abs(r))), "median_ae": float(np.median(np.abs(r))),
+                     "rmse": float(np.sqrt(np.mean(r**2))), "bias": float(np.mean(r)), "nmad": nmad(r)}
+    return res
+
+
 # ---------------------------------------------------------------------------------------------- base
 class LightCurveNetworkModel(AstroModel):
     """Shared machinery of the neural light-curve models (not registered itself).
@@ -141,7 +190,8 @@ class LightCurveNetworkModel(AstroModel):
     fold: per-observation phase features sin/cos(2π t / P) at the searched period (or
         ``meta["period"]`` when ``period_inputs`` is off).
     restore_best: end training with the weights of the epoch of lowest validation loss.
-    progress: tqdm bar while many curves' periods are searched.
+    progress: the base class's setting (``"auto"``, ``"bar"``, ``"epoch"``, ``"none"``); anything but
+        ``"none"`` also shows a tqdm bar while many curves' periods and features are computed.
     norm: per-light-curve normalisation, ``"shared"`` (one flux scale per object, keeps colours),
         ``"minmax"`` (the seed's per-band min–max) or ``"none"``.
     rest_frame: divide times by (1 + z) from ``meta["redshift"]`` (time dilation).
@@ -159,8 +209,20 @@ class LightCurveNetworkModel(AstroModel):
     class_weight: ``"balanced"`` (inverse class frequency) or ``None``.
     """
 
+    # fitted state (class-level defaults: __init__ stores hyper-parameters only, as scikit-learn wants)
+    bands_: tuple[str, ...] | None = None
+    class_weights_: np.ndarray | None = None
+    static_names_: list[str] | None = None
+    static_center_: np.ndarray | None = None
+    static_scale_: np.ndarray | None = None
+    pretrain_history: Any = None
+    _stage: str = "supervised"
+    _pad_to: int | None = None
+    _pretrained: dict[str, torch.Tensor] | None = None
+    _pretrain_cfg: tuple[float, int] = (0.3, 0)
+
     def __init__(self, *, period_inputs: bool = True, period_min: float = 0.1, period_max: float | None = None,
-                 feature_inputs: bool = True, fold: bool = True, restore_best: bool = True, progress: bool = True,
+                 feature_inputs: bool = True, fold: bool = True, restore_best: bool = True,
                  norm: str = "shared", rest_frame: bool = False, meta_keys: Sequence[str] = (),
                  max_length: int | None = 200, first_days: float | None = None,
                  bucket: bool = True, padding: str = "batch", loss: str = "mse", weight_by_error: bool = False,
@@ -176,10 +238,9 @@ class LightCurveNetworkModel(AstroModel):
         self.period_max = period_max
         self.fold = fold
         self.restore_best = restore_best
-        self.progress = progress
         self.norm = norm
         self.rest_frame = rest_frame
-        self.meta_keys = tuple(meta_keys)
+        self.meta_keys = meta_keys
         self.max_length = max_length
         self.first_days = first_days
         self.bucket = bucket
@@ -195,16 +256,6 @@ class LightCurveNetworkModel(AstroModel):
         self.encode_options  # validates norm
         if period_inputs:
             self.period_options  # validates the range
-        self.bands_: tuple[str, ...] | None = None
-        self.classes_: np.ndarray | None = None
-        self.class_weights_: np.ndarray | None = None
-        self.static_names_: list[str] | None = None
-        self.static_center_: np.ndarray | None = None
-        self.static_scale_: np.ndarray | None = None
-        self._stage = "supervised"
-        self._pad_to: int | None = None
-        self._pretrained: dict[str, torch.Tensor] | None = None
-        self._pretrain_cfg: tuple[float, int] = (0.3, 0)
 
     @property
     def encode_options(self) -> EncodeOptions:
@@ -242,7 +293,7 @@ class LightCurveNetworkModel(AstroModel):
         """Encoded curves with standardised static inputs (statistics fitted when ``fitting``)."""
         periods = phys = None
         if self.period_inputs:
-            table, names = period_table(curves, self.bands_, self.period_options, progress=self.progress)
+            table, names = period_table(curves, self.bands_, self.period_options, progress=self.progress != "none")
             phys, _ = physics_vector(table, names)
             periods = table[:, names.index("period")]
         enc = encode_many(curves, self.encode_options, periods if self.fold else None)
@@ -252,7 +303,7 @@ class LightCurveNetworkModel(AstroModel):
         if self.feature_inputs:
             from astrotorch.lightcurves.features import feature_matrix
 
-            X, names = feature_matrix(curves, self.bands_, periodogram=False, progress=self.progress)
+            X, names = feature_matrix(curves, self.bands_, periodogram=False, progress=self.progress != "none")
             static = np.hstack([static, X[:, [names.index(n) for n in _feature_input_names(self.bands_)]]])
         if fitting:
             self.static_center_, self.static_scale_ = robust_standardiser(static)
@@ -272,19 +323,14 @@ class LightCurveNetworkModel(AstroModel):
 
     def _labels(self, curves: LightCurveSet, y: Any, fitting: bool) -> np.ndarray:
         if self.task == "classification":
-            if fitting and self.classes_ is None:
-                idx, self.classes_ = fit_classes(curves, y)
-                self.targetname = [str(c) for c in self.classes_.tolist()]
+            if fitting and self._classes is None:
+                idx, self._classes = fit_classes(curves, y)
+                # the class names, as the run reports and prediction tables read them (set at fit, as before)
+                self.targetname = [str(c) for c in self._classes.tolist()]
                 return idx
             labels = curves.labels() if y is None else np.asarray(y).reshape(len(curves), -1)[:, 0]
-            return encode_classes(labels, self.classes_)
-        if y is None:
-            raise InputValidationError("regression needs targets y (N, D)")
-        ya = np.asarray(y, dtype=np.float32)
-        ya = ya[:, None] if ya.ndim == 1 else ya
-        if ya.shape[0] != len(curves):
-            raise ShapeMismatchError(f"{ya.shape[0]} targets for {len(curves)} light curves")
-        return ya
+            return encode_classes(labels, self._classes)
+        return _regression_targets(curves, y).astype(np.float32)
 
     def make_dataset(self, x: Any, y: Any, y_err: Any = None, sample_weight: Any = None) -> Dataset:
         """``x`` is a list of encoded light curves here (see :meth:`fit`)."""
@@ -318,19 +364,19 @@ class LightCurveNetworkModel(AstroModel):
         return cbs
 
     def fit(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None, sample_weight: Any = None,
-            ckpt_path: str | None = None, warm_start: bool = False, *, freeze_encoder: bool = False
+            ckpt_path: str | None = None, warm_start: bool = False, *, freeze_encoder: bool = False,
+            callbacks: list[Any] | None = None, logger: Any = None, trainer_kwargs: dict[str, Any] | None = None
             ) -> "LightCurveNetworkModel":
         """Train on light curves ``x`` (labels from the curves when ``y`` is None for classification).
 
         After :meth:`pretrain`, the encoder starts from the pretrained weights (``freeze_encoder``
-        keeps them fixed and trains only the head).
+        keeps them fixed and trains only the head). ``callbacks``, ``logger`` and ``trainer_kwargs`` go
+        to the ``lightning.Trainer`` (as for every AstroModel); the global random generators are
+        seeded from ``seed`` for the duration of the call only.
         """
-        import lightning as L
-
-        L.seed_everything(self.seed, workers=True, verbose=False)
         warm = warm_start and self.network is not None
         if not warm:
-            self.classes_ = None
+            self._classes = None
         curves = self._curves(x)
         labels = self._labels(curves, y, fitting=True)
         if not warm:
@@ -340,7 +386,7 @@ class LightCurveNetworkModel(AstroModel):
         w = None if sample_weight is None else np.asarray(sample_weight, np.float32).ravel()
         err = None
         if self.task == "classification":
-            n_classes = len(self.classes_)
+            n_classes = len(self._classes)
             self.output_dim = n_classes
             if self.class_weight == "balanced":
                 counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
@@ -365,7 +411,9 @@ class LightCurveNetworkModel(AstroModel):
             if self._pretrained is not None:
                 self._load_pretrained(freeze_encoder)
         self._stage = "supervised"
-        self._fit_lightning(train_ds, val_ds, ckpt_path)
+        self._set_n_features_in()
+        self._fit_lightning(train_ds, val_ds, ckpt_path, callbacks=callbacks, logger=logger,
+                            trainer_kwargs=trainer_kwargs)
         return self
 
     def _load_pretrained(self, freeze: bool) -> None:
@@ -388,29 +436,26 @@ class LightCurveNetworkModel(AstroModel):
         their normalised fluxes at their real times and bands (loss ``self.loss``; with
         ``weight_by_error`` each term is weighted by 1/σ²). Labels are not needed. The learned encoder
         weights are kept for the next :meth:`fit`."""
-        import lightning as L
+        from astrotorch.train.trainer import isolated_rng
 
         if not hasattr(self.build_network(self._dummy_shape(), 1), "reconstruct"):
             raise InputValidationError(f"{type(self).__name__} has no reconstruction head to pretrain")
         if not 0.0 < mask_fraction < 1.0:
             raise InputValidationError(f"mask_fraction must be in (0, 1), got {mask_fraction}")
-        L.seed_everything(self.seed, workers=True, verbose=False)
-        curves = self._curves(x)
-        self._setup_shapes(curves)
-        enc = self._encode(curves, fitting=True)
-        self._pad_to = max(e["time"].shape[0] for e in enc)
-        ds = LightCurveDataset(enc)
-        train_ds, val_ds = self._split(ds)
-        self.network = self.build_network(self.input_shape, 1)
-        self._stage = "pretrain"
-        self._pretrain_cfg = (mask_fraction, self.seed)
-        saved_epochs = self.max_epochs
-        try:
-            self.max_epochs = max_epochs
-            self._fit_lightning(train_ds, val_ds, None)
-        finally:
-            self.max_epochs = saved_epochs
-            self._stage = "supervised"
+        with self._restore_on_failure(), isolated_rng(self.seed):
+            curves = self._curves(x)
+            self._setup_shapes(curves)
+            enc = self._encode(curves, fitting=True)
+            self._pad_to = max(e["time"].shape[0] for e in enc)
+            ds = LightCurveDataset(enc)
+            train_ds, val_ds = self._split(ds)
+            self.network = self.build_network(self.input_shape, 1)
+            self._stage = "pretrain"
+            self._pretrain_cfg = (mask_fraction, self.seed)
+            try:
+                self._fit_lightning(train_ds, val_ds, None, max_epochs=max_epochs)
+            finally:
+                self._stage = "supervised"
         self.pretrain_history = self.history
         self._pretrained = {k: v.detach().clone() for k, v in self.network.state_dict().items()}
         self.network = None  # the supervised network is built (with these weights) by fit
@@ -477,53 +522,40 @@ class LightCurveNetworkModel(AstroModel):
                 out[np.asarray(idx)] = o.float().cpu().numpy()
         return out
 
-    def predict_proba(self, x: Any, batch_size: int | None = None) -> np.ndarray:
-        """Class probabilities (N, C), columns in ``classes_`` order (classifiers only)."""
+    def predict_proba(self, x: Any, x_err: Any = None, batch_size: int | None = None,
+                      return_std: bool = False) -> np.ndarray:
+        """Class probabilities (N, C), columns in ``classes_`` order (classifiers only). These networks
+        are not Bayesian: ``return_std=True`` is refused."""
         if self.task != "classification":
             raise InputValidationError("predict_proba is only for classification models (task='classification')")
+        if return_std:
+            raise InputValidationError(f"{type(self).__name__} is not Bayesian: predict_proba has no return_std")
         return self._raw_outputs(x, batch_size)
 
     def predict(self, x: Any, x_err: Any = None, batch_size: int | None = None) -> np.ndarray:
         """Classification: the predicted label of every curve (values of ``classes_``).
         Regression: values (N, D) in physical units."""
         if self.task == "classification":
-            return self.classes_[self.predict_proba(x, batch_size).argmax(1)]
+            probs = self.predict_proba(x, batch_size=batch_size)  # checks that the model is fitted
+            return self.classes_[probs.argmax(1)]
         out = self._raw_outputs(x, batch_size)
         return np.asarray(self._label_norm.denormalize(out), np.float32)
 
     def predict_classes(self, x: Any, batch_size: int | None = None) -> np.ndarray:
         """Index into ``classes_`` of the most probable class of every curve."""
-        return self.predict_proba(x, batch_size).argmax(1)
+        return self.predict_proba(x, batch_size=batch_size).argmax(1)
 
-    def score(self, x: Any, y: Any = None) -> float:
+    def score(self, x: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Classification: accuracy (labels from the curves when ``y`` is None). Regression: R²
         (``sklearn.metrics.r2_score``, averaged over targets), as scikit-learn's estimators score."""
-        curves = as_lightcurve_set(x)
-        if self.task == "classification":
-            truth = curves.labels() if y is None else np.asarray(y).ravel()
-            return float(np.mean(self.predict(curves) == truth))
-        from sklearn.metrics import r2_score
+        return lightcurve_score(self, x, y, sample_weight)
 
-        return float(r2_score(self._labels(curves, y, fitting=False), self.predict(curves)))
-
-    def evaluate(self, x: Any, y: Any = None, y_err: Any = None, batch_size: int | None = None) -> dict[str, Any]:
+    def evaluate(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None,
+                 batch_size: int | None = None) -> dict[str, Any]:
         """Classification: accuracy, macro-F1, PLAsTiCC-weighted log loss, confusion matrix, AUCs.
-        Regression: MAE, median absolute error, RMSE, bias and NMAD of the residuals per target."""
-        from astrotorch.lightcurves.metrics import classification_report, nmad
-
-        curves = as_lightcurve_set(x)
-        if self.task == "classification":
-            probs = self.predict_proba(curves, batch_size=batch_size)
-            return classification_report(self._labels(curves, y, fitting=False), probs, self.targetname)
-        pred = self.predict(curves, batch_size=batch_size)
-        yy = self._labels(curves, y, fitting=False)
-        res = {}
-        for j, name in enumerate(self.targetname or [f"label_{j}" for j in range(yy.shape[1])]):
-            r = pred[:, j] - yy[:, j]
-            r = r[np.isfinite(r)]
-            res[name] = {"n": int(r.size), "mae": float(np.mean(np.abs(r))), "median_ae": float(np.median(np.abs(r))),
-                         "rmse": float(np.sqrt(np.mean(r**2))), "bias": float(np.mean(r)), "nmad": nmad(r)}
-        return res
+        Regression: MAE, median absolute error, RMSE, bias and NMAD of the residuals per target
+        (astroNN's argument order: inputs, labels, inputs_err, labels_err)."""
+        return lightcurve_evaluate(self, x, y, batch_size)
 
     def fit_on_batch(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None,
                      sample_weight: Any = None) -> "LightCurveNetworkModel":
@@ -548,7 +580,7 @@ class LightCurveNetworkModel(AstroModel):
         def floats(a: np.ndarray | None) -> list[float] | None:
             return None if a is None else [float(v) for v in a]
 
-        return {"bands": list(self.bands_ or ()), "classes": classes_to_json(self.classes_),
+        return {"bands": list(self.bands_ or ()), "classes": classes_to_json(self._classes),
                 "class_weights": floats(self.class_weights_), "static_names": self.static_names_,
                 "static_center": floats(self.static_center_), "static_scale": floats(self.static_scale_)}
 
@@ -556,7 +588,7 @@ class LightCurveNetworkModel(AstroModel):
         from astrotorch.errors import ModelFolderError
 
         self.bands_ = tuple(state.get("bands") or ())
-        self.classes_ = classes_from_json(state.get("classes"))
+        self._classes = classes_from_json(state.get("classes"))
         cw = state.get("class_weights")
         self.class_weights_ = None if cw is None else np.asarray(cw, np.float32)
         self.static_names_ = state.get("static_names")
@@ -568,7 +600,7 @@ class LightCurveNetworkModel(AstroModel):
                 raise ModelFolderError(f"config.json: {key} must be {n} finite numbers (one per static input)")
         self.static_center_ = np.asarray(center, np.float64)
         self.static_scale_ = np.asarray(scale, np.float64)
-        if self.task == "classification" and self.classes_ is None:
+        if self.task == "classification" and self._classes is None:
             raise ModelFolderError("config.json: a light-curve classifier needs its 'classes'")
 
     @staticmethod
