@@ -24,6 +24,16 @@ from astrotorch.models.registry import create_model
 SMALL = dict(d_model=16, n_heads=2, n_layers=1, dim_feedforward=32, max_length=48, batch_size=16)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    # On a shared, oversubscribed 2-core machine two OpenMP threads per process made training ~11x
+    # slower than one (42 s vs 481 s for the same fit, side by side; docs/results/lightcurves.md)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def two_class():
     # RR Lyrae vs SN Ia: easy to tell apart, so a few epochs must beat chance clearly
@@ -63,15 +73,20 @@ def test_transformer_learns_and_roundtrips(two_class, tmp_path):
     tr, te = two_class
     m = LightCurveTransformer(max_epochs=6, lr=3e-3, seed=0, val_size=0.0, early_stopping_patience=None, **SMALL)
     m.fit(tr)
-    assert m.targetname == ["SNIa", "RRL"]
-    p = m.predict(te)
+    assert m.targetname == ["SNIa", "RRL"] and m.classes_.tolist() == ["SNIa", "RRL"]  # the set's class order
+    p = m.predict_proba(te)
     assert p.shape == (len(te), 2) and np.allclose(p.sum(1), 1, atol=1e-5)
+    labels = m.predict(te)
+    assert labels.shape == (len(te),) and set(labels.tolist()) <= {"SNIa", "RRL"}
+    assert np.array_equal(labels, m.classes_[p.argmax(1)])
     rep = m.evaluate(te)
     assert rep["accuracy"] >= 0.75, rep
+    assert m.score(te) == pytest.approx(rep["accuracy"])
     m.save(tmp_path / "m")
     m2 = load_folder(tmp_path / "m")
     assert isinstance(m2, LightCurveTransformer)
-    assert np.allclose(m2.predict(te), p, atol=1e-6)
+    assert np.allclose(m2.predict_proba(te), p, atol=1e-6)
+    assert np.array_equal(m2.predict(te), labels) and m2.classes_.tolist() == ["SNIa", "RRL"]
     assert m.history is not None and len(m.history) == 6
 
 
@@ -79,8 +94,8 @@ def test_predict_order_independent_of_buckets(two_class):
     tr, te = two_class
     m = LightCurveGRU(max_epochs=1, hidden=16, max_length=48, batch_size=16, val_size=0.0, seed=0).fit(tr)
     sub = te[:9]
-    p_all = m.predict(sub, batch_size=4)
-    p_one = np.concatenate([m.predict(sub[[i]]) for i in range(len(sub))])
+    p_all = m.predict_proba(sub, batch_size=4)
+    p_one = np.concatenate([m.predict_proba(sub[[i]]) for i in range(len(sub))])
     assert np.allclose(p_all, p_one, atol=1e-5)
 
 
@@ -88,7 +103,7 @@ def test_gru_and_early_classification(two_class):
     tr, te = two_class
     m = LightCurveGRU(max_epochs=2, hidden=16, first_days=30.0, max_length=48, batch_size=16, seed=0)
     m.fit(tr)
-    p = m.predict(te)
+    p = m.predict_proba(te)
     assert p.shape == (len(te), 2) and np.isfinite(p).all()
 
 
@@ -146,13 +161,15 @@ def test_features_model_roundtrip_without_pickle(two_class, tmp_path):
     tr, te = two_class
     # periodogram and Bazin features are exercised in test_lightcurves_data; keep this test fast
     m = LightCurveFeatures(max_iter=30, periodogram=False, bazin_fit=False).fit(tr)
-    p = m.predict(te)
+    p = m.predict_proba(te)
     assert m.evaluate(te)["accuracy"] >= 0.8
+    assert np.array_equal(m.predict(te), m.classes_[p.argmax(1)])
     m.save(tmp_path / "f")
     assert sorted(f.name for f in (tmp_path / "f").iterdir()) == [
         "config.json", "history.csv", "manifest.json", "model.safetensors"]
     m2 = load_folder(tmp_path / "f")
-    assert np.array_equal(m2.predict(te), p)
+    assert np.array_equal(m2.predict_proba(te), p)
+    assert m2.dropped_features_ == m.dropped_features_
 
 
 def test_registry_and_errors(two_class):
@@ -193,3 +210,44 @@ def test_cli_train_lightcurves_writes_run_folder(tmp_path):
     with pytest.raises(InputValidationError):
         train_lightcurves(data="hdf5:/nowhere", out=tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("name", ["lc_transformer", "lc_gru", "lc_features"])
+def test_scikit_learn_classifier_protocol(two_class, name):
+    """clone, classes_, predict → labels, predict_proba, score, evaluate; fit takes Lightning's
+    callbacks/logger/trainer_kwargs and leaves the caller's global random state alone."""
+    import lightning as L
+    from sklearn.base import clone, is_classifier
+
+    tr, te = two_class
+    kw = ({"max_iter": 10, "periodogram": False, "bazin_fit": False} if name == "lc_features" else
+          {**({"d_model": 16, "n_heads": 2, "n_layers": 1, "dim_feedforward": 32} if name == "lc_transformer"
+              else {"hidden": 16, "n_layers": 1}), "max_epochs": 2, "max_length": 48, "period_inputs": False,
+           "feature_inputs": False})
+    m = create_model(name, progress="none", meta_keys=[], **kw)
+    assert clone(m).get_params() == m.get_params() and is_classifier(m)
+    assert m.get_params()["meta_keys"] == []  # stored exactly as given
+
+    class Count(L.Callback):
+        epochs = 0
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            Count.epochs += 1
+
+    np.random.seed(123)
+    state = np.random.get_state()[1].copy()
+    fit_kw = {} if name == "lc_features" else {"callbacks": [Count()], "trainer_kwargs": {"max_epochs": 1}}
+    m.fit(tr, **fit_kw)
+    assert np.array_equal(np.random.get_state()[1], state)
+    if name != "lc_features":
+        assert Count.epochs == 1  # the callback ran, trainer_kwargs won over max_epochs
+    assert sorted(m.classes_.tolist()) == ["RRL", "SNIa"]
+    labels = m.predict(te)
+    probs = m.predict_proba(te)
+    assert probs.shape == (len(te), 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert np.array_equal(labels, m.classes_[probs.argmax(1)])
+    assert m.score(te) == pytest.approx(np.mean(labels == te.labels()))
+    rep = m.evaluate(te)
+    assert rep["accuracy"] == pytest.approx(m.score(te))
+    with pytest.raises(InputValidationError, match="Bayesian"):
+        m.predict_proba(te, return_std=True)

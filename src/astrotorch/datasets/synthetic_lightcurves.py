@@ -197,13 +197,13 @@ def make_synthetic_lightcurves(n: int = 2000, classes: Sequence[str] = DEFAULT_C
                                class_probs: dict[str, float] | None = None, seed: int = 0,
                                n_seasons: int = 2, season_days: float = 180.0, visit_prob: float = 0.3,
                                ddf_fraction: float = 0.1, drop_fraction: float = 0.0,
-                               balanced: bool = False) -> LightCurveSet:
+                               balanced: bool = False, progress: bool = True) -> LightCurveSet:
     """Generate ``n`` labelled synthetic light curves (µJy, bands u g r i z y); see the module doc.
 
     ``class_probs`` (default :data:`DEFAULT_CLASS_PROBS` restricted to ``classes``) sets the class mix;
     ``balanced=True`` gives equal numbers per class. ``drop_fraction`` randomly removes that fraction of
     each object's points (the seed's augmentation). Labels are class names; ``class_names`` of the
-    returned set is ``list(classes)``.
+    returned set is ``list(classes)``. ``progress`` shows a tqdm bar for large sets (≥ 5,000 curves).
     """
     if n < 1:
         raise InputValidationError(f"n must be ≥ 1, got {n}")
@@ -218,8 +218,11 @@ def make_synthetic_lightcurves(n: int = 2000, classes: Sequence[str] = DEFAULT_C
         probs = class_probs or {c: DEFAULT_CLASS_PROBS[c] for c in classes}
         p = np.array([probs[c] for c in classes], dtype=np.float64)
         labels = rng.choice(np.array(classes, dtype=object), size=n, p=p / p.sum())
+    from tqdm.auto import tqdm
+
     curves = []
-    for i, cls in enumerate(labels):
+    for i, cls in enumerate(tqdm(labels, desc="synthetic light curves", unit="curve", mininterval=1.0, leave=False,
+                                 disable=not progress or n < 5000)):
         orng = np.random.default_rng([seed, i])  # per-object stream: object i does not depend on n
         ddf = bool(orng.random() < ddf_fraction)
         t, b = _cadence(orng, n_seasons, season_days, visit_prob, ddf)

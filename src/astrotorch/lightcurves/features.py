@@ -6,9 +6,9 @@ Per object (fluxes normalised by one shared scale, so colours survive):
 * per band: count, max, median, standard deviation, amplitude (95th − 5th percentile), skewness,
   kurtosis, mean S/N (missing band → NaN, which HistGradientBoosting handles natively);
 * colours: −2.5 log10 of the ratio of neighbouring bands' peak fluxes (mag);
-* Lomb–Scargle (astropy) period (days) and power on all bands combined (each band centred and
-  scaled by its own spread first), the best period refined among aliases by a multi-harmonic fit;
-  the g-band (or bluest band) amplitude of that fit;
+* period inputs (:mod:`astrotorch.lightcurves.periods`, cached per curve): Lomb–Scargle period
+  (days) and power on all bands combined, refined among aliases by a multi-harmonic fit, and per band
+  the fit's amplitude and the phase-folded Fourier shape (A1, R21, R31, φ21, φ31);
 * transient shape: time of peak, rise and decline times (days, between half-maximum and peak), and
   a Bazin fit (Bazin et al. 2009) in the brightest band: τ_rise, τ_fall (days), peak magnitude.
 """
@@ -22,127 +22,16 @@ from typing import Sequence
 import numpy as np
 from scipy import optimize, stats
 
+from astrotorch.lightcurves.cache import CACHE
 from astrotorch.lightcurves.container import LightCurve, LightCurveSet
 from astrotorch.lightcurves.normalisation import shared_scale
-
-
-def _fourier_design(t: np.ndarray, period: float, n_terms: int) -> np.ndarray:
-    ph = 2.0 * np.pi * t / period
-    cols = [np.ones_like(t)]
-    for k in range(1, n_terms + 1):
-        cols += [np.sin(k * ph), np.cos(k * ph)]
-    return np.stack(cols, axis=1)
-
-
-def multiband_fourier_chi2(lc: LightCurve, period: float, n_terms: int = 3) -> tuple[float, dict[int, float]]:
-    """χ² of a per-band ``n_terms``-harmonic Fourier fit at ``period`` (days), and each band's
-    peak-to-peak model amplitude (in the light curve's units)."""
-    chi2 = 0.0
-    amps: dict[int, float] = {}
-    for b in np.unique(lc.band):
-        sel = lc.band == b
-        t, y, e = lc.time[sel], lc.value[sel], np.maximum(lc.error[sel], 1e-6)
-        if t.size < 2 * n_terms + 2:
-            continue
-        X = _fourier_design(t, period, n_terms)
-        w = 1.0 / e
-        coef, *_ = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)
-        chi2 += float(np.sum(((X @ coef - y) * w) ** 2))
-        grid = _fourier_design(np.linspace(0, period, 64), period, n_terms) @ coef
-        amps[int(b)] = float(grid.max() - grid.min())
-    return chi2, amps
-
-
-def fourier_shape(t: np.ndarray, y: np.ndarray, e: np.ndarray, period: float, n_terms: int = 3) -> dict[str, float]:
-    """Fourier decomposition of a phase-folded curve (Simon & Lee 1981): y = A0 + Σ A_k cos(kωt + φ_k).
-
-    Returns ``A1`` (semi-amplitude of the fundamental, units of ``y``), ``R21 = A2/A1``,
-    ``R31 = A3/A1`` and ``phi21 = φ2 − 2φ1``, ``phi31 = φ3 − 3φ1`` (radians, modulo 2π) — the classical
-    RRab (sawtooth: large R21) vs RRc (near-sinusoidal: small R21) discriminants. NaN when there are
-    too few points.
-    """
-    out = dict.fromkeys(("A1", "R21", "R31", "phi21", "phi31"), np.nan)
-    if t.size < 2 * n_terms + 3 or not np.isfinite(period) or period <= 0:
-        return out
-    X = _fourier_design(t, period, n_terms)
-    w = 1.0 / np.maximum(e, 1e-6)
-    coef, *_ = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)
-    s, c = coef[1::2], coef[2::2]  # y = Σ s_k sin(kωt) + c_k cos(kωt) = Σ A_k cos(kωt + φ_k)
-    amp = np.hypot(s, c)
-    phi = np.arctan2(-s, c)
-    if amp[0] <= 0:
-        return out
-    out.update(A1=float(amp[0]), R21=float(amp[1] / amp[0]), R31=float(amp[2] / amp[0]) if n_terms > 2 else np.nan,
-               phi21=float((phi[1] - 2 * phi[0]) % (2 * np.pi)),
-               phi31=float((phi[2] - 3 * phi[0]) % (2 * np.pi)) if n_terms > 2 else np.nan)
-    return out
-
-
-def lomb_scargle_period(lc: LightCurve, min_period: float = 0.1, max_period: float | None = None,
-                        samples_per_peak: int = 3, n_candidates: int = 5, refine_terms: int = 3
-                        ) -> dict[str, float]:
-    """Period (days) from a Lomb–Scargle periodogram of all bands combined, refined among aliases.
-
-    Each band is centred on its median and divided by its robust spread so bands of different
-    amplitude can share one periodogram. The ``n_candidates`` highest peaks and their ±1 d⁻¹
-    aliases are then compared by the χ² of a ``refine_terms``-harmonic per-band Fourier fit (RR Lyrae
-    light curves are far from sinusoids, which is what makes plain Lomb–Scargle pick aliases).
-    Returns ``period_ls`` (highest peak), ``power_ls``, ``period`` (refined) and ``fap_proxy``
-    (second-highest / highest power).
-    """
-    from astropy.timeseries import LombScargle
-
-    t = lc.time
-    y = np.empty_like(lc.value)
-    dy = np.empty_like(lc.error)
-    for b in np.unique(lc.band):
-        sel = lc.band == b
-        med = np.median(lc.value[sel])
-        spread = 1.4826 * np.median(np.abs(lc.value[sel] - med)) or 1.0
-        y[sel] = (lc.value[sel] - med) / spread
-        dy[sel] = np.maximum(lc.error[sel], 1e-6) / spread
-    baseline = max(float(t.max() - t.min()), 1e-3)
-    nan = {"period_ls": np.nan, "power_ls": np.nan, "period": np.nan, "fap_proxy": np.nan}
-    if t.size < 8:
-        return nan
-    max_period = max_period or max(baseline / 2.0, min_period * 2.0)
-    ls = LombScargle(t, y, dy)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        freq, power = ls.autopower(minimum_frequency=1.0 / max_period, maximum_frequency=1.0 / min_period,
-                                   samples_per_peak=samples_per_peak, method="fast")
-    if freq.size < 3 or not np.isfinite(power).any():
-        return nan
-    power = np.nan_to_num(power)
-    # local maxima, highest first
-    peaks = np.flatnonzero((power[1:-1] > power[:-2]) & (power[1:-1] >= power[2:])) + 1
-    peaks = peaks[np.argsort(power[peaks])[::-1]][:n_candidates] if peaks.size else np.array([int(np.argmax(power))])
-    best_f = float(freq[peaks[0]])
-    out = {"period_ls": 1.0 / best_f, "power_ls": float(power[peaks[0]]),
-           "fap_proxy": float(power[peaks[1]] / power[peaks[0]]) if peaks.size > 1 else 0.0}
-    if refine_terms <= 0:
-        out["period"] = out["period_ls"]
-        return out
-    cands = set()
-    df = 1.0 / (samples_per_peak * baseline)
-    for p in peaks:
-        f0 = float(freq[p])
-        for alias in (0.0, 1.0, -1.0):  # sidereal-day aliases of ground-based cadence
-            f = f0 + alias
-            if 1.0 / max_period <= f <= 1.0 / min_period:
-                cands.add(round(f / df) * df)
-    best, best_chi = out["period_ls"], np.inf
-    for f in sorted(cands):
-        # fine local search around each candidate frequency
-        fine = f + df * np.linspace(-1.0, 1.0, 11)
-        fine = fine[fine > 0]
-        pw = ls.power(fine)
-        f_fine = float(fine[int(np.argmax(pw))])
-        chi, _ = multiband_fourier_chi2(lc, 1.0 / f_fine, refine_terms)
-        if chi < best_chi:
-            best, best_chi = 1.0 / f_fine, chi
-    out["period"] = best
-    return out
+from astrotorch.lightcurves.periods import (  # noqa: F401  (re-exported: one implementation, in periods)
+    PeriodOptions,
+    fourier_shape,
+    lomb_scargle_period,
+    multiband_fourier_chi2,
+    period_inputs,
+)
 
 
 def bazin(t: np.ndarray, a: float, t0: float, tau_rise: float, tau_fall: float, c: float) -> np.ndarray:
@@ -226,26 +115,13 @@ def extract_features(lc: LightCurve, bands: Sequence[str], periodogram: bool = T
         feats["rise_time"] = float(t[i] - t[half].min())
         feats["decline_time"] = float(t[half].max() - t[i])
         feats["frac_above_half"] = float(half.mean())
-    if periodogram:
-        ls = lomb_scargle_period(lcf, min_period=min_period)
-        feats["period_ls"] = ls["period_ls"]
-        feats["log_period"] = math.log10(ls["period"]) if np.isfinite(ls["period"]) else np.nan
-        feats["power_ls"] = ls["power_ls"]
-        feats["fap_proxy"] = ls["fap_proxy"]
-        if np.isfinite(ls["period"]):
-            _, amps = multiband_fourier_chi2(lcf.copy(value=v, error=e), ls["period"], 2)
-            for name in bands:
-                k = lcf.bands.index(name) if name in lcf.bands else -1
-                feats[f"{name}_famp"] = amps.get(k, np.nan)
-        else:
-            for name in bands:
-                feats[f"{name}_famp"] = np.nan
-        for name in bands:  # phase-folded shape at the refined period (magnitude-free: normalised flux)
-            k = lcf.bands.index(name) if name in lcf.bands else -1
-            sel = lcf.band == k
-            fs = fourier_shape(t[sel], v[sel], e[sel], ls["period"])
-            for key, val in fs.items():
-                feats[f"{name}_{key}"] = val
+    if periodogram:  # shared with the networks' period inputs (same cache entry)
+        pin = period_inputs(lc, PeriodOptions(min_period=min_period))
+        for key in ("period_ls", "log_period", "power_ls", "fap_proxy"):
+            feats[key] = pin[key]
+        for name in bands:
+            for key in ("famp", "A1", "R21", "R31", "phi21", "phi31"):
+                feats[f"{name}_{key}"] = pin.get(f"{name}_{key}", np.nan)
     if bazin_fit:
         # brightest band (highest peak of normalised flux)
         if peaks:
@@ -271,16 +147,50 @@ def extract_features(lc: LightCurve, bands: Sequence[str], periodogram: bool = T
     return feats
 
 
+def feature_names(bands: Sequence[str], periodogram: bool = True, bazin_fit: bool = True) -> list[str]:
+    """Column names of :func:`extract_features` for these bands and feature groups, in order."""
+    names = ["n_obs", "duration", "scale_mag"]
+    names += [f"{b}_{k}" for b in bands for k in ("n", "max", "median", "std", "amp", "snr", "skew", "kurt")]
+    names += [f"col_{a}-{b}" for a, b in zip(bands[:-1], bands[1:])]
+    names += ["t_peak_rel", "rise_time", "decline_time", "frac_above_half"]
+    if periodogram:
+        names += ["period_ls", "log_period", "power_ls", "fap_proxy"]
+        names += [f"{b}_{k}" for b in bands for k in ("famp", "A1", "R21", "R31", "phi21", "phi31")]
+    if bazin_fit:
+        names += ["bazin_tau_rise", "bazin_tau_fall", "bazin_peak_mag"] + [f"{b}_peak_mag" for b in bands]
+    return names
+
+
 def feature_matrix(curves: LightCurveSet | Sequence[LightCurve], bands: Sequence[str] | None = None,
                    periodogram: bool = True, bazin_fit: bool = True, min_period: float = 0.1,
-                   meta_keys: Sequence[str] = ()) -> tuple[np.ndarray, list[str]]:
-    """Feature matrix (N, F) float64 (NaN = undefined) and its column names."""
+                   meta_keys: Sequence[str] = (), use_cache: bool = True, progress: bool = True
+                   ) -> tuple[np.ndarray, list[str]]:
+    """Feature matrix (N, F) float64 (NaN = undefined) and its column names.
+
+    Each curve's features are cached by content (:mod:`astrotorch.lightcurves.cache`), so computing
+    them again for the same curves (fit, then predict) is free; ``progress`` shows a tqdm bar when
+    many curves need computing.
+    """
     bands = tuple(bands) if bands is not None else tuple(curves.bands)  # type: ignore[union-attr]
-    rows = []
-    for lc in curves:
-        f = extract_features(lc, bands, periodogram=periodogram, bazin_fit=bazin_fit, min_period=min_period)
-        for k in meta_keys:
-            f[f"meta_{k}"] = float(lc.meta.get(k, np.nan))
-        rows.append(f)
-    names = list(rows[0].keys())
-    return np.array([[r.get(n, np.nan) for n in names] for r in rows], dtype=np.float64), names
+    options = ("features", bands, bool(periodogram), bool(bazin_fit), float(min_period))
+    rows = CACHE.map(curves, lambda lc: extract_features(lc, bands, periodogram=periodogram, bazin_fit=bazin_fit,
+                                                         min_period=min_period),
+                     options, use_cache, progress, desc="light-curve features")
+    names = feature_names(bands, periodogram, bazin_fit)
+    X = np.array([[r.get(n, np.nan) for n in names] for r in rows], dtype=np.float64).reshape(len(rows), len(names))
+    names += [f"meta_{k}" for k in meta_keys]
+    if meta_keys:
+        M = np.array([[float(lc.meta.get(k, np.nan)) for k in meta_keys] for lc in curves], dtype=np.float64)
+        X = np.hstack([X, M])
+    return X, names
+
+
+def degenerate_columns(X: np.ndarray) -> np.ndarray:
+    """Boolean mask of columns that carry no information: every value NaN, or one constant value
+    (NaN ignored). Tree boosters refuse all-NaN columns; constant ones only cost time."""
+    X = np.asarray(X, dtype=np.float64)
+    finite = np.isfinite(X)
+    with np.errstate(invalid="ignore"):
+        lo = np.where(finite, X, np.inf).min(axis=0)
+        hi = np.where(finite, X, -np.inf).max(axis=0)
+    return ~finite.any(axis=0) | (hi <= lo)

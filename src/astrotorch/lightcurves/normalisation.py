@@ -38,9 +38,9 @@ class EncodeOptions:
     rest_frame : divide times by (1 + z) using ``meta["redshift"]`` (time dilation); z missing → 0.
     meta_keys : metadata appended to the static inputs (NaN → 0 and an is-missing flag is not added:
         pass only keys every object has, e.g. ``("redshift", "mwebv")``).
-    fold : add per-observation phase features sin/cos(2π t / P) from ``meta["period"]`` (days), e.g.
-        a Lomb–Scargle period computed beforehand (a physics-informed input); objects without a
-        period get zeros.
+    fold : add per-observation phase features sin/cos(2π t / P) at the period P (days) given to
+        :func:`encode` (the light-curve models pass the Lomb–Scargle period they compute), else
+        ``meta["period"]``; objects without a period get zeros.
     max_length : keep at most this many observations (evenly thinned, first and last kept); ``None``
         keeps all.
     """
@@ -112,11 +112,12 @@ def _thin(n: int, max_length: int | None) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n - 1, max_length)).astype(np.int64))
 
 
-def encode(lc: LightCurve, opts: EncodeOptions) -> dict[str, np.ndarray]:
+def encode(lc: LightCurve, opts: EncodeOptions, period: float | None = None) -> dict[str, np.ndarray]:
     """One light curve → arrays ``time`` (days since first observation, float32), ``band`` (int64),
     ``obs`` (float32, (n, n_obs_features)) and ``static`` (float32, (n_static,)).
 
     Non-finite fluxes are dropped; an object with no finite flux raises :class:`InputValidationError`.
+    ``period`` (days) is the folding period for ``opts.fold`` (default ``meta["period"]``).
     """
     lc = lc.to_flux()
     ok = np.isfinite(lc.value) & np.isfinite(lc.error)
@@ -134,7 +135,7 @@ def encode(lc: LightCurve, opts: EncodeOptions) -> dict[str, np.ndarray]:
         t_rel = t_rel / (1.0 + z)  # cosmological time dilation: Δt_obs = (1 + z) Δt_rest
     cols = [value, np.clip(error, 0.0, 1e3)]
     if opts.fold:
-        period = float(lc.meta.get("period", np.nan))
+        period = float(lc.meta.get("period", np.nan) if period is None else period)
         if np.isfinite(period) and period > 0:
             ph = 2.0 * np.pi * (t - t[0]) / period
             cols += [np.sin(ph), np.cos(ph)]
@@ -153,6 +154,9 @@ def encode(lc: LightCurve, opts: EncodeOptions) -> dict[str, np.ndarray]:
     }
 
 
-def encode_many(curves: Sequence[LightCurve], opts: EncodeOptions) -> list[dict[str, np.ndarray]]:
-    """:func:`encode` for every curve."""
-    return [encode(lc, opts) for lc in curves]
+def encode_many(curves: Sequence[LightCurve], opts: EncodeOptions, periods: Sequence[float] | None = None
+                ) -> list[dict[str, np.ndarray]]:
+    """:func:`encode` for every curve (``periods``: one folding period per curve, days)."""
+    if periods is None:
+        return [encode(lc, opts) for lc in curves]
+    return [encode(lc, opts, float(p)) for lc, p in zip(curves, periods)]

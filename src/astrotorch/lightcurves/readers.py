@@ -8,8 +8,10 @@
 * Parquet: one long table ``object_id,time,value,error,band`` (+ optional per-object metadata table);
   :func:`write_parquet` writes that layout.
 
-A file that cannot be parsed or lacks required columns raises :class:`~astrotorch.errors.DataFormatError`;
-a missing file raises ``FileNotFoundError``.
+Files are read through :mod:`astrotorch.io` (one table reader for the library). A file that cannot be
+parsed, lacks required columns, or holds an empty cell, a non-number, an infinite value or a negative
+error in a required column raises :class:`~astrotorch.errors.DataFormatError` naming the file, the
+line (row) and the column; a missing file raises ``FileNotFoundError``.
 """
 
 from __future__ import annotations
@@ -31,16 +33,31 @@ PLASTICC_CLASSES: dict[int, str] = {
 }
 
 
-def _read_table(path: Path, **kw: Any) -> pd.DataFrame:
+#: magnitudes (or magnitude errors) at or beyond this are survey "no measurement" sentinels (SDSS
+#: Stripe 82 writes 99.99 / 100), not observations: such rows are dropped and counted in
+#: ``meta["n_sentinel"]``.
+MAG_SENTINEL: float = 90.0
+
+
+#: text that marks a deliberately missing value in a strict read (an empty cell does not)
+NAN_TEXT: tuple[str, ...] = ("nan", "NaN", "NAN", "null", "NULL", "NA", "N/A")
+
+
+def _read_table(path: Path, strict: bool = False) -> pd.DataFrame:
+    """CSV or Parquet through :mod:`astrotorch.io` (typed errors naming the file).
+
+    ``strict``: only :data:`NAN_TEXT` reads as NaN; an empty cell (a truncated row, a row with an
+    empty band) stays ``""``, which turns its column into text for :func:`_check_cells` to report.
+    """
+    from astrotorch import io as aio
+
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}")
-    try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, skip_blank_lines=True, **kw)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise DataFormatError(f"cannot parse {path}: {exc}") from exc
+    if path.suffix == ".parquet":
+        return aio.read_parquet(path)
+    kw: dict[str, Any] = dict(skip_blank_lines=True)
+    if strict:
+        kw.update(keep_default_na=False, na_values=list(NAN_TEXT))
+    return aio.read_csv(path, **kw)
 
 
 def _require(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
@@ -49,14 +66,67 @@ def _require(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
         raise DataFormatError(f"{path}: missing column(s) {missing}; found {list(df.columns)}")
 
 
-def _numeric(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
+def _row(i: int, path: Path) -> str:
+    """Where data row ``i`` is: its line in a CSV file (1-based, header counted), its row in a table."""
+    return f"row {int(i)}" if Path(path).suffix == ".parquet" else f"line {int(i) + 2}"
+
+
+def _is_number_array(a: np.ndarray) -> bool:
+    return a.dtype.kind in "biuf"
+
+
+def _check_cells(df: pd.DataFrame, cols: Sequence[str], path: Path) -> dict[str, np.ndarray]:
+    """Each column as a numpy array; an empty cell in any of them — a truncated last row, a row with an
+    empty band — raises DataFormatError (a numeric column read strictly has none: an empty cell would
+    have made it text)."""
+    out = {}
     for c in cols:
-        if not pd.api.types.is_numeric_dtype(df[c]):
-            conv = pd.to_numeric(df[c], errors="coerce")
-            bad = conv.isna() & df[c].notna()
-            if bad.any():
-                raise DataFormatError(f"{path}: non-numeric value {df[c][bad].iloc[0]!r} in column {c!r}")
-            df[c] = conv
+        a = df[c].to_numpy()
+        if not _is_number_array(a):
+            text = np.char.strip(a.astype(str))
+            empty = (text == "") | pd.isna(a)
+            if empty.any():
+                i = int(np.flatnonzero(empty)[0])
+                raise DataFormatError(f"{path}: {_row(i, path)}: empty {c!r} (truncated or incomplete row?)")
+        out[c] = a
+    return out
+
+
+def _numbers(raw: np.ndarray, c: str, path: Path, finite: bool = False, non_negative: bool = False,
+             integer: bool = False) -> np.ndarray:
+    """Column ``c`` as float64; text that is not a number, ±inf (``finite``), negative values
+    (``non_negative``) or non-integers (``integer``) raise DataFormatError naming the file, the line
+    and the column. :data:`NAN_TEXT` (and an empty cell, when allowed) reads as NaN."""
+    if _is_number_array(raw):  # the fast path: the parser already read numbers
+        vals = raw.astype(np.float64)
+    else:
+        vals = np.asarray(pd.to_numeric(raw, errors="coerce"), dtype=np.float64)
+        text = np.char.strip(raw.astype(str))
+        bad = np.isnan(vals) & ~(pd.isna(raw) | np.isin(text, NAN_TEXT + ("", "None", "<NA>")))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataFormatError(f"{path}: {_row(i, path)}: non-numeric value {raw[i]!r} in column {c!r}")
+    if finite and np.isinf(vals).any():
+        i = int(np.flatnonzero(np.isinf(vals))[0])
+        raise DataFormatError(f"{path}: {_row(i, path)}: infinite value {raw[i]!r} in column {c!r}")
+    if non_negative and (vals < 0).any():
+        i = int(np.flatnonzero(vals < 0)[0])
+        raise DataFormatError(f"{path}: {_row(i, path)}: negative value {raw[i]!r} in column {c!r} "
+                              "(an uncertainty cannot be negative)")
+    if integer:
+        with np.errstate(invalid="ignore"):
+            frac = ~np.isfinite(vals) | (vals != np.round(vals))
+        if frac.any():
+            i = int(np.flatnonzero(frac)[0])
+            raise DataFormatError(f"{path}: {_row(i, path)}: {raw[i]!r} in column {c!r} is not an integer")
+    return vals
+
+
+def _numeric(df: pd.DataFrame, cols: Sequence[str], path: Path, finite: Sequence[str] = (),
+             non_negative: Sequence[str] = (), integer: Sequence[str] = ()) -> None:
+    """:func:`_numbers` for DataFrame columns, in place."""
+    for c in cols:
+        df[c] = _numbers(df[c].to_numpy(), c, path, c in finite, c in non_negative, c in integer)
 
 
 def read_plasticc(folder: str | Path, light_curves: str = "training_set.csv",
@@ -65,20 +135,37 @@ def read_plasticc(folder: str | Path, light_curves: str = "training_set.csv",
 
     ``meta`` gets ``redshift`` (``hostgal_specz`` when > 0, else ``hostgal_photoz``), ``hostgal_photoz``,
     ``hostgal_photoz_err``, ``distmod``, ``mwebv`` (E(B-V), mag), ``ddf``; ``label`` is ``target``
-    (PLAsTiCC class id, see :data:`PLASTICC_CLASSES`) when present.
+    (PLAsTiCC class id, see :data:`PLASTICC_CLASSES`) when present. An empty cell, a non-numeric or
+    infinite value, a negative ``flux_err``, or a ``passband``/``target`` that is not an integer raises
+    :class:`DataFormatError` naming the file, line and column.
     """
     folder = Path(folder)
     lc_path, meta_path = folder / light_curves, folder / metadata
-    df = _read_table(lc_path)
-    _require(df, ["object_id", "mjd", "passband", "flux", "flux_err"], lc_path)
-    _numeric(df, ["mjd", "passband", "flux", "flux_err"], lc_path)
-    meta = _read_table(meta_path) if meta_path.exists() else pd.DataFrame({"object_id": df["object_id"].unique()})
-    _require(meta, ["object_id"], meta_path)
+    df = _read_table(lc_path, strict=True)
+    cols = ["object_id", "mjd", "passband", "flux", "flux_err"]
+    _require(df, cols, lc_path)
+    _check_cells(df, cols, lc_path)
+    _numeric(df, cols[1:], lc_path, finite=cols[1:], non_negative=["flux_err"], integer=["passband"])
     if df.empty:
         raise EmptyDatasetError(f"{lc_path} holds no observation")
-    if not df["passband"].between(0, 5).all():
-        raise DataFormatError(f"{lc_path}: passband outside 0..5")
-    meta = meta.set_index("object_id")
+    bad = ~df["passband"].between(0, 5)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataFormatError(f"{lc_path}: {_row(i, lc_path)}: passband {df['passband'].iloc[i]!r} outside 0..5")
+    df["object_id"] = df["object_id"].astype(str).str.strip()
+    if meta_path.exists():
+        meta = _read_table(meta_path, strict=True)
+        _require(meta, ["object_id"], meta_path)
+        num = [k for k in ("hostgal_photoz", "hostgal_photoz_err", "hostgal_specz", "distmod", "mwebv", "ddf")
+               if k in meta.columns]
+        _numeric(meta, num, meta_path)
+        if "target" in meta.columns:
+            _check_cells(meta, ["target"], meta_path)
+            _numeric(meta, ["target"], meta_path, integer=["target"])
+        meta["object_id"] = meta["object_id"].astype(str).str.strip()
+        meta = meta.set_index("object_id")
+    else:
+        meta = pd.DataFrame(index=pd.Index(df["object_id"].unique(), name="object_id"))
     curves = []
     for oid, g in df.groupby("object_id", sort=False):
         m: dict[str, Any] = {}
@@ -102,9 +189,16 @@ def read_plasticc(folder: str | Path, light_curves: str = "training_set.csv",
 
 
 def read_lightcurve_csv(path: str | Path, object_id: str | None = None) -> LightCurve:
-    """One long-format CSV: ``time,mag,magerr,band`` (AB mag) or ``time,flux,fluxerr,band`` (µJy)."""
+    """One long-format CSV: ``time,mag,magerr,band`` (AB mag) or ``time,flux,fluxerr,band`` (µJy).
+
+    Raises :class:`DataFormatError` naming the file, line and column for an empty cell (a truncated
+    row, an empty band), text that is not a number, an infinite time/value/error or a negative
+    error. ``nan`` written as text marks a missing observation and is dropped; so are magnitude
+    sentinels (mag or magerr ≥ :data:`MAG_SENTINEL`, e.g. SDSS's 99.99), counted in
+    ``meta["n_sentinel"]``.
+    """
     path = Path(path)
-    df = _read_table(path)
+    df = _read_table(path, strict=True)
     if {"mag", "magerr"} <= set(df.columns):
         vcol, ecol, kind = "mag", "magerr", "mag"
     elif {"flux", "fluxerr"} <= set(df.columns):
@@ -112,25 +206,38 @@ def read_lightcurve_csv(path: str | Path, object_id: str | None = None) -> Light
     else:
         raise DataFormatError(f"{path}: need columns time,mag,magerr,band or time,flux,fluxerr,band; "
                               f"found {list(df.columns)}")
-    _require(df, ["time", "band"], path)
-    _numeric(df, ["time", vcol, ecol], path)
-    df = df.dropna(subset=["time", vcol, ecol])
-    bands = tuple(sorted(df["band"].astype(str).unique()))
-    return LightCurve(time=df["time"].to_numpy(), value=df[vcol].to_numpy(), error=df[ecol].to_numpy(),
-                      band=df["band"].astype(str).to_numpy(), bands=bands, kind=kind,
-                      zero_point=AB_ZERO_POINT_UJY, object_id=object_id or path.stem)
+    cols = ["time", vcol, ecol, "band"]
+    _require(df, cols, path)
+    raw = _check_cells(df, cols, path)
+    time = _numbers(raw["time"], "time", path, finite=True)
+    value = _numbers(raw[vcol], vcol, path, finite=True)
+    error = _numbers(raw[ecol], ecol, path, finite=True, non_negative=True)
+    if np.isnan(time).any():
+        raise DataFormatError(f"{path}: {_row(int(np.flatnonzero(np.isnan(time))[0]), path)}: missing 'time'")
+    keep = ~(np.isnan(value) | np.isnan(error))
+    n_sentinel = 0
+    if kind == "mag":
+        sentinel = keep & ((np.abs(value) >= MAG_SENTINEL) | (error >= MAG_SENTINEL))
+        n_sentinel = int(sentinel.sum())
+        keep &= ~sentinel
+    band = np.char.strip(raw["band"].astype(str))[keep]
+    bands = tuple(sorted(set(band.tolist())))
+    meta = {"n_sentinel": n_sentinel} if n_sentinel else {}
+    return LightCurve(time=time[keep], value=value[keep], error=error[keep], band=band, bands=bands, kind=kind,
+                      zero_point=AB_ZERO_POINT_UJY, object_id=object_id or path.stem, meta=meta)
 
 
 def read_csv_folder(folder: str | Path, labels: str | None = "labels.csv", id_column: str | None = None,
                     label_column: str | None = None, meta_columns: Sequence[str] = (),
-                    max_objects: int | None = None, bands: Sequence[str] | None = None) -> LightCurveSet:
+                    max_objects: int | None = None, bands: Sequence[str] | None = None,
+                    progress: bool = False) -> LightCurveSet:
     """Read a folder of per-object CSV files and (optionally) a labels table.
 
     The labels table may start with blank lines (the ZTF BTS table does). Its ``id_column`` (default:
     first column) gives the file stem; ``label_column`` becomes ``LightCurve.label``; every column in
     ``meta_columns`` (numeric where possible) goes to ``meta`` (``redshift`` and ``A_V`` are added
     automatically when present). Without a labels table every ``*.csv`` file except ``labels.csv``
-    is read, unlabelled.
+    is read, unlabelled. ``progress`` shows a tqdm bar over the files.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -140,14 +247,16 @@ def read_csv_folder(folder: str | Path, labels: str | None = "labels.csv", id_co
         table = _read_table(folder / labels)
         id_column = id_column or table.columns[0]
         _require(table, [id_column] + ([label_column] if label_column else []), folder / labels)
-        ids = table[id_column].astype(str).tolist()
+        ids = table[id_column].astype(str).str.strip().tolist()
     else:
         ids = sorted(p.stem for p in folder.glob("*.csv") if p.name != (labels or ""))
     if max_objects is not None:
         ids = ids[:max_objects]
     auto_meta = [c for c in ("redshift", "A_V") if table is not None and c in table.columns]
     curves = []
-    for j, oid in enumerate(ids):
+    from tqdm.auto import tqdm
+
+    for j, oid in enumerate(tqdm(ids, desc=f"reading {folder.name}", unit="file", disable=not progress)):
         path = folder / f"{oid}.csv"
         if not path.exists():  # labels table rows without a light curve are skipped, as in the surveys
             continue
@@ -189,7 +298,10 @@ def read_parquet(path: str | Path, metadata_path: str | Path | None = None, kind
     """Read the long Parquet layout of :func:`write_parquet` (``kind`` overrides the column)."""
     path = Path(path)
     df = _read_table(path)
-    _require(df, ["object_id", "time", "value", "error", "band"], path)
+    cols = ["object_id", "time", "value", "error", "band"]
+    _require(df, cols, path)
+    _check_cells(df, cols, path)
+    _numeric(df, cols[1:4], path, finite=cols[1:4], non_negative=["error"])
     meta = None
     if metadata_path is not None:
         meta = _read_table(Path(metadata_path))

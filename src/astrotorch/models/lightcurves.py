@@ -1,14 +1,25 @@
-"""Light-curve models on the AstroModel API: ``lc_transformer``, ``lc_gru`` and ``lc_features``.
+"""Light-curve networks on the AstroModel API: ``lc_transformer`` and ``lc_gru`` (``lc_features`` lives
+in :mod:`astrotorch.models.lightcurve_features` and is re-exported here).
 
 Inputs are :class:`~astrotorch.lightcurves.LightCurveSet` objects (or lists of
 :class:`~astrotorch.lightcurves.LightCurve`), never resampled: each light curve is normalised on its
-own (``norm="shared"`` keeps colours, see :mod:`astrotorch.lightcurves.normalisation`), so the base
-class's input normaliser is mode 0. Batches are padded only to the longest curve in the batch and,
-with ``bucket=True``, built from curves of similar length (:class:`LengthBucketBatchSampler`).
+own (``norm="shared"`` keeps colours, see :mod:`astrotorch.lightcurves.normalisation`). Batches are
+padded only to the longest curve in the batch and, with ``bucket=True``, built from curves of
+similar length (:class:`LengthBucketBatchSampler`).
 
-Labels: for classification ``y`` may be omitted (the curves' labels are used, classes named by
-``LightCurveSet.class_names``); class imbalance is handled by ``class_weight="balanced"`` (inverse
-frequency weights in the loss). Regression ``y`` is (N, D) in physical units, normalised with
+Physics by default (``period_inputs=True``): at ``fit`` and ``predict`` every curve gets a
+Lomb–Scargle period search over all bands with alias refinement, its power, and the phase-folded
+Fourier shape per band (:mod:`astrotorch.lightcurves.periods`), and (``feature_inputs=True``) the
+light-curve statistics and Bazin transient fit of :mod:`astrotorch.lightcurves.features` — all
+cached per curve by content, so ``fit`` then ``predict`` on the same curves computes them once.
+They go, robustly standardised, with the brightness and the counts, through the network's static
+MLP branch, and every observation gets its phase at the searched period (``fold=True``). Training
+keeps the weights of the best validation epoch (``restore_best=True``).
+
+Classification follows scikit-learn: ``y`` may be omitted (the curves' labels are used);
+``classes_`` holds the labels seen at ``fit``; ``predict`` returns labels, ``predict_proba`` (N, C)
+probabilities in ``classes_`` order, ``score`` the accuracy. Class imbalance is handled by
+``class_weight="balanced"``. Regression ``y`` is (N, D) in physical units, normalised with
 ``labels_norm_mode``; the loss is chosen by name (``mse``, ``msle``, ``huber``, ``mae``,
 ``log_cosh``, ``rmse``). ``first_days`` trains and predicts on the first N days after the first ≥5σ
 detection (early classification).
@@ -25,87 +36,28 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from astrotorch.errors import InputValidationError, NotFittedError, ShapeMismatchError
 from astrotorch.lightcurves.batching import LengthBucketBatchSampler, LightCurveDataset, make_collate
-from astrotorch.lightcurves.container import LightCurve, LightCurveSet, check_nonempty
+from astrotorch.lightcurves.container import LightCurveSet
+from astrotorch.lightcurves.labels import (
+    as_lightcurve_set, classes_from_json, classes_to_json, encode_classes, fit_classes)
 from astrotorch.lightcurves.normalisation import EncodeOptions, encode_many
+from astrotorch.lightcurves.periods import PeriodOptions, period_table, physics_names, physics_vector
 from astrotorch.models.base import AstroModel
+from astrotorch.models.lightcurve_losses import (
+    REGRESSION_LOSSES, kl_sparsity_penalty, kl_sparsity_rmse, loss_fn, rmse)
 from astrotorch.models.registry import register_model
 from astrotorch.nn.normalizer import Normalizer
 
-REGRESSION_LOSSES = ("mse", "msle", "huber", "mae", "log_cosh", "rmse", "kl_sparsity_rmse")
+#: standardised static inputs are clipped to this many robust standard deviations
+STATIC_CLIP = 6.0
 
 
-# ---------------------------------------------------------------------------------------------- losses
-def rmse(y_true: torch.Tensor, y_pred: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Root of the (missing-aware, weighted) mean squared error."""
-    from astrotorch.nn import losses
+def _feature_input_names(bands: Sequence[str]) -> list[str]:
+    """The light-curve statistics and Bazin fit of :func:`~astrotorch.lightcurves.features.feature_matrix`
+    (no period search: that is the period group) that join the static inputs; counts, time span and
+    brightness are already there."""
+    from astrotorch.lightcurves.features import feature_names
 
-    mse = losses.mean_squared_error(y_true, y_pred, sample_weight)
-    return torch.sqrt(mse + 1e-12)
-
-
-def kl_sparsity_penalty(latent: torch.Tensor, rho: float = 0.05, valid: torch.Tensor | None = None) -> torch.Tensor:
-    """Σ_j KL(ρ ‖ ρ̂_j) with ρ̂_j the mean sigmoid activation of latent unit j (sparse autoencoder)."""
-    act = torch.sigmoid(latent)
-    if valid is not None:
-        act = act[valid]
-    rho_hat = act.reshape(-1, act.shape[-1]).mean(0).clamp(1e-6, 1 - 1e-6)
-    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
-
-
-def kl_sparsity_rmse(y_true: torch.Tensor, y_pred: torch.Tensor, latent: torch.Tensor, rho: float = 0.05,
-                     beta: float = 1e-3, sample_weight: torch.Tensor | None = None,
-                     valid: torch.Tensor | None = None) -> torch.Tensor:
-    """The seed autoencoder's loss: RMSE + β · KL sparsity penalty on the latent activations."""
-    return rmse(y_true, y_pred, sample_weight) + beta * kl_sparsity_penalty(latent, rho, valid)
-
-
-def _loss_fn(name: str):
-    from astrotorch.nn import losses
-
-    if name == "rmse":
-        return rmse
-    if name == "kl_sparsity_rmse":  # without a latent (supervised heads) it reduces to RMSE
-        return rmse
-    if name not in REGRESSION_LOSSES:
-        raise InputValidationError(f"unknown loss {name!r}; choose from {REGRESSION_LOSSES}")
-    return losses.get_loss(name)
-
-
-def as_lightcurve_set(x: Any) -> LightCurveSet:
-    """Accept a LightCurveSet or a sequence of LightCurve; anything else raises InputValidationError."""
-    if isinstance(x, LightCurveSet):
-        out = x
-    elif isinstance(x, (list, tuple)) and all(isinstance(c, LightCurve) for c in x):
-        out = LightCurveSet(x)
-    else:
-        raise InputValidationError(
-            f"light-curve models take a LightCurveSet or a list of LightCurve, got {type(x).__name__}")
-    check_nonempty(out)
-    return out
-
-
-def class_labels(curves: LightCurveSet, y: Any, targetname: list[str] | None) -> tuple[np.ndarray, list[str] | None]:
-    """Integer class of every curve and the class names: from the curves' labels when ``y`` is None,
-    else from ``y`` (class names → indices through ``targetname``, set from sorted names if None)."""
-    if y is None:
-        idx = curves.class_indices()
-        if targetname is None:
-            targetname = [str(c) for c in curves.class_names]
-    else:
-        ya = np.asarray(y)
-        if ya.dtype.kind in "USO":
-            if targetname is None:
-                targetname = sorted(set(map(str, ya.tolist())))
-            lookup = {c: i for i, c in enumerate(targetname)}
-            try:
-                idx = np.array([lookup[str(v)] for v in ya.tolist()], np.int64)
-            except KeyError as exc:
-                raise InputValidationError(f"label {exc.args[0]!r} not in classes {targetname}") from exc
-        else:
-            idx = ya.astype(np.int64).ravel()
-    if idx.shape[0] != len(curves):
-        raise ShapeMismatchError(f"{idx.shape[0]} labels for {len(curves)} light curves")
-    return idx, targetname
+    return [n for n in feature_names(bands, periodogram=False) if n not in ("n_obs", "duration", "scale_mag")]
 
 
 def _masked_collate(base_collate, fraction: float, seed: int):
@@ -133,18 +85,119 @@ def _masked_collate(base_collate, fraction: float, seed: int):
     return collate
 
 
+def _best_weights_callback() -> Any:
+    """A Lightning callback keeping the weights of the epoch with the lowest validation loss (in memory)
+    and loading them back when training ends — Keras' ``restore_best_weights``: early stopping halts
+    ``patience`` epochs after the best one, and those epochs only add noise to a small set's fit."""
+    import lightning as L
+
+    class RestoreBestWeights(L.Callback):
+        def __init__(self) -> None:
+            self.best = float("inf")
+            self.state: dict[str, torch.Tensor] | None = None
+
+        def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            loss = trainer.callback_metrics.get("val_loss")
+            if loss is not None and float(loss) < self.best:
+                self.best = float(loss)
+                self.state = {k: v.detach().clone() for k, v in pl_module.network.state_dict().items()}
+
+        def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+            if self.state is not None:
+                pl_module.network.load_state_dict(self.state)
+
+    return RestoreBestWeights()
+
+
+def robust_standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column centre (median) and scale (``astropy.stats.mad_std``, else the standard deviation,
+    else 1) of a table with NaN holes — outlier-proof statistics for the static inputs."""
+    import warnings
+
+    from astropy.stats import mad_std
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # all-NaN columns (a band no training curve has) are expected
+        center = np.nanmedian(X, axis=0)
+        scale = mad_std(X, axis=0, ignore_nan=True)
+        std = np.nanstd(X, axis=0)
+    center = np.where(np.isfinite(center), center, 0.0)
+    scale = np.where(np.isfinite(scale) & (scale > 1e-9), scale, np.where(np.isfinite(std) & (std > 1e-9), std, 1.0))
+    return center, scale
+
+
+def _regression_targets(curves: LightCurveSet, y: Any) -> np.ndarray:
+    if y is None:
+        raise InputValidationError("regression needs targets y (N, D)")
+    ya = np.asarray(y, dtype=np.float64)
+    ya = ya[:, None] if ya.ndim == 1 else ya
+    if ya.shape[0] != len(curves):
+        raise ShapeMismatchError(f"{ya.shape[0]} targets for {len(curves)} light curves")
+    return ya
+
+
+def lightcurve_score(model: Any, x: Any, y: Any = None, sample_weight: Any = None) -> float:
+    """scikit-learn's ``score`` for a light-curve model: accuracy (labels from the curves when ``y`` is
+    None) or R² averaged over targets (rows with a NaN target left out)."""
+    from sklearn.metrics import accuracy_score, r2_score
+
+    curves = as_lightcurve_set(x)
+    w = None if sample_weight is None else np.asarray(sample_weight, np.float64).ravel()
+    if model.task == "classification":
+        truth = curves.labels() if y is None else np.asarray(y).ravel()
+        pred = model.predict(curves)
+        return float(accuracy_score(np.asarray(truth).astype(str), np.asarray(pred).astype(str), sample_weight=w))
+    yy = _regression_targets(curves, y)
+    pred = np.asarray(model.predict(curves), np.float64).reshape(yy.shape)
+    ok = np.isfinite(yy).all(1)
+    return float(r2_score(yy[ok], pred[ok], sample_weight=None if w is None else w[ok]))
+
+
+def lightcurve_evaluate(model: Any, x: Any, y: Any = None, batch_size: int | None = None) -> dict[str, Any]:
+    """Classification report (:func:`~astrotorch.lightcurves.metrics.classification_report`) or, per
+    regression target, n, MAE, median absolute error, RMSE, bias and NMAD of the residuals."""
+    from astrotorch.lightcurves.metrics import classification_report, nmad
+
+    curves = as_lightcurve_set(x)
+    if model.task == "classification":
+        labels = curves.labels() if y is None else np.asarray(y).ravel()
+        probs = model.predict_proba(curves, batch_size=batch_size)
+        return classification_report(encode_classes(labels, model.classes_), probs,
+                                     [str(c) for c in model.classes_.tolist()])
+    yy = _regression_targets(curves, y)
+    pred = np.asarray(model.predict(curves, batch_size=batch_size), np.float64).reshape(yy.shape)
+    res = {}
+    for j, name in enumerate(model.targetname or [f"label_{j}" for j in range(yy.shape[1])]):
+        r = pred[:, j] - yy[:, j]
+        r = r[np.isfinite(r)]
+        res[name] = {"n": int(r.size), "mae": float(np.mean(np.abs(r))), "median_ae": float(np.median(np.abs(r))),
+                     "rmse": float(np.sqrt(np.mean(r**2))), "bias": float(np.mean(r)), "nmad": nmad(r)}
+    return res
+
+
 # ---------------------------------------------------------------------------------------------- base
 class LightCurveNetworkModel(AstroModel):
     """Shared machinery of the neural light-curve models (not registered itself).
 
     Light-curve keywords
     --------------------
+    period_inputs: compute each curve's Lomb–Scargle period (alias-refined), power and phase-folded
+        Fourier shape per band, and feed them through the static branch (default on; cached per curve).
+    period_min, period_max: period search range in days (``period_max=None``: half the time span).
+    feature_inputs: also feed the features model's light-curve statistics (per-band amplitude, skew,
+        S/N, colours, rise/decline times) and Bazin transient fit (rise/fall times, peak magnitude per
+        band) through the static branch (default on; cached per curve).
+    fold: per-observation phase features sin/cos(2π t / P) at the searched period (or
+        ``meta["period"]`` when ``period_inputs`` is off).
+    restore_best: end training with the weights of the epoch of lowest validation loss.
+    progress: the base class's setting (``"auto"``, ``"bar"``, ``"epoch"``, ``"none"``); anything but
+        ``"none"`` also shows a tqdm bar while many curves' periods and features are computed.
     norm: per-light-curve normalisation, ``"shared"`` (one flux scale per object, keeps colours),
         ``"minmax"`` (the seed's per-band min–max) or ``"none"``.
     rest_frame: divide times by (1 + z) from ``meta["redshift"]`` (time dilation).
     meta_keys: metadata appended to the static inputs (e.g. ``("redshift", "mwebv")``).
-    fold: add sin/cos phase features from ``meta["period"]`` (days), a physics-informed input.
-    max_length: thin curves longer than this (evenly; ``None`` keeps all points).
+    max_length: thin curves longer than this for the sequence (evenly; ``None`` keeps all points);
+        the period search always uses every point.
     first_days: train/predict on the first N days after the first ≥5σ detection (early classification).
     bucket: length-bucketed batches (fast); ``False`` gives plain random batches.
     padding: ``"batch"`` (pad to the batch's longest curve) or ``"dataset"`` (pad every batch to the
@@ -156,18 +209,38 @@ class LightCurveNetworkModel(AstroModel):
     class_weight: ``"balanced"`` (inverse class frequency) or ``None``.
     """
 
-    def __init__(self, *, norm: str = "shared", rest_frame: bool = False, meta_keys: Sequence[str] = (),
-                 fold: bool = False, max_length: int | None = None, first_days: float | None = None,
+    # fitted state (class-level defaults: __init__ stores hyper-parameters only, as scikit-learn wants)
+    bands_: tuple[str, ...] | None = None
+    class_weights_: np.ndarray | None = None
+    static_names_: list[str] | None = None
+    static_center_: np.ndarray | None = None
+    static_scale_: np.ndarray | None = None
+    pretrain_history: Any = None
+    _stage: str = "supervised"
+    _pad_to: int | None = None
+    _pretrained: dict[str, torch.Tensor] | None = None
+    _pretrain_cfg: tuple[float, int] = (0.3, 0)
+
+    def __init__(self, *, period_inputs: bool = True, period_min: float = 0.1, period_max: float | None = None,
+                 feature_inputs: bool = True, fold: bool = True, restore_best: bool = True,
+                 norm: str = "shared", rest_frame: bool = False, meta_keys: Sequence[str] = (),
+                 max_length: int | None = 200, first_days: float | None = None,
                  bucket: bool = True, padding: str = "batch", loss: str = "mse", weight_by_error: bool = False,
-                 class_weight: str | None = "balanced", lr: float = 1e-3, input_norm_mode: int = 0,
-                 task: str = "classification", early_stopping_patience: int | None = 6,
-                 **kwargs: Any) -> None:
-        super().__init__(lr=lr, input_norm_mode=input_norm_mode, task=task,
+                 class_weight: str | None = "balanced", lr: float = 2e-3, batch_size: int = 32,
+                 max_epochs: int = 40, val_size: float = 0.15, input_norm_mode: int = 0,
+                 task: str = "classification", early_stopping_patience: int | None = 8, **kwargs: Any) -> None:
+        super().__init__(lr=lr, batch_size=batch_size, max_epochs=max_epochs, val_size=val_size,
+                         input_norm_mode=input_norm_mode, task=task,
                          early_stopping_patience=early_stopping_patience, **kwargs)
+        self.period_inputs = period_inputs
+        self.feature_inputs = feature_inputs
+        self.period_min = period_min
+        self.period_max = period_max
+        self.fold = fold
+        self.restore_best = restore_best
         self.norm = norm
         self.rest_frame = rest_frame
-        self.meta_keys = tuple(meta_keys)
-        self.fold = fold
+        self.meta_keys = meta_keys
         self.max_length = max_length
         self.first_days = first_days
         self.bucket = bucket
@@ -179,20 +252,22 @@ class LightCurveNetworkModel(AstroModel):
             raise InputValidationError(f"padding must be 'batch' or 'dataset', got {padding!r}")
         if class_weight not in (None, "balanced"):
             raise InputValidationError(f"class_weight must be 'balanced' or None, got {class_weight!r}")
-        _loss_fn(loss)  # validate early
+        loss_fn(loss)  # validate early
         self.encode_options  # validates norm
-        self.bands_: tuple[str, ...] | None = None
-        self.class_weights_: np.ndarray | None = None
-        self._stage = "supervised"
-        self._pad_to: int | None = None
-        self._pretrained: dict[str, torch.Tensor] | None = None
-        self._pretrain_cfg: tuple[float, int] = (0.3, 0)
+        if period_inputs:
+            self.period_options  # validates the range
 
     @property
     def encode_options(self) -> EncodeOptions:
         """How light curves become network inputs (from the current hyper-parameters)."""
         return EncodeOptions(norm=self.norm, rest_frame=self.rest_frame, meta_keys=tuple(self.meta_keys),
                              fold=self.fold, max_length=self.max_length)
+
+    @property
+    def period_options(self) -> PeriodOptions:
+        """The period search's settings (from ``period_min``/``period_max``)."""
+        return PeriodOptions(min_period=float(self.period_min),
+                             max_period=None if self.period_max is None else float(self.period_max))
 
     # ----------------------------------------------------------------------------- data
     def _curves(self, x: Any) -> LightCurveSet:
@@ -206,27 +281,56 @@ class LightCurveNetworkModel(AstroModel):
             curves = curves.first_days(self.first_days, since="detection")
         return curves
 
-    def _encode(self, curves: LightCurveSet) -> list[dict[str, np.ndarray]]:
-        return encode_many(curves, self.encode_options)
+    def _static_names(self, bands: Sequence[str]) -> list[str]:
+        names = ["scale_mag", "log1p_n_obs", "log1p_duration"] + [f"meta_{k}" for k in self.meta_keys]
+        if self.period_inputs:
+            names += physics_names(bands)
+        if self.feature_inputs:
+            names += _feature_input_names(bands)
+        return names
+
+    def _encode(self, curves: LightCurveSet, fitting: bool = False) -> list[dict[str, np.ndarray]]:
+        """Encoded curves with standardised static inputs (statistics fitted when ``fitting``)."""
+        periods = phys = None
+        if self.period_inputs:
+            table, names = period_table(curves, self.bands_, self.period_options, progress=self.progress != "none")
+            phys, _ = physics_vector(table, names)
+            periods = table[:, names.index("period")]
+        enc = encode_many(curves, self.encode_options, periods if self.fold else None)
+        static = np.stack([e["static"] for e in enc]).astype(np.float64)
+        if phys is not None:
+            static = np.hstack([static, phys])
+        if self.feature_inputs:
+            from astrotorch.lightcurves.features import feature_matrix
+
+            X, names = feature_matrix(curves, self.bands_, periodogram=False, progress=self.progress != "none")
+            static = np.hstack([static, X[:, [names.index(n) for n in _feature_input_names(self.bands_)]]])
+        if fitting:
+            self.static_center_, self.static_scale_ = robust_standardiser(static)
+        z = np.nan_to_num((static - self.static_center_) / self.static_scale_, nan=0.0)
+        z = np.clip(z, -STATIC_CLIP, STATIC_CLIP).astype(np.float32)
+        for e, row in zip(enc, z):
+            e["static"] = row
+        return enc
 
     def _setup_shapes(self, curves: LightCurveSet) -> None:
         self.bands_ = curves.bands
-        F, S = self.encode_options.n_obs_features, self.encode_options.n_static
+        self.static_names_ = self._static_names(self.bands_)
+        F, S = self.encode_options.n_obs_features, len(self.static_names_)
         self.input_shape = {"obs": (F,), "static": (S,), "band": (len(self.bands_),)}
         # the base class wants an input normaliser; per-curve normalisation makes it the identity
         self._input_norm = {"obs": Normalizer(mode=0).fit(np.zeros((1, F), np.float32))}
 
-    def _labels(self, curves: LightCurveSet, y: Any) -> np.ndarray:
+    def _labels(self, curves: LightCurveSet, y: Any, fitting: bool) -> np.ndarray:
         if self.task == "classification":
-            idx, self.targetname = class_labels(curves, y, self.targetname)
-            return idx
-        if y is None:
-            raise InputValidationError("regression needs targets y (N, D)")
-        ya = np.asarray(y, dtype=np.float32)
-        ya = ya[:, None] if ya.ndim == 1 else ya
-        if ya.shape[0] != len(curves):
-            raise ShapeMismatchError(f"{ya.shape[0]} targets for {len(curves)} light curves")
-        return ya
+            if fitting and self._classes is None:
+                idx, self._classes = fit_classes(curves, y)
+                # the class names, as the run reports and prediction tables read them (set at fit, as before)
+                self.targetname = [str(c) for c in self._classes.tolist()]
+                return idx
+            labels = curves.labels() if y is None else np.asarray(y).reshape(len(curves), -1)[:, 0]
+            return encode_classes(labels, self._classes)
+        return _regression_targets(curves, y).astype(np.float32)
 
     def make_dataset(self, x: Any, y: Any, y_err: Any = None, sample_weight: Any = None) -> Dataset:
         """``x`` is a list of encoded light curves here (see :meth:`fit`)."""
@@ -253,62 +357,70 @@ class LightCurveNetworkModel(AstroModel):
                           num_workers=self.num_workers, generator=gen if shuffle else None)
 
     # ----------------------------------------------------------------------------- training
+    def _trainer_callbacks(self) -> list[Any]:
+        cbs = super()._trainer_callbacks()
+        if self.restore_best and self._has_val:
+            cbs.append(_best_weights_callback())
+        return cbs
+
     def fit(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None, sample_weight: Any = None,
-            ckpt_path: str | None = None, warm_start: bool = False, freeze_encoder: bool = False
+            ckpt_path: str | None = None, warm_start: bool = False, *, freeze_encoder: bool = False,
+            callbacks: list[Any] | None = None, logger: Any = None, trainer_kwargs: dict[str, Any] | None = None
             ) -> "LightCurveNetworkModel":
         """Train on light curves ``x`` (labels from the curves when ``y`` is None for classification).
 
         After :meth:`pretrain`, the encoder starts from the pretrained weights (``freeze_encoder``
-        keeps them fixed and trains only the head).
+        keeps them fixed and trains only the head). ``callbacks``, ``logger`` and ``trainer_kwargs`` go
+        to the ``lightning.Trainer`` (as for every AstroModel); the global random generators are
+        seeded from ``seed`` for the duration of the call only.
         """
-        import lightning as L
-
-        L.seed_everything(self.seed, workers=True, verbose=False)
+        warm = warm_start and self.network is not None
+        if not warm:
+            self._classes = None
         curves = self._curves(x)
-        labels = self._labels(curves, y)
-        if not warm_start or self.network is None:
+        labels = self._labels(curves, y, fitting=True)
+        if not warm:
             self._setup_shapes(curves)
-        enc = self._encode(curves)
+        enc = self._encode(curves, fitting=not warm)
         self._pad_to = max(e["time"].shape[0] for e in enc)
         w = None if sample_weight is None else np.asarray(sample_weight, np.float32).ravel()
         err = None
         if self.task == "classification":
-            n_classes = max(int(labels.max()) + 1, len(self.targetname or []))
+            n_classes = len(self._classes)
             self.output_dim = n_classes
-            if n_classes < 2:
-                raise InputValidationError("classification needs at least two classes")
             if self.class_weight == "balanced":
-                counts = np.bincount(labels[labels >= 0], minlength=n_classes).astype(np.float64)
+                counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
                 cw = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
                 self.class_weights_ = cw.astype(np.float32)
             else:
                 self.class_weights_ = None
             yn = labels
+            self._label_norm = Normalizer(mode=0).fit(np.zeros((1, 1), np.float32))
         else:
             self.output_dim = labels.shape[1]
-            if not warm_start or self._label_norm is None:
+            if not warm or self._label_norm is None:
                 self._label_norm = Normalizer(mode=self.labels_norm_mode).fit(labels)
             yn = np.asarray(self._label_norm.transform(labels), np.float32)
             if y_err is not None:
                 e = np.asarray(y_err, np.float32).reshape(labels.shape)
                 err = self._scale_errors(e)
-        if self.task == "classification":
-            self._label_norm = Normalizer(mode=0).fit(np.zeros((1, 1), np.float32))
         ds = self.make_dataset(enc, yn, err, w)
         train_ds, val_ds = self._split(ds)
-        if self.network is None or not warm_start:
+        if not warm:
             self.network = self.build_network(self.input_shape, int(self.output_dim))
             if self._pretrained is not None:
                 self._load_pretrained(freeze_encoder)
         self._stage = "supervised"
-        self._fit_lightning(train_ds, val_ds, ckpt_path)
+        self._set_n_features_in()
+        self._fit_lightning(train_ds, val_ds, ckpt_path, callbacks=callbacks, logger=logger,
+                            trainer_kwargs=trainer_kwargs)
         return self
 
     def _load_pretrained(self, freeze: bool) -> None:
         own = self.network.state_dict()
         loaded = []
         for k, v in self._pretrained.items():
-            if k.startswith(("head.", "static_proj.")) or k not in own or own[k].shape != v.shape:
+            if k.startswith(("head.", "static_mlp.")) or k not in own or own[k].shape != v.shape:
                 continue
             own[k] = v.clone()
             loaded.append(k)
@@ -324,37 +436,35 @@ class LightCurveNetworkModel(AstroModel):
         their normalised fluxes at their real times and bands (loss ``self.loss``; with
         ``weight_by_error`` each term is weighted by 1/σ²). Labels are not needed. The learned encoder
         weights are kept for the next :meth:`fit`."""
-        import lightning as L
+        from astrotorch.train.trainer import isolated_rng
 
         if not hasattr(self.build_network(self._dummy_shape(), 1), "reconstruct"):
             raise InputValidationError(f"{type(self).__name__} has no reconstruction head to pretrain")
         if not 0.0 < mask_fraction < 1.0:
             raise InputValidationError(f"mask_fraction must be in (0, 1), got {mask_fraction}")
-        L.seed_everything(self.seed, workers=True, verbose=False)
-        curves = self._curves(x)
-        self._setup_shapes(curves)
-        enc = self._encode(curves)
-        self._pad_to = max(e["time"].shape[0] for e in enc)
-        ds = LightCurveDataset(enc)
-        train_ds, val_ds = self._split(ds)
-        self.network = self.build_network(self.input_shape, 1)
-        self._stage = "pretrain"
-        self._pretrain_cfg = (mask_fraction, self.seed)
-        saved_epochs = self.max_epochs
-        try:
-            self.max_epochs = max_epochs
-            self._fit_lightning(train_ds, val_ds, None)
-        finally:
-            self.max_epochs = saved_epochs
-            self._stage = "supervised"
+        with self._restore_on_failure(), isolated_rng(self.seed):
+            curves = self._curves(x)
+            self._setup_shapes(curves)
+            enc = self._encode(curves, fitting=True)
+            self._pad_to = max(e["time"].shape[0] for e in enc)
+            ds = LightCurveDataset(enc)
+            train_ds, val_ds = self._split(ds)
+            self.network = self.build_network(self.input_shape, 1)
+            self._stage = "pretrain"
+            self._pretrain_cfg = (mask_fraction, self.seed)
+            try:
+                self._fit_lightning(train_ds, val_ds, None, max_epochs=max_epochs)
+            finally:
+                self._stage = "supervised"
         self.pretrain_history = self.history
         self._pretrained = {k: v.detach().clone() for k, v in self.network.state_dict().items()}
         self.network = None  # the supervised network is built (with these weights) by fit
         return self
 
     def _dummy_shape(self) -> dict[str, tuple[int, ...]]:
-        return {"obs": (self.encode_options.n_obs_features,), "static": (self.encode_options.n_static,),
-                "band": (max(len(self.bands_ or ()), 1),)}
+        bands = self.bands_ or ("b",)
+        return {"obs": (self.encode_options.n_obs_features,), "static": (len(self._static_names(bands)),),
+                "band": (len(bands),)}
 
     def compute_loss(self, batch: dict[str, Any], output: Any) -> torch.Tensor:
         from astrotorch.nn import losses
@@ -371,7 +481,7 @@ class LightCurveNetworkModel(AstroModel):
             if self.loss == "kl_sparsity_rmse":
                 latent = self.network.encode({k: v for k, v in x.items()})
                 return kl_sparsity_rmse(target, pred, latent, sample_weight=w, valid=x["mask"])
-            return _loss_fn(self.loss)(target, pred, w)
+            return loss_fn(self.loss)(target, pred, w)
         y = batch["y"]
         w = batch.get("weight")
         if self.task == "classification":
@@ -383,11 +493,11 @@ class LightCurveNetworkModel(AstroModel):
         if self.weight_by_error and batch.get("y_err") is not None:
             ew = 1.0 / (1.0 + batch["y_err"].mean(-1) ** 2)  # label σ in normalised units
             w = ew if w is None else w * ew
-        return _loss_fn(self.loss)(y, output, w) + self.regularization_loss()
+        return loss_fn(self.loss)(y, output, w) + self.regularization_loss()
 
     # ----------------------------------------------------------------------------- inference
     def _check_fitted(self) -> None:
-        if self.network is None or self.bands_ is None:
+        if self.network is None or self.bands_ is None or self.static_center_ is None:
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load_folder() first")
 
     def _raw_outputs(self, x: Any, batch_size: int | None = None) -> np.ndarray:
@@ -412,41 +522,40 @@ class LightCurveNetworkModel(AstroModel):
                 out[np.asarray(idx)] = o.float().cpu().numpy()
         return out
 
+    def predict_proba(self, x: Any, x_err: Any = None, batch_size: int | None = None,
+                      return_std: bool = False) -> np.ndarray:
+        """Class probabilities (N, C), columns in ``classes_`` order (classifiers only). These networks
+        are not Bayesian: ``return_std=True`` is refused."""
+        if self.task != "classification":
+            raise InputValidationError("predict_proba is only for classification models (task='classification')")
+        if return_std:
+            raise InputValidationError(f"{type(self).__name__} is not Bayesian: predict_proba has no return_std")
+        return self._raw_outputs(x, batch_size)
+
     def predict(self, x: Any, x_err: Any = None, batch_size: int | None = None) -> np.ndarray:
-        """Class probabilities (N, C) or regression values (N, D) in physical units."""
-        out = self._raw_outputs(x, batch_size)
+        """Classification: the predicted label of every curve (values of ``classes_``).
+        Regression: values (N, D) in physical units."""
         if self.task == "classification":
-            return out
+            probs = self.predict_proba(x, batch_size=batch_size)  # checks that the model is fitted
+            return self.classes_[probs.argmax(1)]
+        out = self._raw_outputs(x, batch_size)
         return np.asarray(self._label_norm.denormalize(out), np.float32)
 
     def predict_classes(self, x: Any, batch_size: int | None = None) -> np.ndarray:
-        if self.task != "classification":
-            raise InputValidationError("predict_classes is only for classification models")
-        return self.predict(x, batch_size=batch_size).argmax(1)
+        """Index into ``classes_`` of the most probable class of every curve."""
+        return self.predict_proba(x, batch_size=batch_size).argmax(1)
 
-    def evaluate(self, x: Any, y: Any = None, y_err: Any = None, batch_size: int | None = None) -> dict[str, Any]:
+    def score(self, x: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Classification: accuracy (labels from the curves when ``y`` is None). Regression: R²
+        (``sklearn.metrics.r2_score``, averaged over targets), as scikit-learn's estimators score."""
+        return lightcurve_score(self, x, y, sample_weight)
+
+    def evaluate(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None,
+                 batch_size: int | None = None) -> dict[str, Any]:
         """Classification: accuracy, macro-F1, PLAsTiCC-weighted log loss, confusion matrix, AUCs.
-        Regression: MAE, median absolute error, RMSE, bias and NMAD of the residuals per target."""
-        from astrotorch.lightcurves.metrics import classification_report, nmad
-
-        curves = as_lightcurve_set(x)
-        pred = self.predict(curves, batch_size=batch_size)
-        if self.task == "classification":
-            names = self.targetname
-            if y is None:
-                lookup = {c: i for i, c in enumerate(names)}
-                yy = np.array([lookup[str(v)] for v in curves.labels().tolist()])
-            else:
-                yy = self._labels(curves, y)
-            return classification_report(yy, pred, names)
-        yy = self._labels(curves, y)
-        res = {}
-        for j, name in enumerate(self.targetname or [f"label_{j}" for j in range(yy.shape[1])]):
-            r = pred[:, j] - yy[:, j]
-            r = r[np.isfinite(r)]
-            res[name] = {"n": int(r.size), "mae": float(np.mean(np.abs(r))), "median_ae": float(np.median(np.abs(r))),
-                         "rmse": float(np.sqrt(np.mean(r**2))), "bias": float(np.mean(r)), "nmad": nmad(r)}
-        return res
+        Regression: MAE, median absolute error, RMSE, bias and NMAD of the residuals per target
+        (astroNN's argument order: inputs, labels, inputs_err, labels_err)."""
+        return lightcurve_evaluate(self, x, y, batch_size)
 
     def fit_on_batch(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None,
                      sample_weight: Any = None) -> "LightCurveNetworkModel":
@@ -468,13 +577,31 @@ class LightCurveNetworkModel(AstroModel):
 
     # ----------------------------------------------------------------------------- persistence
     def extra_state(self) -> dict[str, Any]:
-        return {"bands": list(self.bands_ or ()),
-                "class_weights": None if self.class_weights_ is None else self.class_weights_.tolist()}
+        def floats(a: np.ndarray | None) -> list[float] | None:
+            return None if a is None else [float(v) for v in a]
+
+        return {"bands": list(self.bands_ or ()), "classes": classes_to_json(self._classes),
+                "class_weights": floats(self.class_weights_), "static_names": self.static_names_,
+                "static_center": floats(self.static_center_), "static_scale": floats(self.static_scale_)}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
+        from astrotorch.errors import ModelFolderError
+
         self.bands_ = tuple(state.get("bands") or ())
+        self._classes = classes_from_json(state.get("classes"))
         cw = state.get("class_weights")
         self.class_weights_ = None if cw is None else np.asarray(cw, np.float32)
+        self.static_names_ = state.get("static_names")
+        center, scale = state.get("static_center"), state.get("static_scale")
+        n = len(self.static_names_ or ())
+        for key, val in (("static_center", center), ("static_scale", scale)):
+            arr = np.asarray(val if val is not None else [], np.float64)
+            if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+                raise ModelFolderError(f"config.json: {key} must be {n} finite numbers (one per static input)")
+        self.static_center_ = np.asarray(center, np.float64)
+        self.static_scale_ = np.asarray(scale, np.float64)
+        if self.task == "classification" and self._classes is None:
+            raise ModelFolderError("config.json: a light-curve classifier needs its 'classes'")
 
     @staticmethod
     def _dims(input_shape: dict[str, tuple[int, ...]]) -> tuple[int, int, int]:
@@ -486,8 +613,9 @@ class LightCurveTransformer(LightCurveNetworkModel):
     """Transformer encoder for irregular multi-band light curves (``"lc_transformer"``).
 
     Band embedding + continuous-time sinusoidal encoding of the real times (days) + padding masks;
-    attention or masked-mean pooling; classification (logits) or regression head; optional
-    self-supervised masked-reconstruction pretraining (:meth:`pretrain`). Network:
+    attention or masked-mean pooling; a static MLP branch for the period/Fourier-shape and brightness
+    inputs; classification (logits) or regression head; optional self-supervised
+    masked-reconstruction pretraining (:meth:`pretrain`). Network:
     :class:`~astrotorch.models.arch.lightcurves.LightCurveTransformerNet`.
     """
 
@@ -517,7 +645,8 @@ class LightCurveTransformer(LightCurveNetworkModel):
 
 @register_model
 class LightCurveGRU(LightCurveNetworkModel):
-    """RAPID-like GRU baseline over observations in time order, packed sequences (``"lc_gru"``)."""
+    """RAPID-like GRU baseline over observations in time order, packed sequences (``"lc_gru"``),
+    with the same static MLP branch for the period/Fourier-shape inputs."""
 
     name = "lc_gru"
 
@@ -534,202 +663,8 @@ class LightCurveGRU(LightCurveNetworkModel):
                                 dropout=self.dropout_rate)
 
 
-# ---------------------------------------------------------------------------------------------- features
-class _FeatureStore(nn.Module):
-    """Holds the training features and labels as buffers so they go into ``model.safetensors``."""
-
-    def __init__(self, n: int = 0, f: int = 0, d: int = 1) -> None:
-        super().__init__()
-        self.register_buffer("features", torch.zeros(n, f, dtype=torch.float64))
-        self.register_buffer("labels", torch.zeros(n, d, dtype=torch.float64))
-
-
-@register_model
-class LightCurveFeatures(AstroModel):
-    """Feature baseline (``"lc_features"``): scikit-learn HistGradientBoosting on standard light-curve
-    features (:func:`astrotorch.lightcurves.features.feature_matrix`: Lomb–Scargle period/power,
-    amplitudes, colours, skew, kurtosis, rise/decline times, Bazin fit).
-
-    Saving without pickle: scikit-learn's fitted trees have no safe (non-pickle) serialisation, so
-    the saved folder stores the training *features and labels* (safetensors) and the
-    hyper-parameters (JSON); loading refits the booster, which is deterministic for a fixed ``seed``
-    (early stopping is off, so no random validation split), giving identical predictions.
-    """
-
-    name = "lc_features"
-
-    def __init__(self, *, max_iter: int = 300, learning_rate: float = 0.05, max_depth: int | None = None,
-                 max_leaf_nodes: int = 31, min_samples_leaf: int = 10, l2_regularization: float = 0.0,
-                 class_weight: str | None = "balanced", periodogram: bool = True, bazin_fit: bool = True,
-                 min_period: float = 0.1, meta_keys: Sequence[str] = (), first_days: float | None = None,
-                 target_transform: str | None = None, task: str = "classification", input_norm_mode: int = 0,
-                 val_size: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(task=task, input_norm_mode=input_norm_mode, val_size=val_size, **kwargs)
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.max_depth = max_depth
-        self.max_leaf_nodes = max_leaf_nodes
-        self.min_samples_leaf = min_samples_leaf
-        self.l2_regularization = l2_regularization
-        self.class_weight = class_weight
-        self.periodogram = periodogram
-        self.bazin_fit = bazin_fit
-        self.min_period = min_period
-        self.meta_keys = tuple(meta_keys)
-        self.first_days = first_days
-        self.target_transform = target_transform
-        if target_transform not in (None, "log10"):
-            raise InputValidationError(f"target_transform must be None or 'log10', got {target_transform!r}")
-        self.bands_: tuple[str, ...] | None = None
-        self.feature_names_: list[str] | None = None
-        self._estimators: list[Any] = []
-
-    def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
-        return _FeatureStore()
-
-    def features(self, x: Any) -> np.ndarray:
-        """Feature matrix (N, F) of light curves ``x`` in this model's band set and column order."""
-        from astrotorch.lightcurves.features import feature_matrix
-
-        curves = as_lightcurve_set(x)
-        if self.first_days is not None:
-            curves = curves.first_days(self.first_days, since="detection")
-        bands = self.bands_ or curves.bands
-        X, names = feature_matrix(curves, bands, periodogram=self.periodogram, bazin_fit=self.bazin_fit,
-                                  min_period=self.min_period, meta_keys=self.meta_keys)
-        if self.feature_names_ is not None and names != self.feature_names_:
-            raise ShapeMismatchError("feature columns differ from the training ones")
-        return X
-
-    def _make_estimator(self, col: int = 0) -> Any:
-        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-
-        common = dict(max_iter=self.max_iter, learning_rate=self.learning_rate, max_depth=self.max_depth,
-                      max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
-                      l2_regularization=self.l2_regularization, early_stopping=False,
-                      random_state=self.seed + col)
-        if self.task == "classification":
-            return HistGradientBoostingClassifier(class_weight=self.class_weight, **common)
-        return HistGradientBoostingRegressor(**common)
-
-    def _refit(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> None:
-        self._estimators = []
-        if self.task == "classification":
-            est = self._make_estimator()
-            est.fit(X, Y[:, 0].astype(np.int64), sample_weight=w)
-            self._estimators.append(est)
-            return
-        for j in range(Y.shape[1]):
-            ok = np.isfinite(Y[:, j])
-            t = np.log10(Y[ok, j]) if self.target_transform == "log10" else Y[ok, j]
-            est = self._make_estimator(j)
-            est.fit(X[ok], t, sample_weight=None if w is None else w[ok])
-            self._estimators.append(est)
-
-    def fit(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None, sample_weight: Any = None,
-            **kwargs: Any) -> "LightCurveFeatures":
-        curves = as_lightcurve_set(x)
-        self.bands_ = curves.bands
-        self.feature_names_ = None
-        if self.task == "classification":
-            labels, self.targetname = class_labels(curves, y, self.targetname)
-            Y = labels[:, None].astype(np.float64)
-            self.output_dim = max(int(labels.max()) + 1, len(self.targetname or []))
-        else:
-            if y is None:
-                raise InputValidationError("regression needs targets y")
-            Y = np.asarray(y, np.float64)
-            Y = Y[:, None] if Y.ndim == 1 else Y
-            if Y.shape[0] != len(curves):
-                raise ShapeMismatchError(f"{Y.shape[0]} targets for {len(curves)} light curves")
-            if self.target_transform == "log10" and np.any(Y[np.isfinite(Y)] <= 0):
-                raise InputValidationError("log10 target transform needs positive targets")
-            self.output_dim = Y.shape[1]
-        from astrotorch.lightcurves.features import feature_matrix
-
-        fc = curves.first_days(self.first_days, since="detection") if self.first_days is not None else curves
-        X, names = feature_matrix(fc, self.bands_, periodogram=self.periodogram, bazin_fit=self.bazin_fit,
-                                  min_period=self.min_period, meta_keys=self.meta_keys)
-        self.feature_names_ = names
-        w = None if sample_weight is None else np.asarray(sample_weight, np.float64).ravel()
-        self._refit(X, Y, w)
-        store = _FeatureStore(X.shape[0], X.shape[1], Y.shape[1])
-        store.features.copy_(torch.as_tensor(X))
-        store.labels.copy_(torch.as_tensor(Y))
-        self.network = store
-        self.input_shape = {"features": (X.shape[1],)}
-        self._input_norm = {"features": Normalizer(mode=0).fit(np.zeros((1, X.shape[1]), np.float32))}
-        self._label_norm = None
-        return self
-
-    def _check_fitted(self) -> None:
-        if not self._estimators:
-            raise NotFittedError("LightCurveFeatures is not fitted: call fit() or load_folder() first")
-
-    def predict_features(self, X: np.ndarray) -> np.ndarray:
-        """Predict from a precomputed feature matrix (probabilities or physical-unit values)."""
-        self._check_fitted()
-        if self.task == "classification":
-            est = self._estimators[0]
-            p = np.zeros((X.shape[0], int(self.output_dim)))
-            p[:, est.classes_.astype(int)] = est.predict_proba(X)
-            return p.astype(np.float32)
-        cols = [e.predict(X) for e in self._estimators]
-        out = np.stack(cols, 1)
-        return (10 ** out if self.target_transform == "log10" else out).astype(np.float32)
-
-    def predict(self, x: Any, x_err: Any = None, batch_size: int | None = None) -> np.ndarray:
-        self._check_fitted()
-        return self.predict_features(self.features(x))
-
-    def predict_classes(self, x: Any, batch_size: int | None = None) -> np.ndarray:
-        return self.predict(x).argmax(1)
-
-    def evaluate(self, x: Any, y: Any = None, y_err: Any = None, batch_size: int | None = None) -> dict[str, Any]:
-        from astrotorch.lightcurves.metrics import classification_report
-
-        curves = as_lightcurve_set(x)
-        pred = self.predict(curves)
-        if self.task == "classification":
-            lookup = {c: i for i, c in enumerate(self.targetname)}
-            yy = (np.array([lookup[str(v)] for v in curves.labels().tolist()]) if y is None
-                  else np.asarray(y).astype(np.int64))
-            return classification_report(yy, pred, self.targetname)
-        yy = np.asarray(y, np.float64).reshape(pred.shape)
-        r = pred - yy
-        return {"mae": np.nanmean(np.abs(r), 0).tolist(), "median_ae": np.nanmedian(np.abs(r), 0).tolist()}
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"features": self.network.features.contiguous(), "labels": self.network.labels.contiguous()}
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        from astrotorch.errors import ModelFolderError
-
-        if set(tensors) != {"features", "labels"}:
-            raise ModelFolderError(f"lc_features weights must hold 'features' and 'labels', got {sorted(tensors)}")
-        X = tensors["features"].double()
-        Y = tensors["labels"].double()
-        store = _FeatureStore(X.shape[0], X.shape[1], Y.shape[1])
-        store.features.copy_(X)
-        store.labels.copy_(Y)
-        self.network = store
-        self._refit(X.numpy(), Y.numpy())
-
-    def extra_state(self) -> dict[str, Any]:
-        return {"bands": list(self.bands_ or ()), "feature_names": self.feature_names_}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.bands_ = tuple(state.get("bands") or ())
-        self.feature_names_ = state.get("feature_names")
-        if self.feature_names_ is not None:
-            self._input_norm = {"features": Normalizer(mode=0).fit(np.zeros((1, len(self.feature_names_)), np.float32))}
-
-    def jacobian(self, x: Any, mean_output: bool = False, batch_size: int = 64) -> np.ndarray:
-        raise InputValidationError("lc_features is a tree model: no jacobian")
-
-    def hessian(self, x: Any, mean_output: bool = False) -> np.ndarray:
-        raise InputValidationError("lc_features is a tree model: no hessian")
-
+from astrotorch.models.lightcurve_features import LightCurveFeatures  # noqa: E402  (registers lc_features)
 
 __all__ = ["LightCurveTransformer", "LightCurveGRU", "LightCurveFeatures", "LightCurveNetworkModel", "rmse",
-           "kl_sparsity_rmse", "kl_sparsity_penalty", "as_lightcurve_set"]
+           "kl_sparsity_rmse", "kl_sparsity_penalty", "as_lightcurve_set", "REGRESSION_LOSSES",
+           "robust_standardiser"]

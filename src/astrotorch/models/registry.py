@@ -39,7 +39,7 @@ BUILTIN_MODELS: dict[str, str] = {
     "apokasc_encoder_decoder": "astrotorch.models.generative",
     "lc_transformer": "astrotorch.models.lightcurves",
     "lc_gru": "astrotorch.models.lightcurves",
-    "lc_features": "astrotorch.models.lightcurves",
+    "lc_features": "astrotorch.models.lightcurve_features",
     "simple_poly_nn": "astrotorch.models.polynn",
 }
 

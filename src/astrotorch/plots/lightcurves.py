@@ -67,24 +67,24 @@ def plot_examples(curves: Sequence[LightCurve], probs: np.ndarray, class_names: 
 
 
 def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], normalise: bool = True) -> Any:
-    """Confusion matrix (rows = true class); ``normalise`` shows row fractions, counts annotated."""
+    """Confusion matrix (rows = true class) drawn by ``sklearn.metrics.ConfusionMatrixDisplay``;
+    ``normalise`` shows row fractions with the counts in brackets."""
     import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
 
     cm = np.asarray(cm)
     frac = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalise else cm
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(class_names), 0.8 + 0.6 * len(class_names)))
-    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1 if normalise else None)
-    for i in range(cm.shape[0]):
-        for j in range(cm.shape[1]):
-            ax.text(j, i, f"{frac[i, j]:.2f}\n({cm[i, j]})" if normalise else str(cm[i, j]), ha="center",
-                    va="center", fontsize=7, color="white" if frac[i, j] > 0.6 * frac.max() else "black")
-    ax.set_xticks(range(len(class_names)))
-    ax.set_xticklabels(class_names, rotation=45, ha="right")
-    ax.set_yticks(range(len(class_names)))
-    ax.set_yticklabels(class_names)
+    disp = ConfusionMatrixDisplay(frac, display_labels=list(class_names))
+    disp.plot(ax=ax, cmap="Blues", colorbar=True, xticks_rotation=45, values_format=".2f" if normalise else "d",
+              im_kw={"vmin": 0, "vmax": 1} if normalise else None)
+    if normalise:
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                disp.text_[i, j].set_text(f"{frac[i, j]:.2f}\n({cm[i, j]})")
+                disp.text_[i, j].set_fontsize(7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig
 

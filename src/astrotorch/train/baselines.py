@@ -383,7 +383,8 @@ def lightcurve_baseline(curves_train: Any, curves_test: Any, y_train: Any = None
     t0 = time.perf_counter()
     with _threads(n_threads):
         m = LightCurveFeatures(task=task, seed=seed, **feature_kw).fit(curves_train, y_train)
-        pred = m.predict(curves_test)
+        # classifiers follow scikit-learn: predict gives labels, the report needs probabilities
+        pred = m.predict_proba(curves_test) if task == "classification" else m.predict(curves_test)
     if task == "classification":
         lookup = {c: i for i, c in enumerate(m.targetname)}
         test = as_lightcurve_set(curves_test)

@@ -3,7 +3,9 @@
 Input is the dict produced by :func:`astrotorch.lightcurves.batching.pad_encoded`:
 ``time`` (B, L) days since the first observation, ``band`` (B, L) int, ``obs`` (B, L, F) normalised
 flux, error (and optional phase features), ``mask`` (B, L) True on real observations, ``length`` (B,),
-``static`` (B, S). Optional ``recon_mask`` (B, L) True on observations hidden for masked
+``static`` (B, S) per-object inputs (standardised by the model: brightness, counts, the period
+search's period/power/Fourier shape ...), which go through their own MLP branch before joining the
+pooled sequence representation. Optional ``recon_mask`` (B, L) True on observations hidden for masked
 reconstruction (self-supervised pretraining).
 """
 
@@ -64,6 +66,12 @@ def _head(d_in: int, d_hidden: int, d_out: int, dropout: float) -> nn.Sequential
     return nn.Sequential(nn.Linear(d_in, d_hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_hidden, d_out))
 
 
+def static_branch(n_static: int, d: int, dropout: float) -> nn.Sequential:
+    """Two-layer MLP over the per-object inputs: the period/Fourier-shape features are tabular and
+    interact (period × R21 separates RRab from RRc), which one linear map cannot express."""
+    return nn.Sequential(nn.Linear(n_static, d), nn.GELU(), nn.Dropout(dropout), nn.Linear(d, d), nn.GELU())
+
+
 class LightCurveTransformerNet(nn.Module):
     """Transformer encoder over observations (tokens) of an irregular multi-band light curve.
 
@@ -94,7 +102,7 @@ class LightCurveTransformerNet(nn.Module):
             # residual dropouts still regularise
             lyr.self_attn.dropout = 0.0
         self.pool = AttentionPooling(d_model) if pooling == "attention" else None
-        self.static_proj = nn.Linear(n_static, d_model) if n_static else None
+        self.static_mlp = static_branch(n_static, d_model, dropout) if n_static else None
         self.head = _head(d_model * (2 if n_static else 1), d_model, output_dim, dropout)
         self.recon_head = _head(d_model, d_model, 1, 0.0)
 
@@ -112,8 +120,8 @@ class LightCurveTransformerNet(nn.Module):
         h = self.encode(x)
         mask = x["mask"]
         z = self.pool(h, mask) if self.pool is not None else masked_mean(h, mask)
-        if self.static_proj is not None:
-            z = torch.cat([z, torch.tanh(self.static_proj(x["static"]))], dim=-1)
+        if self.static_mlp is not None:
+            z = torch.cat([z, self.static_mlp(x["static"])], dim=-1)
         return z
 
     def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor | dict[str, torch.Tensor]:
@@ -127,10 +135,10 @@ class LightCurveTransformerNet(nn.Module):
         return self.recon_head(h).squeeze(-1)
 
     def encoder_parameters(self) -> list[nn.Parameter]:
-        """Parameters shared with pretraining (everything but the task head and static input)."""
+        """Parameters shared with pretraining (everything but the task head and static branch)."""
         skip = {id(p) for m in (self.head,) for p in m.parameters()}
-        if self.static_proj is not None:
-            skip |= {id(p) for p in self.static_proj.parameters()}
+        if self.static_mlp is not None:
+            skip |= {id(p) for p in self.static_mlp.parameters()}
         return [p for p in self.parameters() if id(p) not in skip]
 
 
@@ -148,7 +156,7 @@ class LightCurveGRUNet(nn.Module):
         self.n_bands = n_bands
         self.inp = nn.Linear(n_obs_features + n_bands + 2, hidden)
         self.gru = nn.GRU(hidden, hidden, n_layers, batch_first=True, dropout=dropout if n_layers > 1 else 0.0)
-        self.static_proj = nn.Linear(n_static, hidden) if n_static else None
+        self.static_mlp = static_branch(n_static, hidden, dropout) if n_static else None
         self.head = _head(hidden * (2 if n_static else 1), hidden, output_dim, dropout)
 
     def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -160,6 +168,6 @@ class LightCurveGRUNet(nn.Module):
         packed = pack_padded_sequence(h, x["length"].cpu().clamp_min(1), batch_first=True, enforce_sorted=False)
         _, h_n = self.gru(packed)
         z = h_n[-1]
-        if self.static_proj is not None:
-            z = torch.cat([z, torch.tanh(self.static_proj(x["static"]))], dim=-1)
+        if self.static_mlp is not None:
+            z = torch.cat([z, self.static_mlp(x["static"])], dim=-1)
         return self.head(z)
