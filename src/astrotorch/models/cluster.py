@@ -52,6 +52,11 @@ class ClusterMassCNN(AstroModel):
     widths: channels of the three convolutional stages.
     hidden: width of the dense head.
     log_counts: apply ``log1p`` to the counts before normalising (recommended).
+    lr_schedule: ``"cosine"`` (linear warm-up over ``warmup_fraction`` of the steps, then cosine decay
+        to ``min_lr_fraction·lr``; the run ends on annealed weights, no early stopping by default) or
+        ``"plateau"`` (ReduceLROnPlateau, early stopping with ``early_stopping_patience``). With the
+        plateau schedule the validation loss of this BatchNorm network swings by a factor of two from
+        epoch to epoch, and the last epoch's weights are a lottery; the cosine schedule settles them.
     """
 
     name = "cluster_mass_cnn"
@@ -66,10 +71,13 @@ class ClusterMassCNN(AstroModel):
         widths: tuple[int, ...] | list[int] = (16, 32, 64),
         hidden: int = 128,
         log_counts: bool = True,
+        lr_schedule: str = "cosine",
+        warmup_fraction: float = 0.05,
+        min_lr_fraction: float = 0.01,
         max_epochs: int = 40,
         lr: float = 2e-3,
         batch_size: int = 64,
-        early_stopping_patience: int | None = 6,
+        early_stopping_patience: int | None = None,
         reduce_lr_patience: int = 2,
         input_norm_mode: Any = None,
         labels_norm_mode: int | str = 2,
@@ -81,6 +89,11 @@ class ClusterMassCNN(AstroModel):
             raise InputValidationError(f"loss must be one of {LOSSES}, got {loss!r}")
         if not huber_delta > 0:
             raise InputValidationError(f"huber_delta must be > 0, got {huber_delta}")
+        if lr_schedule not in ("cosine", "plateau"):
+            raise InputValidationError(f"lr_schedule must be 'cosine' or 'plateau', got {lr_schedule!r}")
+        if not 0.0 <= warmup_fraction < 1.0 or not 0.0 <= min_lr_fraction <= 1.0:
+            raise InputValidationError(
+                f"need 0 <= warmup_fraction < 1 and 0 <= min_lr_fraction <= 1, got {warmup_fraction}, {min_lr_fraction}")
         dropout = float(kwargs.get("dropout_rate", 0.0))
         super().__init__(
             max_epochs=max_epochs,
@@ -101,6 +114,9 @@ class ClusterMassCNN(AstroModel):
         self.widths = [int(w) for w in widths]
         self.hidden = hidden
         self.log_counts = log_counts
+        self.lr_schedule = lr_schedule
+        self.warmup_fraction = warmup_fraction
+        self.min_lr_fraction = min_lr_fraction
         # the Bayesian (mean, σ) API applies when the network predicts a variance
         self.bayesian = loss == "gaussian_nll"  # type: ignore[misc]
 
@@ -134,6 +150,13 @@ class ClusterMassCNN(AstroModel):
             n_bands, widths=tuple(self.widths), hidden=self.hidden, heteroscedastic=self.loss == "gaussian_nll",
             dropout_rate=self.dropout_rate,
         )
+
+    def make_lightning_module(self, network: nn.Module) -> Any:
+        if self.lr_schedule == "cosine":
+            from astrotorch.models.galaxy import _warmup_cosine_module
+
+            return _warmup_cosine_module(network, self)
+        return super().make_lightning_module(network)
 
     def compute_loss(self, batch: dict[str, Any], output: Any) -> torch.Tensor:
         from astrotorch.nn import losses
