@@ -97,8 +97,10 @@ def test_each_loss_trains_and_predicts(small, loss: str) -> None:
 
 def test_gaussian_nll_learns_the_mass(small) -> None:
     # a few epochs on 96 clusters must beat predicting the mean mass (the scatter of the truth)
+    # the posterior mean (prior_correction off): dividing the prior out of a barely trained network's
+    # broad posterior trades shrinkage for a much larger scatter
     m = ClusterMassCNN(loss="gaussian_nll", max_epochs=12, widths=(8, 16, 16), hidden=32, accelerator="cpu",
-                       batch_size=16, val_size=0.0, early_stopping_patience=None, lr=3e-3)
+                       batch_size=16, val_size=0.0, early_stopping_patience=None, lr=3e-3, prior_correction=False)
     m.fit(small.inputs(), small.log10_m500)
     met = m.mass_metrics(small.inputs(), small.log10_m500)
     assert met["rmse_dex"] < 0.8 * np.std(small.log10_m500)
@@ -149,3 +151,56 @@ def test_model_input_errors(small) -> None:
         m.fit({"image": small.images}, small.log10_m500)
     with pytest.raises(InputValidationError, match="negative"):
         m.fit({"image": -small.images - 1, "redshift": small.redshift}, small.log10_m500)
+
+
+# --------------------------------------------------------------------------- mass-dependent bias
+def test_binned_mass_bias_and_slope() -> None:
+    from astrotorch.models.cluster import binned_mass_bias, mass_slope
+
+    rng = np.random.default_rng(0)
+    true = rng.uniform(13.8, 15.2, 5000)
+    shrunk = 14.5 + 0.9 * (true - 14.5) + 0.05 * rng.normal(size=true.size)
+    assert mass_slope(true, shrunk) == pytest.approx(0.9, abs=0.01)
+    rows = binned_mass_bias(true, shrunk, sigma=np.full(true.size, 0.05))
+    assert [r["lo"] for r in rows] == pytest.approx([13.8, 14.0, 14.2, 14.4, 14.6, 14.8, 15.0])
+    assert sum(r["n"] for r in rows) == true.size  # the last bin keeps its upper edge
+    assert rows[0]["bias_dex"] == pytest.approx(0.1 * 0.6, abs=0.01)  # +0.1·(14.5 − 13.9)
+    assert rows[-1]["bias_dex"] == pytest.approx(-0.1 * 0.6, abs=0.01)
+    assert all(r["scatter_dex"] == pytest.approx(0.05, abs=0.01) and r["zscore_std"] > 0.8 for r in rows)
+    with pytest.raises(InputValidationError):
+        binned_mass_bias(true, shrunk, edges=[14.0, 13.0])
+    with pytest.raises(InputValidationError):
+        mass_slope(true, shrunk, lo=16.0, hi=17.0)
+
+
+def test_prior_correction_divides_out_the_training_masses(small, tmp_path: Path) -> None:
+    import json
+
+    from astrotorch.errors import ModelFolderError
+    from astrotorch.models import load_folder
+    from astrotorch.uncertainty.prior import deconvolve_prior
+
+    m = ClusterMassCNN(loss="gaussian_nll", max_epochs=1, widths=(8, 8, 8), hidden=16, accelerator="cpu")
+    m.fit(small.inputs(), small.log10_m500)
+    assert m.prior_edges_.size == m.prior_density_.size + 1
+    assert m.prior_edges_[0] == pytest.approx(small.log10_m500.min())
+    corrected, sc = m.predict(small.inputs())
+    m.prior_correction = False
+    raw, sr = m.predict(small.inputs())
+    mh, s = deconvolve_prior(raw[:, 0], sr["total"][:, 0], m.prior_edges_, m.prior_density_)
+    np.testing.assert_allclose(corrected[:, 0], mh, rtol=1e-6)
+    np.testing.assert_allclose(sc["total"][:, 0], s, rtol=1e-5)
+    assert np.all(sc["total"] >= sr["total"] * (1 - 1e-5))  # the likelihood is wider than the posterior
+    m.prior_correction = True
+    m.save(tmp_path / "m")
+    np.testing.assert_allclose(load_folder(tmp_path / "m").predict(small.inputs())[0], corrected, rtol=1e-5)
+    extra = json.loads((tmp_path / "m" / "config.json").read_text())["extra"]
+    assert len(extra["prior_edges"]) == m.prior_edges_.size
+    with pytest.raises(ModelFolderError, match="prior_edges"):
+        m.load_extra_state({"prior_edges": extra["prior_edges"][::-1], "prior_density": extra["prior_density"]})
+    # losses without a predicted σ have nothing to deconvolve: the plain prediction
+    plain = ClusterMassCNN(loss="mse", max_epochs=1, widths=(8, 8, 8), hidden=16, accelerator="cpu")
+    plain.fit(small.inputs(), small.log10_m500)
+    assert isinstance(plain.predict(small.inputs()), np.ndarray)
+    with pytest.raises(InputValidationError, match="lr_schedule"):
+        ClusterMassCNN(lr_schedule="step")

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from astrotorch.errors import InputValidationError
+from astrotorch.config import magic_number
+from astrotorch.errors import InputValidationError, ModelFolderError
 from astrotorch.models.arch.cluster import ClusterMassNet
 from astrotorch.models.base import AstroModel, _to_numpy
 from astrotorch.models.registry import register_model
@@ -52,11 +53,21 @@ class ClusterMassCNN(AstroModel):
     widths: channels of the three convolutional stages.
     hidden: width of the dense head.
     log_counts: apply ``log1p`` to the counts before normalising (recommended).
+    band_fluxes: also give the dense head ``log10(1 + total counts)`` of each band over the field (the
+        X-ray spectrum, i.e. temperature, and the flux): sums the convolutions would otherwise have to
+        rebuild from per-pixel log counts, the quantities the M–T and M–L relations tie to mass.
     lr_schedule: ``"cosine"`` (linear warm-up over ``warmup_fraction`` of the steps, then cosine decay
         to ``min_lr_fraction·lr``; the run ends on annealed weights, no early stopping by default) or
         ``"plateau"`` (ReduceLROnPlateau, early stopping with ``early_stopping_patience``). With the
         plateau schedule the validation loss of this BatchNorm network swings by a factor of two from
         epoch to epoch, and the last epoch's weights are a lottery; the cosine schedule settles them.
+    prior_correction: (Gaussian NLL only) divide the training-label distribution out of the predicted
+        posterior (:func:`astrotorch.uncertainty.prior.deconvolve_prior`): ``predict`` then returns the
+        likelihood-centred mass, whose error does not depend on the true mass, and σ the likelihood
+        width. Without it the prediction is the posterior mean under the training set's mass
+        distribution: the smallest scatter, but pulled in at the ends of the training range (slope of
+        predicted against true below one), which biases a mass function. The prior is a histogram of
+        the training labels, stored with the model (``prior_edges_``, ``prior_density_``).
     """
 
     name = "cluster_mass_cnn"
@@ -71,6 +82,7 @@ class ClusterMassCNN(AstroModel):
         widths: tuple[int, ...] | list[int] = (16, 32, 64),
         hidden: int = 128,
         log_counts: bool = True,
+        band_fluxes: bool = True,
         lr_schedule: str = "cosine",
         warmup_fraction: float = 0.05,
         min_lr_fraction: float = 0.01,
@@ -83,6 +95,7 @@ class ClusterMassCNN(AstroModel):
         labels_norm_mode: int | str = 2,
         mc_num: int | None = None,
         targetname: list[str] | None = None,
+        prior_correction: bool = True,
         **kwargs: Any,
     ) -> None:
         if loss not in LOSSES:
@@ -102,7 +115,7 @@ class ClusterMassCNN(AstroModel):
             early_stopping_patience=early_stopping_patience,
             reduce_lr_patience=reduce_lr_patience,
             # one mean/std for all image pixels (keeps band ratios = spectral shape), feature-wise for z
-            input_norm_mode=input_norm_mode if input_norm_mode is not None else {"image": 1, "redshift": 2},
+            input_norm_mode=input_norm_mode if input_norm_mode is not None else {"image": 1, "redshift": 2, "band_flux": 2},
             labels_norm_mode=labels_norm_mode,
             # without dropout every MC sample is identical: one pass is exact
             mc_num=mc_num if mc_num is not None else (1 if dropout == 0.0 else 50),
@@ -114,9 +127,13 @@ class ClusterMassCNN(AstroModel):
         self.widths = [int(w) for w in widths]
         self.hidden = hidden
         self.log_counts = log_counts
+        self.band_fluxes = bool(band_fluxes)
         self.lr_schedule = lr_schedule
         self.warmup_fraction = warmup_fraction
         self.min_lr_fraction = min_lr_fraction
+        self.prior_correction = bool(prior_correction)
+        self.prior_edges_: np.ndarray | None = None
+        self.prior_density_: np.ndarray | None = None
         # the Bayesian (mean, σ) API applies when the network predicts a variance
         self.bayesian = loss == "gaussian_nll"  # type: ignore[misc]
 
@@ -134,22 +151,71 @@ class ClusterMassCNN(AstroModel):
             raise InputValidationError(f"x['image'] must be (N, H, W, bands), got shape {img.shape}")
         if np.isfinite(img).all() and (img < 0).any():
             raise InputValidationError("x['image'] holds negative counts; pass photon counts (≥ 0)")
+        flux = np.log10(1.0 + np.clip(img, 0.0, None).sum(axis=(1, 2))) if self.band_fluxes else None
         if self.log_counts:
             img = np.log1p(img)
         img = np.ascontiguousarray(np.transpose(img, (0, 3, 1, 2)))
         z = _to_numpy(x["redshift"], "x['redshift']").astype(np.float32).reshape(-1, 1)
         if np.isfinite(z).all() and (z < 0).any():
             raise InputValidationError("redshifts must be ≥ 0")
-        return {"image": img, "redshift": z}
+        out = {"image": img, "redshift": z}
+        if flux is not None:
+            out["band_flux"] = flux.astype(np.float32)
+        return out
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
         if output_dim != 1:
             raise InputValidationError(f"cluster_mass_cnn predicts one label (log10 M500), got {output_dim}")
         n_bands = int(input_shape["image"][0])
+        n_flux = int(input_shape["band_flux"][0]) if "band_flux" in input_shape else 0
         return ClusterMassNet(
             n_bands, widths=tuple(self.widths), hidden=self.hidden, heteroscedastic=self.loss == "gaussian_nll",
-            dropout_rate=self.dropout_rate,
+            dropout_rate=self.dropout_rate, n_aux=1 + n_flux,
         )
+
+    def fit(self, x: Any, y: Any = None, *args: Any, **kwargs: Any) -> ClusterMassCNN:
+        """Train (see :meth:`AstroModel.fit`); with arrays, also record the training-label histogram
+        that ``prior_correction`` divides out (a streamed Dataset leaves the prediction uncorrected)."""
+        from torch.utils.data import Dataset
+
+        from astrotorch.uncertainty.prior import label_prior
+
+        self.prior_edges_ = self.prior_density_ = None
+        super().fit(x, y, *args, **kwargs)
+        if y is not None and not isinstance(x, Dataset):
+            labels = np.asarray(y, dtype=np.float64).ravel()
+            labels = labels[np.isfinite(labels) & (labels != magic_number())]
+            if labels.size >= 2 and np.ptp(labels) > 0:
+                self.prior_edges_, self.prior_density_ = label_prior(labels)
+        return self
+
+    def predict(self, x: Any, x_err: Any = None, batch_size: int | None = None) -> Any:
+        """log10 M500 (N, 1); for Gaussian NLL ``(log10 M500, σ dict)`` in dex (see the class docstring
+        for what ``prior_correction`` changes: the components of σ are scaled to the likelihood width)."""
+        out = super().predict(x, x_err=x_err, batch_size=batch_size)
+        if not (self.prior_correction and isinstance(out, tuple) and self.prior_density_ is not None):
+            return out
+        from astrotorch.uncertainty.prior import deconvolve_prior
+
+        mean, std = out
+        m, s = deconvolve_prior(mean[:, 0], std["total"][:, 0], self.prior_edges_, self.prior_density_)
+        factor = (s / std["total"][:, 0])[:, None]
+        return m[:, None].astype(np.float32), {k: (v * factor).astype(np.float32) for k, v in std.items()}
+
+    def extra_state(self) -> dict[str, Any]:
+        if self.prior_density_ is None:
+            return {}
+        return {"prior_edges": [float(v) for v in self.prior_edges_], "prior_density": [float(v) for v in self.prior_density_]}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        edges, dens = state.get("prior_edges"), state.get("prior_density")
+        if edges is None or dens is None:
+            self.prior_edges_ = self.prior_density_ = None
+            return
+        edges, dens = np.asarray(edges, np.float64), np.asarray(dens, np.float64)
+        if edges.ndim != 1 or edges.size != dens.size + 1 or np.any(np.diff(edges) <= 0) or np.any(dens < 0):
+            raise ModelFolderError("config.json: prior_edges must increase and hold one more value than prior_density (≥ 0)")
+        self.prior_edges_, self.prior_density_ = edges, dens
 
     def make_lightning_module(self, network: nn.Module) -> Any:
         if self.lr_schedule == "cosine":
