@@ -66,3 +66,55 @@ def test_label_prior_and_bad_inputs() -> None:
         deconvolve_prior([1.0, 2.0], [0.1], edges, dens)
     with pytest.raises(InputValidationError):
         deconvolve_prior([1.0], [0.1], edges[:-1], dens)
+
+
+def test_prior_gaussian_nll_is_the_truncated_normal_likelihood() -> None:
+    import torch
+
+    from astrotorch.uncertainty.prior import prior_gaussian_nll
+
+    lo, hi = 0.0, 3.0
+    edges, dens = np.linspace(lo, hi, 7), np.full(6, 1 / (hi - lo))
+    y = torch.tensor([[0.2], [1.5], [2.9], [np.nan]], dtype=torch.float64)
+    mean = torch.tensor([[-0.5], [1.4], [4.0], [0.0]], dtype=torch.float64, requires_grad=True)
+    lv = torch.tensor([[0.0], [-1.0], [0.5], [0.0]], dtype=torch.float64, requires_grad=True)
+    loss = prior_gaussian_nll(y, mean, lv, edges, dens)
+    m, s = mean.detach().numpy()[:3, 0], np.exp(0.5 * lv.detach().numpy()[:3, 0])
+    tn = stats.truncnorm((lo - m) / s, (hi - m) / s, loc=m, scale=s).logpdf(y.numpy()[:3, 0])
+    # −log of the truncated normal, less the constants the loss leaves out (½ log 2π and log π(y))
+    assert loss.item() == pytest.approx(np.mean(-tn - 0.5 * np.log(2 * np.pi) + np.log(1 / (hi - lo))), rel=1e-6)
+    loss.backward()
+    assert torch.isfinite(mean.grad).all() and torch.isfinite(lv.grad).all()
+    assert float(mean.grad[3]) == 0.0  # the missing label does not pull
+    # far outside the range the loss and its gradient stay finite
+    far = prior_gaussian_nll(torch.tensor([[0.1]]), torch.tensor([[-30.0]], requires_grad=True), torch.tensor([[0.0]]),
+                             edges, dens)
+    assert torch.isfinite(far)
+
+
+def test_fitting_the_prior_aware_likelihood_recovers_a_centre_beyond_the_edge() -> None:
+    import torch
+
+    from astrotorch.uncertainty.prior import prior_gaussian_nll
+
+    edges, dens = label_prior(np.random.default_rng(0).uniform(0, 3, 5000), bin_width=0.5)
+
+    def fit(centre: float, width: float, free_width: bool) -> tuple[float, float, float]:
+        # labels drawn from the posterior a likelihood N(centre, width²) and a flat prior on [0, 3] form
+        y = stats.truncnorm(-centre / width, (3 - centre) / width, loc=centre, scale=width).rvs(3000, random_state=1)
+        yt = torch.as_tensor(y[:, None])
+        m = torch.zeros(1, 1, dtype=torch.float64, requires_grad=True)
+        lv = torch.full((1, 1), 2 * np.log(width), dtype=torch.float64, requires_grad=free_width)
+        opt = torch.optim.Adam([m, lv] if free_width else [m], lr=0.03)
+        for _ in range(250):
+            opt.zero_grad()
+            prior_gaussian_nll(yt, m.expand(len(y), 1), lv.expand(len(y), 1), edges, dens).backward()
+            opt.step()
+        return m.item(), torch.exp(0.5 * lv).item(), float(y.mean())
+
+    # a centre beyond the edge (with the width known: beyond an edge, centre and width trade off)
+    m, _, plain = fit(-0.4, 0.5, free_width=False)
+    assert m == pytest.approx(-0.4, abs=0.05) and plain > 0.2  # a plain Gaussian NLL learns the mean
+    # a centre just inside, both free
+    m, s, plain = fit(0.3, 0.4, free_width=True)
+    assert m == pytest.approx(0.3, abs=0.05) and s == pytest.approx(0.4, abs=0.05) and plain > 0.45

@@ -173,34 +173,26 @@ def test_binned_mass_bias_and_slope() -> None:
         mass_slope(true, shrunk, lo=16.0, hi=17.0)
 
 
-def test_prior_correction_divides_out_the_training_masses(small, tmp_path: Path) -> None:
-    import json
-
-    from astrotorch.errors import ModelFolderError
-    from astrotorch.models import load_folder
-    from astrotorch.uncertainty.prior import deconvolve_prior
+def test_prior_correction_trains_on_the_prior_aware_likelihood(small) -> None:
+    from astrotorch.uncertainty.prior import prior_gaussian_nll
 
     m = ClusterMassCNN(loss="gaussian_nll", max_epochs=1, widths=(8, 8, 8), hidden=16, accelerator="cpu")
     m.fit(small.inputs(), small.log10_m500)
     assert m.prior_edges_.size == m.prior_density_.size + 1
     assert m.prior_edges_[0] == pytest.approx(small.log10_m500.min())
-    corrected, sc = m.predict(small.inputs())
-    m.prior_correction = False
-    raw, sr = m.predict(small.inputs())
-    mh, s = deconvolve_prior(raw[:, 0], sr["total"][:, 0], m.prior_edges_, m.prior_density_)
-    np.testing.assert_allclose(corrected[:, 0], mh, rtol=1e-6)
-    np.testing.assert_allclose(sc["total"][:, 0], s, rtol=1e-5)
-    assert np.all(sc["total"] >= sr["total"] * (1 - 1e-5))  # the likelihood is wider than the posterior
-    m.prior_correction = True
-    m.save(tmp_path / "m")
-    np.testing.assert_allclose(load_folder(tmp_path / "m").predict(small.inputs())[0], corrected, rtol=1e-5)
-    extra = json.loads((tmp_path / "m" / "config.json").read_text())["extra"]
-    assert len(extra["prior_edges"]) == m.prior_edges_.size
-    with pytest.raises(ModelFolderError, match="prior_edges"):
-        m.load_extra_state({"prior_edges": extra["prior_edges"][::-1], "prior_density": extra["prior_density"]})
-    # losses without a predicted σ have nothing to deconvolve: the plain prediction
-    plain = ClusterMassCNN(loss="mse", max_epochs=1, widths=(8, 8, 8), hidden=16, accelerator="cpu")
+    x = {k: torch.as_tensor(v) for k, v in m._normalize_x(m.prepare_x(small.inputs())).items()}
+    y = torch.as_tensor(m._label_norm.transform(small.log10_m500[:, None].astype(np.float32)))
+    with torch.no_grad():
+        out = m.network(x)
+        loss = m.compute_loss({"x": x, "y": y}, out)
+        edges = m._label_norm.transform(m.prior_edges_[:, None].astype(np.float32)).ravel()
+        expected = prior_gaussian_nll(y, out[0], out[1], edges, m.prior_density_)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-6)
+    assert set(m.prepare_x(small.inputs())) == {"image", "redshift", "band_flux"}
+    # off: the plain Gaussian NLL, and no prior is kept
+    plain = ClusterMassCNN(loss="gaussian_nll", max_epochs=1, widths=(8, 8, 8), hidden=16, accelerator="cpu",
+                           prior_correction=False, band_fluxes=False)
     plain.fit(small.inputs(), small.log10_m500)
-    assert isinstance(plain.predict(small.inputs()), np.ndarray)
+    assert plain.prior_density_ is None and set(plain.prepare_x(small.inputs())) == {"image", "redshift"}
     with pytest.raises(InputValidationError, match="lr_schedule"):
         ClusterMassCNN(lr_schedule="step")

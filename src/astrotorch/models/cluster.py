@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from astrotorch.config import magic_number
-from astrotorch.errors import InputValidationError, ModelFolderError
+from astrotorch.errors import InputValidationError
 from astrotorch.models.arch.cluster import ClusterMassNet
 from astrotorch.models.base import AstroModel, _to_numpy
 from astrotorch.models.registry import register_model
@@ -61,13 +61,14 @@ class ClusterMassCNN(AstroModel):
         ``"plateau"`` (ReduceLROnPlateau, early stopping with ``early_stopping_patience``). With the
         plateau schedule the validation loss of this BatchNorm network swings by a factor of two from
         epoch to epoch, and the last epoch's weights are a lottery; the cosine schedule settles them.
-    prior_correction: (Gaussian NLL only) divide the training-label distribution out of the predicted
-        posterior (:func:`astrotorch.uncertainty.prior.deconvolve_prior`): ``predict`` then returns the
-        likelihood-centred mass, whose error does not depend on the true mass, and σ the likelihood
-        width. Without it the prediction is the posterior mean under the training set's mass
-        distribution: the smallest scatter, but pulled in at the ends of the training range (slope of
-        predicted against true below one), which biases a mass function. The prior is a histogram of
-        the training labels, stored with the model (``prior_edges_``, ``prior_density_``).
+    prior_correction: (Gaussian NLL only) train on the posterior that a Gaussian likelihood and the
+        training set's mass distribution form together
+        (:func:`astrotorch.uncertainty.prior.prior_gaussian_nll`; the distribution is a histogram of
+        the training labels, ``prior_edges_``/``prior_density_``): the network's mean and σ are then
+        the likelihood's centre and width, so ``predict`` returns a mass whose error does not depend
+        on the true mass, also near the ends of the training range. With a plain Gaussian NLL the
+        prediction is the posterior mean under the training masses: the smallest scatter, but pulled
+        inwards at both ends (predicted against true has a slope below one), which biases a mass function.
     """
 
     name = "cluster_mass_cnn"
@@ -174,48 +175,20 @@ class ClusterMassCNN(AstroModel):
         )
 
     def fit(self, x: Any, y: Any = None, *args: Any, **kwargs: Any) -> ClusterMassCNN:
-        """Train (see :meth:`AstroModel.fit`); with arrays, also record the training-label histogram
-        that ``prior_correction`` divides out (a streamed Dataset leaves the prediction uncorrected)."""
+        """Train (see :meth:`AstroModel.fit`). With ``prior_correction`` and array labels, the
+        training-label histogram is taken first, for the loss (a streamed Dataset trains with the
+        plain Gaussian NLL)."""
         from torch.utils.data import Dataset
 
         from astrotorch.uncertainty.prior import label_prior
 
         self.prior_edges_ = self.prior_density_ = None
-        super().fit(x, y, *args, **kwargs)
-        if y is not None and not isinstance(x, Dataset):
+        if self.prior_correction and self.loss == "gaussian_nll" and y is not None and not isinstance(x, Dataset):
             labels = np.asarray(y, dtype=np.float64).ravel()
             labels = labels[np.isfinite(labels) & (labels != magic_number())]
             if labels.size >= 2 and np.ptp(labels) > 0:
                 self.prior_edges_, self.prior_density_ = label_prior(labels)
-        return self
-
-    def predict(self, x: Any, x_err: Any = None, batch_size: int | None = None) -> Any:
-        """log10 M500 (N, 1); for Gaussian NLL ``(log10 M500, σ dict)`` in dex (see the class docstring
-        for what ``prior_correction`` changes: the components of σ are scaled to the likelihood width)."""
-        out = super().predict(x, x_err=x_err, batch_size=batch_size)
-        if not (self.prior_correction and isinstance(out, tuple) and self.prior_density_ is not None):
-            return out
-        from astrotorch.uncertainty.prior import deconvolve_prior
-
-        mean, std = out
-        m, s = deconvolve_prior(mean[:, 0], std["total"][:, 0], self.prior_edges_, self.prior_density_)
-        factor = (s / std["total"][:, 0])[:, None]
-        return m[:, None].astype(np.float32), {k: (v * factor).astype(np.float32) for k, v in std.items()}
-
-    def extra_state(self) -> dict[str, Any]:
-        if self.prior_density_ is None:
-            return {}
-        return {"prior_edges": [float(v) for v in self.prior_edges_], "prior_density": [float(v) for v in self.prior_density_]}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        edges, dens = state.get("prior_edges"), state.get("prior_density")
-        if edges is None or dens is None:
-            self.prior_edges_ = self.prior_density_ = None
-            return
-        edges, dens = np.asarray(edges, np.float64), np.asarray(dens, np.float64)
-        if edges.ndim != 1 or edges.size != dens.size + 1 or np.any(np.diff(edges) <= 0) or np.any(dens < 0):
-            raise ModelFolderError("config.json: prior_edges must increase and hold one more value than prior_density (≥ 0)")
-        self.prior_edges_, self.prior_density_ = edges, dens
+        return super().fit(x, y, *args, **kwargs)
 
     def make_lightning_module(self, network: nn.Module) -> Any:
         if self.lr_schedule == "cosine":
@@ -237,7 +210,13 @@ class ClusterMassCNN(AstroModel):
         if self.loss == "gaussian_nll":
             if log_var is None:
                 raise InputValidationError("gaussian_nll needs a network with a variance output")
-            loss = losses.gaussian_nll(y, mean, log_var, sample_weight=w)
+            if self.prior_density_ is not None:
+                from astrotorch.uncertainty.prior import prior_gaussian_nll
+
+                edges = np.asarray(self._label_norm.transform(self.prior_edges_[:, None].astype(np.float32))).ravel()
+                loss = prior_gaussian_nll(y, mean, log_var, edges, self.prior_density_, sample_weight=w)
+            else:
+                loss = losses.gaussian_nll(y, mean, log_var, sample_weight=w)
         elif self.loss == "mse":
             loss = losses.mean_squared_error(y, mean, sample_weight=w)
         elif self.loss == "mae":

@@ -1,5 +1,10 @@
 """Dividing the training set's label distribution (the prior) out of a network's posterior summary.
 
+Two ways, for the same model of the problem (a Gaussian likelihood in the label times the training
+prior π): :func:`prior_gaussian_nll` trains a network to output the likelihood's centre and width
+directly (the loss forms the posterior with π itself), and :func:`deconvolve_prior` recovers them
+after the fact from a network trained with a plain Gaussian likelihood (posterior mean and σ).
+
 A network trained with a Gaussian likelihood on labels drawn from a distribution π learns, for each
 input, the mean μ and standard deviation σ of the posterior ``p(M | x) ∝ L(x | M) π(M)``. The
 posterior mean is pulled towards where π has its mass: near the edges of the training range (and all
@@ -127,4 +132,55 @@ def _bisect_mean(mu: np.ndarray, s: np.ndarray, edges: np.ndarray, density: np.n
     return 0.5 * (lo + hi)
 
 
-__all__ = ["label_prior", "deconvolve_prior"]
+def _log_diff_ndtr(a: Any, b: Any) -> Any:
+    """log(Φ(b) − Φ(a)) for a < b (torch), from the tail where both are small: Φ(b) − Φ(a) = Φ(−a) − Φ(−b)."""
+    import torch
+
+    flip = a > 0
+    lo, hi = torch.where(flip, -b, a), torch.where(flip, -a, b)
+    log_hi, log_lo = torch.special.log_ndtr(hi), torch.special.log_ndtr(lo)
+    # log(1 − exp(x)) with x = log Φ(lo) − log Φ(hi) < 0; clamped below 0 so a zero-width bin gives a
+    # very negative number, not −inf with an infinite gradient
+    return log_hi + torch.log(-torch.expm1((log_lo - log_hi).clamp_max(-1e-12)))
+
+
+def prior_gaussian_nll(y_true: Any, mean: Any, log_variance: Any, edges: Any, density: Any,
+                       sample_weight: Any | None = None) -> Any:
+    """Negative log-likelihood of labels under the posterior a Gaussian likelihood and the prior π form:
+    ``p(y) = N(y; mean, e^{log_variance}) π(y) / Z`` with ``Z = Σ_bins π_i [Φ(β_i) − Φ(α_i)]``.
+
+    The network's ``mean`` and ``log_variance`` are then the likelihood's centre and log width, free to
+    lie beyond the ends of the training range (where a plain Gaussian NLL teaches the posterior mean,
+    pulled inwards). ``edges``/``density``: the training-label histogram (:func:`label_prior`) in the
+    units of ``y_true``. Per entry: :func:`astrotorch.nn.losses.gaussian_nll` plus ``log Z`` (the
+    ``−log π(y)`` term is constant and left out); missing labels (NaN, magic number) are skipped and
+    ``sample_weight`` weights entries as in that loss.
+    """
+    import torch
+
+    from astrotorch.nn.losses import gaussian_nll, missing_mask
+
+    base = gaussian_nll(y_true, mean, log_variance, sample_weight=sample_weight)
+    mean = torch.as_tensor(mean)
+    lv = torch.as_tensor(log_variance, dtype=mean.dtype, device=mean.device)
+    e = torch.as_tensor(np.asarray(edges, np.float64), dtype=mean.dtype, device=mean.device)
+    dens = np.asarray(density, np.float64)
+    keep = dens > 0
+    log_d = torch.as_tensor(np.log(dens[keep]), dtype=mean.dtype, device=mean.device)
+    lo_e, hi_e = e[:-1][torch.as_tensor(keep)], e[1:][torch.as_tensor(keep)]
+    mask = missing_mask(torch.as_tensor(y_true)).to(mean.device)
+    sd = torch.exp(0.5 * lv)
+    m0 = torch.where(mask, mean, torch.zeros_like(mean))
+    s0 = torch.where(mask, sd, torch.ones_like(sd))
+    a = (lo_e - m0[..., None]) / s0[..., None]
+    b = (hi_e - m0[..., None]) / s0[..., None]
+    log_z = torch.logsumexp(log_d + _log_diff_ndtr(a, b), dim=-1)
+    log_z = torch.where(mask, log_z, torch.zeros_like(log_z))
+    if sample_weight is not None:
+        w = torch.as_tensor(sample_weight, dtype=log_z.dtype, device=log_z.device)
+        w = w.reshape(w.shape + (1,) * (log_z.ndim - w.ndim)) if w.ndim < log_z.ndim else w
+        log_z = log_z * torch.where(mask, w, torch.zeros_like(log_z))
+    return base + log_z.sum() / mask.sum().clamp_min(1).to(log_z.dtype)
+
+
+__all__ = ["label_prior", "deconvolve_prior", "prior_gaussian_nll"]
