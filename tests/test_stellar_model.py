@@ -84,6 +84,32 @@ def test_gaussian_likelihood_trains_and_is_calibrated(synthetic_fit):
     assert np.isfinite(ev["logg"]["mae"]) and 0.5 < ev["logg"]["z_std"] < 2.0
 
 
+def test_ensemble_members_train_separately_and_keep_exact_relations(synthetic_fit, tmp_path):
+    from astrotorch.models.arch.stars import StellarPhysicsNet
+    from astrotorch.models.stars import encode_inputs
+
+    _, inp, tgt = synthetic_fit
+    tr_in, tr_t = synthetic_stars(500, seed=9)
+    m = StellarPhysicsModel(max_epochs=3, hidden=16, n_members=3, accelerator="cpu").fit(tr_in, tr_t)
+    net = m.network
+    assert net.n_members == 3
+    x = torch.as_tensor(encode_inputs(inp))
+    net.train()
+    rows = net(x)
+    net.eval()
+    assert rows.shape[0] == 3 * len(inp)  # every member's rows while training
+    members = rows.reshape(3, len(inp), -1)
+    assert not torch.allclose(members[0], members[1])  # independently initialised and fitted
+    frame = m.predict_frame(inp)
+    assert physics_violation(frame)["any_violation_rate"] == 0.0  # members averaged before the physics
+    m.save(tmp_path / "ens")
+    pd.testing.assert_frame_equal(load_folder(tmp_path / "ens").predict_frame(inp), frame)
+    # a single network keeps its parameter names (folders saved before ensembles load unchanged)
+    assert not any(k.startswith("extra_members") for k in StellarPhysicsNet(hidden=8).state_dict())
+    with pytest.raises(InputValidationError, match="n_members"):
+        StellarPhysicsModel(n_members=0)
+
+
 def test_consistency_weight_bends_less(synthetic_fit):
     model, inp, tgt = synthetic_fit
     tr_in, tr_t = synthetic_stars(600, seed=5)

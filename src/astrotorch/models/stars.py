@@ -173,7 +173,9 @@ class StellarPhysicsModel(AstroModel):
     Parameters beyond :class:`AstroModel`'s: ``hidden``, ``n_layers`` (MLP trunk), ``consistency_weight``
     (penalty on bending the approximate relations; 0 = free, large = log g follows g = G M / R² with the
     mass–luminosity mass), ``class_softness`` (dex; width of the soft class probabilities),
-    ``max_rule_leaves`` (leaves of each class-rule tree), ``likelihood`` (``"laplace"`` or ``"gaussian"``
+    ``max_rule_leaves`` (leaves of each class-rule tree), ``n_members`` (an ensemble of independently
+    initialised trunks and heads, averaged before the exact relations are applied),
+    ``likelihood`` (``"laplace"`` or ``"gaussian"``
     for the heteroscedastic heads; σ is the standard deviation either way). The Laplace default is the
     median regressor: on the Fusion split it beats boosted trees on the MAE of log g, M_V and [M/H]
     where the Gaussian one loses on log g and [M/H] (docs/results/stars.md).
@@ -191,6 +193,7 @@ class StellarPhysicsModel(AstroModel):
         class_softness: float = 1e-3,
         max_rule_leaves: int = 32,
         likelihood: str = "laplace",
+        n_members: int = 1,
         max_epochs: int = 300,
         batch_size: int = 128,
         lr: float = 2e-3,
@@ -218,6 +221,8 @@ class StellarPhysicsModel(AstroModel):
             raise InputValidationError(f"consistency_weight must be >= 0, got {consistency_weight}")
         if likelihood not in ("gaussian", "laplace"):
             raise InputValidationError(f"likelihood must be 'gaussian' or 'laplace', got {likelihood!r}")
+        if int(n_members) < 1:
+            raise InputValidationError(f"n_members must be >= 1, got {n_members}")
         if input_norm_mode != 0 or labels_norm_mode != 0:
             raise InputValidationError("the stellar model scales its own inputs/labels: keep input_norm_mode=labels_norm_mode=0")
         self.hidden = hidden
@@ -226,6 +231,7 @@ class StellarPhysicsModel(AstroModel):
         self.class_softness = class_softness
         self.max_rule_leaves = max_rule_leaves
         self.likelihood = likelihood
+        self.n_members = int(n_members)
         self.targetname = list(STAR_TARGETS)
         self._prefit: dict[str, Any] | None = None
         self._loss_scale: np.ndarray | None = None
@@ -298,7 +304,8 @@ class StellarPhysicsModel(AstroModel):
         }
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
-        net = StellarPhysicsNet(hidden=self.hidden, n_layers=self.n_layers, dropout_rate=self.dropout_rate)
+        net = StellarPhysicsNet(hidden=self.hidden, n_layers=self.n_layers, dropout_rate=self.dropout_rate,
+                                n_members=self.n_members)
         for rule in net.rules.values():
             rule.softness.fill_(float(self.class_softness))
         pf = self._prefit
@@ -362,6 +369,10 @@ class StellarPhysicsModel(AstroModel):
         scale = torch.as_tensor(self._loss_scale, dtype=torch.float64, device=out.device)
         total = out.new_zeros(())
         w = batch.get("weight")
+        if out.shape[0] != y.shape[0]:  # an ensemble in training mode: every member's rows, member-major
+            k = out.shape[0] // y.shape[0]
+            y = y.repeat(k, 1)
+            w = None if w is None else w.reshape(-1).repeat(k)
         for j, t in enumerate(REGRESSION_TARGETS):
             k = STAR_TARGETS.index(t)
             truth = y[:, k]
