@@ -19,6 +19,10 @@ Variant flags: ``--crop``, ``--stem-stride``, ``--widths``, ``--polar-width``, `
 Cluster masses (synthetic mock X-ray images)::
 
     nice .venv/bin/python bench/images_acceptance.py cluster --loss gaussian_nll --out bench/out/images
+    nice .venv/bin/python bench/images_acceptance.py cluster --model-folder runs/clusters/model --test-seed 12345
+
+The second scores a saved model (e.g. from ``astrotorch train images --task cluster-mass``) on a
+fresh draw: slope of predicted against true log10 M500, bias per 0.2-dex bin, scatter, z-score std.
 
 Writes ``<out>/<name>.json`` (and figures) and prints the headline numbers.
 """
@@ -119,6 +123,7 @@ def galaxy(args: argparse.Namespace) -> dict[str, Any]:
     from astrotorch.models import create_model
     from astrotorch.plots.images import confusion_matrix_plot, reliability_plot
     from astrotorch.uncertainty.calibration import expected_calibration_error
+    from astrotorch.uncertainty.selection import class_probabilities
 
     d = load_gz1(args.split_seed, args.image_size)
     kw: dict[str, Any] = dict(max_epochs=args.epochs, seed=args.seed, targetname=list(GZ1_NAMES), accelerator=args.accelerator)
@@ -158,20 +163,17 @@ def galaxy(args: argparse.Namespace) -> dict[str, Any]:
             model.tta = tta
         for split, (xs, ys) in {"val": (d["x_train"][val_idx], d["y_train"][val_idx]),
                                 "test": (d["x_test"], d["y_test"])}.items():
-            o = model.predict(xs)
-            pr = o[0] if isinstance(o, tuple) else o
+            pr = class_probabilities(model, xs)
             val_metrics[f"{split}_{key}"] = summarize(pr, ys)
     if getattr(model, "tta", None) is not None:
         model.tta = kw.get("tta", True)
-    out = model.predict(d["x_test"])
-    probs = out[0] if isinstance(out, tuple) else out
+    probs = class_probabilities(model, d["x_test"])
     pred = probs.argmax(1)
     y = d["y_test"]
     # the same network without the temperature, for the before/after comparison
     t_fit = model.temperature_
     model._set_temperature(1.0)
-    out_raw = model.predict(d["x_test"])
-    probs_raw = out_raw[0] if isinstance(out_raw, tuple) else out_raw
+    probs_raw = class_probabilities(model, d["x_test"])
     model._set_temperature(t_fit)
     conf = np.zeros((len(GZ1_NAMES),) * 2, dtype=int)
     np.add.at(conf, (y, pred), 1)
@@ -333,6 +335,8 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--test-seed", type=int, default=12345, help="seed of the test clusters (training uses seed + 1000)")
     c.add_argument("--prior-correction", type=int, choices=[0, 1], default=None,
                    help="cluster_mass_cnn prior_correction (default: the model's)")
+    c.add_argument("--model-folder", default=None,
+                   help="score this saved cluster_mass_cnn (e.g. a `train images` run's model/) instead of training")
     c.add_argument("--tag", default="", help="suffix for the output file names")
     c.add_argument("--accelerator", default="cpu")
     c.add_argument("--threads", type=int, default=1)
@@ -350,15 +354,28 @@ def main(argv: list[str] | None = None) -> None:
 def cluster(args: argparse.Namespace) -> dict[str, Any]:
     import astrotorch.models.cluster  # noqa: F401  (registers cluster_mass_cnn)
     from astrotorch.datasets.xray_clusters import make_xray_clusters
-    from astrotorch.models import create_model
+    from astrotorch.models import create_model, load_folder
     from astrotorch.models.cluster import binned_mass_bias, mass_slope
     from astrotorch.plots.images import error_histogram, mass_bias_plot, mass_scatter_plot, zscore_histogram
     from astrotorch.plots.training import loss_curves
     from astrotorch.train.runs import markdown_table
 
+    test = make_xray_clusters(args.n_test, seed=args.test_seed if args.test_seed is not None else args.seed + 2000)
+    if args.model_folder:  # a trained model on a fresh draw: the acceptance figures only
+        model = load_folder(args.model_folder)
+        mu, sd = model.predict(test.inputs())
+        pred, sig = mu.ravel(), sd["total"].ravel()
+        err = pred - test.log10_m500
+        bins = binned_mass_bias(test.log10_m500, pred, sigma=sig)
+        res = {"model_folder": args.model_folder, "n_test": args.n_test, "test_seed": args.test_seed,
+               "slope": mass_slope(test.log10_m500, pred), "bias_dex": float(err.mean()),
+               "scatter_dex": float(err.std(ddof=1)), "zscore_std": float((err / sig).std(ddof=1)),
+               "max_abs_bin_bias_dex": max(abs(b["bias_dex"]) for b in bins), "test_by_mass": bins}
+        print(json.dumps({k: v for k, v in res.items() if k != "test_by_mass"}, indent=2))
+        print(markdown_table(bins, floatfmt=".3f"))
+        return res
     # training and test sets from different seeds: independent draws of the same population
     train = make_xray_clusters(args.n_train, seed=args.seed + 1000)
-    test = make_xray_clusters(args.n_test, seed=args.test_seed if args.test_seed is not None else args.seed + 2000)
     kw: dict[str, Any] = dict(loss=args.loss, max_epochs=args.epochs, seed=args.seed, precision=args.precision,
                               accelerator=args.accelerator)
     if args.calibrate:

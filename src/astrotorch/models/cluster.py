@@ -36,7 +36,9 @@ from torch import nn
 from astrotorch.config import magic_number
 from astrotorch.errors import InputValidationError
 from astrotorch.models.arch.cluster import ClusterMassNet
-from astrotorch.models.base import AstroModel, _to_numpy
+from astrotorch.models.base import AstroModel
+from astrotorch.models.data import to_numpy as _to_numpy
+from astrotorch.models.hyperparams import check_bool, check_choice, check_float, check_int, check_int_sequence
 from astrotorch.models.registry import register_model
 
 LOSSES = ("mse", "mae", "huber", "gaussian_nll")
@@ -72,8 +74,12 @@ class ClusterMassCNN(AstroModel):
     """
 
     name = "cluster_mass_cnn"
-    bayesian: ClassVar[bool] = False  # per instance: True for loss="gaussian_nll"
     channels_last_input: ClassVar[bool] = True
+
+    @property  # type: ignore[override]
+    def bayesian(self) -> bool:
+        """The Bayesian (mean, σ) API applies when the network predicts a variance."""
+        return self.loss == "gaussian_nll"
 
     def __init__(
         self,
@@ -95,19 +101,21 @@ class ClusterMassCNN(AstroModel):
         input_norm_mode: Any = None,
         labels_norm_mode: int | str = 2,
         mc_num: int | None = None,
-        targetname: list[str] | None = None,
+        targetname: list[str] | tuple[str, ...] | None = ("log10_m500",),
         prior_correction: bool = True,
         **kwargs: Any,
     ) -> None:
-        if loss not in LOSSES:
-            raise InputValidationError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if not huber_delta > 0:
-            raise InputValidationError(f"huber_delta must be > 0, got {huber_delta}")
-        if lr_schedule not in ("cosine", "plateau"):
-            raise InputValidationError(f"lr_schedule must be 'cosine' or 'plateau', got {lr_schedule!r}")
-        if not 0.0 <= warmup_fraction < 1.0 or not 0.0 <= min_lr_fraction <= 1.0:
-            raise InputValidationError(
-                f"need 0 <= warmup_fraction < 1 and 0 <= min_lr_fraction <= 1, got {warmup_fraction}, {min_lr_fraction}")
+        check_choice("loss", loss, LOSSES)
+        check_float("huber_delta", huber_delta, 0.0, low_inclusive=False)
+        check_int_sequence("widths", widths, 1)
+        check_int("hidden", hidden, 1)
+        check_bool("log_counts", log_counts)
+        check_bool("band_fluxes", band_fluxes)
+        check_choice("lr_schedule", lr_schedule, ("cosine", "plateau"))
+        check_float("warmup_fraction", warmup_fraction, 0.0, 1.0, high_inclusive=False)
+        check_float("min_lr_fraction", min_lr_fraction, 0.0, 1.0)
+        check_bool("prior_correction", prior_correction)
+        check_float("dropout_rate", kwargs.get("dropout_rate", 0.0), 0.0, 1.0, high_inclusive=False)
         dropout = float(kwargs.get("dropout_rate", 0.0))
         super().__init__(
             max_epochs=max_epochs,
@@ -120,23 +128,21 @@ class ClusterMassCNN(AstroModel):
             labels_norm_mode=labels_norm_mode,
             # without dropout every MC sample is identical: one pass is exact
             mc_num=mc_num if mc_num is not None else (1 if dropout == 0.0 else 50),
-            targetname=targetname if targetname is not None else ["log10_m500"],
+            targetname=targetname,
             **kwargs,
         )
         self.loss = loss
         self.huber_delta = huber_delta
-        self.widths = [int(w) for w in widths]
+        self.widths = widths
         self.hidden = hidden
         self.log_counts = log_counts
-        self.band_fluxes = bool(band_fluxes)
+        self.band_fluxes = band_fluxes
         self.lr_schedule = lr_schedule
         self.warmup_fraction = warmup_fraction
         self.min_lr_fraction = min_lr_fraction
-        self.prior_correction = bool(prior_correction)
+        self.prior_correction = prior_correction
         self.prior_edges_: np.ndarray | None = None
         self.prior_density_: np.ndarray | None = None
-        # the Bayesian (mean, σ) API applies when the network predicts a variance
-        self.bayesian = loss == "gaussian_nll"  # type: ignore[misc]
 
     # ------------------------------------------------------------------ hooks
     def prepare_x(self, x: Any) -> dict[str, np.ndarray]:
@@ -170,7 +176,7 @@ class ClusterMassCNN(AstroModel):
         n_bands = int(input_shape["image"][0])
         n_flux = int(input_shape["band_flux"][0]) if "band_flux" in input_shape else 0
         return ClusterMassNet(
-            n_bands, widths=tuple(self.widths), hidden=self.hidden, heteroscedastic=self.loss == "gaussian_nll",
+            n_bands, widths=tuple(int(w) for w in self.widths), hidden=self.hidden, heteroscedastic=self.loss == "gaussian_nll",
             dropout_rate=self.dropout_rate, n_aux=1 + n_flux,
         )
 
