@@ -196,3 +196,18 @@ def test_prior_correction_trains_on_the_prior_aware_likelihood(small) -> None:
     assert plain.prior_density_ is None and set(plain.prepare_x(small.inputs())) == {"image", "redshift"}
     with pytest.raises(InputValidationError, match="lr_schedule"):
         ClusterMassCNN(lr_schedule="step")
+
+
+@pytest.mark.parametrize("param,value", [("band_fluxes", "yes"), ("prior_correction", 1), ("lr_schedule", "step"),
+                                         ("warmup_fraction", 1.0), ("min_lr_fraction", -0.1)])
+def test_new_hyperparameters_are_validated(param: str, value: object) -> None:
+    with pytest.raises(InputValidationError, match=param):
+        ClusterMassCNN(**{param: value})
+
+
+def test_clone_keeps_every_parameter_as_given() -> None:
+    from sklearn.base import clone
+
+    m = ClusterMassCNN(widths=[8, 8], band_fluxes=False, prior_correction=False, lr_schedule="plateau")
+    c = clone(m)
+    assert c.get_params() == m.get_params() and c.widths == [8, 8] and c.bayesian
