@@ -553,6 +553,7 @@ class SyntheticSpectra:
         visit_of: (M,) int64.
         snr: (M,) the per-pixel S/N each spectrum was generated at.
         continuum: whether ``flux`` includes a continuum.
+        meta: provenance (``generator``: ``"synthetic"``, ``"emulated"`` or ``"file"``; the emulator's name ...).
     """
 
     flux: np.ndarray
@@ -566,6 +567,7 @@ class SyntheticSpectra:
     visit_of: np.ndarray
     snr: np.ndarray
     continuum: bool = False
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.flux.shape[0]
@@ -858,9 +860,12 @@ def load_synthetic_hdf5(path: str | Path, rows: slice | np.ndarray | None = None
     return SyntheticSpectra(label_names=names, wavelength=wave, continuum=cont, **data)
 
 
+# the emulated generator returns the same container (its module imports this one only inside functions)
+from astrotorch.datasets.emulated import emulated_spectra  # noqa: E402
+
 __all__ = [
     "APSTAR_CRVAL1", "APSTAR_CDELT1", "APSTAR_NPIX", "CHIP_RANGES", "N_PIXELS", "RESOLVING_POWER",
     "PIXMASK_BITS", "BAD_PIXEL_BITS", "ELEMENTS", "LABEL_NAMES", "BLOCK_SIZE", "LineList", "SyntheticSpectra",
-    "apogee_wavelength", "chip_slices", "element_windows", "line_list", "load_synthetic_hdf5",
+    "apogee_wavelength", "chip_slices", "element_windows", "emulated_spectra", "line_list", "load_synthetic_hdf5",
     "normalized_spectra", "sample_labels", "synthetic_spectra", "write_synthetic_hdf5",
 ]
