@@ -38,6 +38,7 @@ import torch
 from torch.utils.data import Dataset
 
 from astrotorch.config import magic_number
+from astrotorch.io import open_hdf5
 from astrotorch.errors import (
     DataFormatError,
     EmptyDatasetError,
@@ -325,8 +326,6 @@ def compile_apogee_h5(
     Returns the output path. Raises :class:`EmptyDatasetError` when no star survives the cuts or has
     a spectrum, :class:`ShapeMismatchError` for spectra of inconsistent length.
     """
-    import h5py
-
     from astrotorch.apogee.chips import APSTAR_NPIX, chips_pix_info, gap_delete
     from astrotorch.apogee.continuum import apogee_continuum
 
@@ -363,7 +362,7 @@ def compile_apogee_h5(
     n_written = 0
     n_skipped = 0
     try:
-        with h5py.File(tmp, "w") as f:
+        with open_hdf5(tmp, "w") as f:
             comp = {"compression": compression} if compression else {}
             ds_spec = f.create_dataset("spectra", (0, total), maxshape=(None, total), dtype=dtype,
                                        chunks=(chunk_rows, total), **comp)
@@ -475,13 +474,11 @@ class ApogeeH5:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        import h5py
-
         self.path = Path(path)
         if not self.path.is_file():
             raise DataFormatError(f"APOGEE HDF5 file {self.path} does not exist")
         try:
-            with h5py.File(self.path, "r") as f:
+            with open_hdf5(self.path) as f:
                 missing = [k for k in ("spectra", "spectra_err", "in_flag", "labels") if k not in f]
                 if missing:
                     raise DataFormatError(f"{self.path} is not an APOGEE HDF5 file: it lacks {missing}")
@@ -546,9 +543,7 @@ class ApogeeH5:
              target: Sequence[str] | None = None) -> np.ndarray:
         """File rows selected: combined only (True), visits only (False) or all (None); optionally only
         rows where every target is present (astroNN's ``exclude9999``)."""
-        import h5py
-
-        with h5py.File(self.path, "r") as f:
+        with open_hdf5(self.path) as f:
             flag = f["in_flag"][:]
             keep = np.ones(self.n_rows, dtype=bool) if combined is None else flag == (0 if combined else 1)
             if exclude_missing and target:
@@ -569,8 +564,6 @@ class ApogeeH5:
         ``y`` has one column per target in the given order; missing labels stay the magic number.
         For files too large for memory use :meth:`dataset` instead.
         """
-        import h5py
-
         target = [target] if isinstance(target, str) else list(target)
         if not target:
             raise InputValidationError("target must name at least one label")
@@ -579,7 +572,7 @@ class ApogeeH5:
         sel = self.rows(combined, exclude_missing, target)
         if sel.size == 0:
             raise EmptyDatasetError(f"{self.path}: no row matches combined={combined}, exclude_missing={exclude_missing}")
-        with h5py.File(self.path, "r") as f:
+        with open_hdf5(self.path) as f:
             x = f["spectra"][sel].astype(dtype)
             y, y_err = self._read_labels(f, target, sel)
             if with_err:
@@ -588,10 +581,8 @@ class ApogeeH5:
 
     def load_entry(self, name: str, combined: bool | None = True) -> np.ndarray:
         """One extra per-row dataset (``APOGEE_ID``, ``SNR``, ``star_index`` or a label column)."""
-        import h5py
-
         sel = self.rows(combined)
-        with h5py.File(self.path, "r") as f:
+        with open_hdf5(self.path) as f:
             key = name if name in f and f[name].ndim == 1 else f"labels/{self.resolve(name)}"
             if key not in f:
                 raise InputValidationError(f"{self.path} has no entry {name!r}")
@@ -630,8 +621,6 @@ class ApogeeH5Dataset(Dataset):
 
     def __init__(self, source: ApogeeH5, target: Sequence[str], rows: np.ndarray, with_err: bool = True,
                  dtype: Any = np.float32, with_x_err: bool = False) -> None:
-        import h5py
-
         self.path = source.path
         self.target = list(target)
         self.rows = np.asarray(rows, dtype=np.int64)
@@ -642,7 +631,7 @@ class ApogeeH5Dataset(Dataset):
         self.with_err = with_err
         self.with_x_err = with_x_err
         self.dtype = np.dtype(dtype)
-        with h5py.File(self.path, "r") as f:
+        with open_hdf5(self.path) as f:
             # sorted read (h5py needs increasing indices), then back to the requested order
             order = np.argsort(self.rows, kind="stable")
             y, e = source._read_labels(f, self.target, self.rows[order])
@@ -669,10 +658,8 @@ class ApogeeH5Dataset(Dataset):
         return self._y_err
 
     def _file(self) -> Any:
-        import h5py
-
         if self._handle is None or self._pid != os.getpid():
-            self._handle = h5py.File(self.path, "r", rdcc_nbytes=64 << 20)
+            self._handle = open_hdf5(self.path, "r", rdcc_nbytes=64 << 20)
             self._pid = os.getpid()
         return self._handle
 
