@@ -228,6 +228,37 @@ def run_cross(args: argparse.Namespace) -> None:
     print(json.dumps(res, indent=1, default=str), flush=True)
 
 
+def run_real(args: argparse.Namespace) -> None:
+    """The real APOGEE files through ``predict spectra`` (the saved BCNN) and ``fit spectra`` (binspec++)."""
+    from astrotorch.cli.spectra_commands import fit_spectra, predict_spectra
+    from astrotorch.config import get_config
+
+    data = get_config().shared_data
+    files = [str(data / "apogee" / "ap*.fits"), str(data / "apogee_emulators" / "payne_zero_dr14_example_spectrum.npz")]
+    out = Path(args.cache) / "real"
+    out.mkdir(parents=True, exist_ok=True)
+    res: dict[str, Any] = {}
+    model = Path(args.cache) / "models" / f"bcnn_{args.n_train}"
+    if model.is_dir():
+        t0 = time.perf_counter()
+        p = predict_spectra(model, files, out=out / "predict.csv", overwrite=True)
+        res["predict_seconds"] = time.perf_counter() - t0
+        res["predict"] = _table_rows(p)
+    t0 = time.perf_counter()
+    p = fit_spectra("binspec_plus", files, out=out / "fit.csv", overwrite=True)
+    res["fit_seconds"] = time.perf_counter() - t0
+    res["fit"] = _table_rows(p)
+    _write(args, "real", res)
+    print(json.dumps(res, indent=1, default=str))
+
+
+def _table_rows(path: Path) -> list[dict[str, Any]]:
+    from astropy.table import Table
+
+    t = Table.read(path, format="ascii.ecsv")
+    return [{c: (r[c].item() if hasattr(r[c], "item") else r[c]) for c in t.colnames if c != "file"} for r in t]
+
+
 # ------------------------------------------------------------------------------------------ report
 def report(args: argparse.Namespace) -> str:
     out = Path(args.cache) / "results"
@@ -314,8 +345,6 @@ def main() -> None:
     elif args.stage == "cross":
         run_cross(args)
     elif args.stage == "real":
-        from bench.spectra_emulated_real import run_real
-
         run_real(args)
     if args.report or args.stage is None:
         print(report(args))

@@ -165,6 +165,32 @@ def _lm(prob: _Problem, u: torch.Tensor, rows: torch.Tensor, n_iter: int, chi2_t
     return u, chi2, hess, converged, iters
 
 
+def _renormalise(emulator: Any, labels: np.ndarray, flux: np.ndarray, err: np.ndarray, w: np.ndarray,
+                 deg: int) -> tuple[np.ndarray, np.ndarray]:
+    """Divide each chip of each spectrum by a weighted Chebyshev fit of degree ``deg`` to data/model.
+
+    A spectrum normalised with another continuum recipe than the emulator's training spectra differs
+    from the model by a smooth factor per chip; this puts it back on the emulator's continuum.
+    """
+    from astrotorch.apogee.chips import chip_slices
+    from astrotorch.apogee.continuum import _fit_segment
+
+    ok = np.all(np.isfinite(labels), axis=1)
+    model = np.ones_like(flux)
+    model[ok] = emulator.flux(labels[ok], check=False)
+    out_f, out_e = flux.copy(), err.copy()
+    for seg in chip_slices(12):
+        n_pix = seg.stop - seg.start
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(w[:, seg] > 0, flux[:, seg] / model[:, seg], 0.0)
+            ivar = w[:, seg] * model[:, seg] ** 2  # the ratio's inverse variance
+        curve = _fit_segment(ratio, ivar, np.arange(n_pix), n_pix, deg)
+        good = np.all(np.isfinite(curve) & (curve > 0), axis=1) & ok
+        out_f[good, seg] = flux[good, seg] / curve[good]
+        out_e[good, seg] = err[good, seg] / curve[good]
+    return out_f, out_e
+
+
 def fit_spectrum(
     emulator: Any,
     flux: Any,
@@ -176,6 +202,8 @@ def fit_spectrum(
     chi2_tol: float = 1e-3,
     batch_size: int = 128,
     use_emulator_mask: bool = True,
+    renormalize: int = 0,
+    continuum_deg: int = 2,
     progress: bool | None = None,
 ) -> SpectrumFit:
     """Fit the emulator's labels to each spectrum by maximum likelihood (see the module docs).
@@ -198,9 +226,36 @@ def fit_spectrum(
         Iteration limit; a star has converged when an accepted step lowers χ² by less than ``chi2_tol``.
     batch_size
         Stars fitted together (memory ∝ batch_size × starts × pixels × labels).
+    renormalize, continuum_deg
+        Real spectra normalised with another continuum recipe than the emulator's training set: after
+        the fit, divide each chip by a degree-``continuum_deg`` Chebyshev fit of data/model and refit,
+        ``renormalize`` times (The Payne fits its continuum with the labels; this alternates). 0 (the
+        default, right for emulated spectra) fits the flux as given. σ does not include the continuum's
+        uncertainty.
     progress
         tqdm bar over batches; default on for more than 2,000 stars.
     """
+    for name, v in (("renormalize", renormalize), ("continuum_deg", continuum_deg)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise InputValidationError(f"{name} must be a non-negative integer, got {v!r}")
+    res = _fit(emulator, flux, flux_err, mask, init, max_iter, warmup_iter, chi2_tol, batch_size, use_emulator_mask,
+               progress)
+    if renormalize:
+        n_pix = int(emulator.n_pixels)
+        f = _on_grid(flux, n_pix, "flux", np.float64)
+        e = np.broadcast_to(_on_grid(flux_err, n_pix, "flux_err", np.float64), f.shape)
+        m = None if mask is None else np.broadcast_to(_on_grid(mask, n_pix, "mask", bool), f.shape)
+        em_mask = getattr(emulator, "pixel_mask", None) if use_emulator_mask else None
+        w = _weights(f, e, m, None if em_mask is None else np.asarray(em_mask, bool))
+        for _ in range(int(renormalize)):
+            f, e = _renormalise(emulator, res.labels, f, e, w, int(continuum_deg))
+            start = np.where(np.isfinite(res.labels), res.labels, 0.5 * (emulator.x_min + emulator.x_max))
+            res = _fit(emulator, f, e, m, start, max_iter, 0, chi2_tol, batch_size, use_emulator_mask, progress)
+    return res
+
+
+def _fit(emulator: Any, flux: Any, flux_err: Any, mask: Any, init: Any, max_iter: int, warmup_iter: int,
+         chi2_tol: float, batch_size: int, use_emulator_mask: bool, progress: bool | None) -> SpectrumFit:
     k = len(emulator.label_names)
     n_pix = int(emulator.n_pixels)
     f = _on_grid(flux, n_pix, "flux", np.float64)
