@@ -15,7 +15,7 @@ says the emulator does not describe the spectrum (or the errors are underestimat
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
