@@ -79,6 +79,23 @@ def make_data(args: argparse.Namespace) -> None:
     print(f"data in {out}: {timing}", flush=True)
 
 
+def make_train_visits(args: argparse.Namespace) -> None:
+    """A lower-S/N copy of every training star (S/N log-uniform in 30–100: not the test visits' 50), with the
+    star's own catalogue labels — the way real APOGEE data come (visits beside the combined spectrum)."""
+    from astrotorch.apogee import load_emulator
+    from astrotorch.datasets.emulated import emulated_spectra
+
+    d = _data_dir(args)
+    train = load_part(args, "train")
+    ds = emulated_spectra(args.n_train, emulator=load_emulator("binspec_plus"), snr=(30.0, 100.0), seed=args.seed + 2,
+                          label_source=np.asarray(train["labels_true"]), label_noise=False, missing_label_frac=0.0)
+    ds.labels, ds.label_err = np.asarray(train["labels"]), np.asarray(train["label_err"])
+    ds.visit_of = np.arange(args.n_train, dtype=np.int64)
+    for name in _ARRAYS:
+        np.save(d / f"trainvis_{name}.npy", getattr(ds, name))
+    print(f"training visit copies in {d}", flush=True)
+
+
 def load_part(args: argparse.Namespace, part: str) -> dict[str, np.ndarray]:
     d = _data_dir(args)
     if not (d / "meta.json").is_file():
@@ -138,18 +155,28 @@ def _predict(model: Any, x: np.ndarray, x_err: np.ndarray) -> tuple[np.ndarray, 
     return model.predict(x), None
 
 
+def _training_arrays(args: argparse.Namespace, n: int) -> tuple[np.ndarray, ...]:
+    train = load_part(args, "train")
+    parts = [train] + ([load_part(args, "trainvis")] if args.train_visits else [])
+    cat = [np.concatenate([np.asarray(p[k][:n]) for p in parts]) for k in ("flux", "labels", "flux_err", "label_err")]
+    return cat[0], cat[1][:, :4], cat[2], cat[3][:, :4]
+
+
 def run_models(args: argparse.Namespace, keys: list[str]) -> None:
-    train, test = load_part(args, "train"), load_part(args, "test")
+    test = load_part(args, "test")
     for key in keys:
         model = build(key, args)
-        n = args.n_fit or len(train["flux"])
+        n = args.n_fit or args.n_train
+        x, y, x_err, y_err = _training_arrays(args, n)
         t0 = time.perf_counter()
-        model.fit(np.asarray(train["flux"][:n]), np.asarray(train["labels"][:n, :4]),
-                  x_err=np.asarray(train["flux_err"][:n]), y_err=np.asarray(train["label_err"][:n, :4]))
+        model.fit(x, y, x_err=x_err, y_err=y_err)
+        del x, y, x_err, y_err
         t_fit = time.perf_counter() - t0
         if args.save_models:
-            model.save(Path(args.cache) / "models" / f"{key}_{n}", overwrite=True)
-        res: dict[str, Any] = {"model": MODEL_NAMES[key], "n_train": n, "fit_seconds": t_fit,
+            model.save(Path(args.cache) / "models" / f"{key}_{n}{'_visits' if args.train_visits else ''}", overwrite=True)
+        suffix = "_visits" if args.train_visits else ""
+        res: dict[str, Any] = {"model": MODEL_NAMES[key] + suffix, "n_train": n, "train_visits": args.train_visits,
+                               "fit_seconds": t_fit,
                                "epochs_run": None if model.history is None else int(len(model.history))}
         for split, visits in (("test", False), ("test_visits", True)):
             rows = _rows(test, visits)
@@ -157,7 +184,7 @@ def run_models(args: argparse.Namespace, keys: list[str]) -> None:
             pred, sig = _predict(model, np.asarray(test["flux"][rows]), np.asarray(test["flux_err"][rows]))
             res[f"{split}_predict_seconds"] = time.perf_counter() - t0
             res[split] = score(pred, sig, np.asarray(test["labels_true"][rows, :4]), *_bounds(args, rows))
-        _write(args, key if args.n_fit is None else f"{key}_{n}", res)
+        _write(args, (key if args.n_fit is None else f"{key}_{n}") + ("_trainvisits" if args.train_visits else ""), res)
         print(f"{key}: fit {t_fit:.0f} s, " + ", ".join(
             f"{nm} rmse {res['test'][nm]['rmse']:.4g} ({res['test'][nm]['rmse_over_bound']:.2f}x)" for nm in LABELS), flush=True)
 
@@ -263,7 +290,7 @@ def _table_rows(path: Path) -> list[dict[str, Any]]:
 def report(args: argparse.Namespace) -> str:
     out = Path(args.cache) / "results"
     res = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
-    order = [k for k in ("linear", "knn", "mlp", "cnn", "starnet", "bcnn", "fitter") if k in res]
+    order = [k for k in ("linear", "knn", "mlp", "cnn", "starnet", "bcnn", "bcnn_trainvisits", "fitter") if k in res]
     lines = []
     for split, title in (("test", f"combined spectra, S/N {args.snr:g}"), ("test_visits", f"visits, S/N {args.visit_snr:g}")):
         lines += [f"### Held-out {title}: RMSE / mad_std, and RMSE ÷ RMS CRLB", "",
@@ -297,7 +324,8 @@ def report(args: argparse.Namespace) -> str:
     if "fitter" in res:
         r = res["fitter"]["test"]["logg"]["rmse_over_bound"]
         checks.append(f"- fitter log g RMSE / CRLB: {r:.2f} (≤ 1.2: {'PASS' if r <= 1.2 else 'FAIL'})")
-    curve = sorted((v["n_train"], v) for k, v in res.items() if k.startswith("bcnn_"))
+    curve = sorted((v["n_train"], v) for k, v in res.items()
+                   if (k == "bcnn" or k.startswith("bcnn_")) and not k.endswith("_trainvisits"))
     if curve:
         lines += ["### ApogeeBCNN learning curve (held-out combined spectra)", "",
                   "| n_train | epochs | " + " | ".join(f"{n} RMSE (ratio)" for n in LABELS) + " |", "|---" * (2 + len(LABELS)) + "|"]
@@ -312,7 +340,7 @@ def report(args: argparse.Namespace) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=["data", "models", "fitter", "curve", "cross", "real"], default=None)
+    p.add_argument("--stage", choices=["data", "train-visits", "models", "fitter", "curve", "cross", "real"], default=None)
     p.add_argument("--models", default="linear,knn,mlp,cnn,starnet,bcnn")
     p.add_argument("--n-train", type=int, default=20_000)
     p.add_argument("--n-test", type=int, default=2_000)
@@ -328,6 +356,8 @@ def main() -> None:
     p.add_argument("--n-cross", type=int, default=10_000)
     p.add_argument("--cross-model", default="mlp")
     p.add_argument("--save-models", action="store_true")
+    p.add_argument("--train-visits", action="store_true",
+                   help="also train on a lower-S/N copy of every training star (--stage train-visits makes them)")
     p.add_argument("--cache", default=".bench_cache/spectra_emulated")
     p.add_argument("--report", action="store_true")
     args = p.parse_args()
@@ -336,6 +366,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.stage == "data":
         make_data(args)
+    elif args.stage == "train-visits":
+        make_train_visits(args)
     elif args.stage == "models":
         run_models(args, [k.strip() for k in args.models.split(",") if k.strip()])
     elif args.stage == "fitter":

@@ -142,3 +142,23 @@ def test_bad_input_is_typed(tmp_path, shared_data, small_model) -> None:
         predict_spectra(small_model, [str(noerr)], out=tmp_path / "o.csv", flag_pixels="all")
     with pytest.raises(InputValidationError, match="un-normalised"):
         fit_spectra("binspec_plus_unnormalized", [_real_files(shared_data)[1]], out=tmp_path / "f.csv")
+
+
+def test_commands_work_through_typer(tmp_path, shared_data) -> None:
+    """The functions are typer commands too (cli/main.py registers them as `predict spectra`, `fit spectra`)."""
+    import typer
+    from typer.testing import CliRunner
+
+    from astrotorch.cli.spectra_commands import fit_spectra, predict_spectra
+
+    app = typer.Typer()
+    app.command("fit")(fit_spectra)
+    app.command("predict")(predict_spectra)
+    runner = CliRunner()
+    assert runner.invoke(app, ["predict", "--help"]).exit_code == 0
+    out = tmp_path / "fit.ecsv"
+    res = runner.invoke(app, ["fit", "binspec_plus", _real_files(shared_data)[1], "--out", str(out), "--renormalize", "1"])
+    assert res.exit_code == 0, res.output
+    assert len(_read_ecsv(out)) == 1
+    again = runner.invoke(app, ["fit", "binspec_plus", _real_files(shared_data)[1], "--out", str(out)])
+    assert again.exit_code != 0 and isinstance(again.exception, InputValidationError)
