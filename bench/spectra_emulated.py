@@ -158,8 +158,10 @@ def _predict(model: Any, x: np.ndarray, x_err: np.ndarray) -> tuple[np.ndarray, 
 def _training_arrays(args: argparse.Namespace, n: int) -> tuple[np.ndarray, ...]:
     train = load_part(args, "train")
     parts = [train] + ([load_part(args, "trainvis")] if args.train_visits else [])
-    cat = [np.concatenate([np.asarray(p[k][:n]) for p in parts]) for k in ("flux", "labels", "flux_err", "label_err")]
-    return cat[0], cat[1][:, :4], cat[2], cat[3][:, :4]
+    ykey = "labels_true" if args.true_labels else "labels"
+    cat = [np.concatenate([np.asarray(p[k][:n]) for p in parts]) for k in ("flux", ykey, "flux_err", "label_err")]
+    y_err = np.zeros_like(cat[3][:, :4]) if args.true_labels else cat[3][:, :4]  # exact labels: no label noise
+    return cat[0], cat[1][:, :4], cat[2], y_err
 
 
 def run_models(args: argparse.Namespace, keys: list[str]) -> None:
@@ -174,7 +176,7 @@ def run_models(args: argparse.Namespace, keys: list[str]) -> None:
         t_fit = time.perf_counter() - t0
         if args.save_models:
             model.save(Path(args.cache) / "models" / f"{key}_{n}{'_visits' if args.train_visits else ''}", overwrite=True)
-        suffix = "_visits" if args.train_visits else ""
+        suffix = ("_visits" if args.train_visits else "") + ("_truelabels" if args.true_labels else "")
         res: dict[str, Any] = {"model": MODEL_NAMES[key] + suffix, "n_train": n, "train_visits": args.train_visits,
                                "fit_seconds": t_fit,
                                "epochs_run": None if model.history is None else int(len(model.history))}
@@ -184,7 +186,8 @@ def run_models(args: argparse.Namespace, keys: list[str]) -> None:
             pred, sig = _predict(model, np.asarray(test["flux"][rows]), np.asarray(test["flux_err"][rows]))
             res[f"{split}_predict_seconds"] = time.perf_counter() - t0
             res[split] = score(pred, sig, np.asarray(test["labels_true"][rows, :4]), *_bounds(args, rows))
-        _write(args, (key if args.n_fit is None else f"{key}_{n}") + ("_trainvisits" if args.train_visits else ""), res)
+        _write(args, (key if args.n_fit is None else f"{key}_{n}") + ("_trainvisits" if args.train_visits else "")
+               + ("_truelabels" if args.true_labels else ""), res)
         print(f"{key}: fit {t_fit:.0f} s, " + ", ".join(
             f"{nm} rmse {res['test'][nm]['rmse']:.4g} ({res['test'][nm]['rmse_over_bound']:.2f}x)" for nm in LABELS), flush=True)
 
@@ -290,7 +293,8 @@ def _table_rows(path: Path) -> list[dict[str, Any]]:
 def report(args: argparse.Namespace) -> str:
     out = Path(args.cache) / "results"
     res = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
-    order = [k for k in ("linear", "knn", "mlp", "cnn", "starnet", "bcnn", "bcnn_trainvisits", "fitter") if k in res]
+    order = [k for k in ("linear", "knn", "mlp", "mlp_truelabels", "cnn", "starnet", "bcnn", "bcnn_trainvisits",
+                         "fitter") if k in res]
     lines = []
     for split, title in (("test", f"combined spectra, S/N {args.snr:g}"), ("test_visits", f"visits, S/N {args.visit_snr:g}")):
         lines += [f"### Held-out {title}: RMSE / mad_std, and RMSE ÷ RMS CRLB", "",
@@ -325,7 +329,7 @@ def report(args: argparse.Namespace) -> str:
         r = res["fitter"]["test"]["logg"]["rmse_over_bound"]
         checks.append(f"- fitter log g RMSE / CRLB: {r:.2f} (≤ 1.2: {'PASS' if r <= 1.2 else 'FAIL'})")
     curve = sorted((v["n_train"], v) for k, v in res.items()
-                   if (k == "bcnn" or k.startswith("bcnn_")) and not k.endswith("_trainvisits"))
+                   if (k == "bcnn" or k.startswith("bcnn_")) and not k.endswith(("_trainvisits", "_truelabels")))
     if curve:
         lines += ["### ApogeeBCNN learning curve (held-out combined spectra)", "",
                   "| n_train | epochs | " + " | ".join(f"{n} RMSE (ratio)" for n in LABELS) + " |", "|---" * (2 + len(LABELS)) + "|"]
@@ -356,6 +360,8 @@ def main() -> None:
     p.add_argument("--n-cross", type=int, default=10_000)
     p.add_argument("--cross-model", default="mlp")
     p.add_argument("--save-models", action="store_true")
+    p.add_argument("--true-labels", action="store_true",
+                   help="train on the noise-free labels (a diagnosis of the catalogue-noise limit, not a survey setting)")
     p.add_argument("--train-visits", action="store_true",
                    help="also train on a lower-S/N copy of every training star (--stage train-visits makes them)")
     p.add_argument("--cache", default=".bench_cache/spectra_emulated")
