@@ -105,3 +105,11 @@ __all__ = [
     "wavelength_solution",
     *_LAZY,
 ]
+
+# astroNN's APOGEE catalogue loaders (astroNN.datasets.apogee); catalogs.py imports only on call
+from astrotorch.apogee.catalogs import load_apogee_distances, load_apogee_rc, load_apokasc  # noqa: E402
+
+#: astroNN's spelling of the astroNN VAC downloader
+apogee_astroNN = apogee_astronn
+
+__all__ += ["load_apogee_distances", "load_apogee_rc", "load_apokasc", "apogee_astroNN"]

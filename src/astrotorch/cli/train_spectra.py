@@ -28,6 +28,7 @@ import numpy as np
 import typer
 from typing_extensions import Annotated
 
+from astrotorch.cli import options as O
 from astrotorch.errors import InputValidationError
 
 #: labels trained on by default on synthetic data: stellar parameters and a few abundances
@@ -137,30 +138,41 @@ def _predict(model: Any, ds: Any, cols: list[int], bayesian: bool) -> tuple[np.n
 def train_spectra(
     model: Annotated[str, typer.Option(help="registered model: apogee_bcnn, apogee_cnn, apogee_bcnn_censored, starnet2017, mlp, knn, linear ...")] = "apogee_bcnn",
     data: Annotated[str, typer.Option(help="'auto' (emulated if the emulator file is found, else synthetic), 'emulated[:NAME]', 'synthetic', or an HDF5 file (generated or compiled layout)")] = "auto",
-    n_train: Annotated[int, typer.Option(help="training spectra")] = 4000,
-    n_test: Annotated[int, typer.Option(help="held-out spectra for the report")] = 500,
+    n_train: Annotated[int, typer.Option(min=10, help="training spectra")] = 4000,
+    n_test: Annotated[int, typer.Option(min=10, help="held-out spectra for the report")] = 500,
     snr: Annotated[float, typer.Option(help="generated data: per-pixel S/N of the combined spectra")] = 100.0,
-    n_visits: Annotated[int, typer.Option(help="generated data: visit spectra per held-out star (lower S/N)")] = 1,
+    n_visits: Annotated[int, typer.Option(min=0, help="generated data: visit spectra per held-out star (lower S/N)")] = 1,
     labels: Annotated[Optional[str], typer.Option(help="comma-separated label names, or 'all' (default: teff,logg,Fe_H,Mg_Fe on emulated data, 12 labels otherwise)")] = None,
-    epochs: Annotated[int, typer.Option(help="maximum epochs")] = 15,
     lr: Annotated[Optional[float], typer.Option(help="learning rate (default: 0.003 for CNNs, a quick-converging choice; the model's own otherwise)")] = None,
-    batch_size: Annotated[int, typer.Option(help="mini-batch size")] = 64,
-    mc_num: Annotated[int, typer.Option(help="MC dropout samples for Bayesian predictions (astroNN uses 100)")] = 50,
+    mc_num: Annotated[int, typer.Option(min=1, help="MC dropout samples for Bayesian predictions (astroNN uses 100)")] = 50,
     calibrate: Annotated[bool, typer.Option(help="Bayesian models: rescale σ on the validation split (never the test split)")] = True,
-    seed: Annotated[int, typer.Option(help="seed for data, split and training")] = 0,
-    out: Annotated[Path, typer.Option(help="run folder to write")] = Path("runs/spectra"),
-    overwrite: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
-    threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default)")] = 0,
+    threads: Annotated[int, typer.Option(min=0, help="CPU threads for torch (0: torch's default)")] = 0,
+    epochs: O.Epochs = 15,
+    batch_size: O.BatchSize = 64,
+    seed: O.Seed = 0,
+    accelerator: O.Accelerator = "auto",
+    devices: O.Devices = "1",
+    precision: O.Precision = "32-true",
+    checkpoint_dir: O.CheckpointDir = None,
+    resume: O.Resume = False,
+    out: O.Out = Path("runs/spectra"),
+    overwrite: O.Overwrite = False,
+    quiet: O.Quiet = False,
+    logger: O.Logger = O.LoggerKind.csv,
+    no_baseline: O.NoBaseline = False,
 ) -> Path:
-    """Train a spectral model on emulated, synthetic or HDF5 APOGEE spectra, evaluate on held-out stars, write a run folder."""
+    """Train a spectral model on emulated, synthetic or HDF5 APOGEE spectra, evaluate on held-out stars
+    (beside ridge and kNN baselines on the same split), write a run folder."""
+    opts = O.TrainOptions(out=out, epochs=epochs, seed=seed, batch_size=batch_size, accelerator=accelerator,
+                          devices=devices, precision=precision, checkpoint_dir=checkpoint_dir, resume=resume,
+                          overwrite=overwrite, quiet=quiet, logger=logger, baseline=not no_baseline)
+    generated_data = data in ("auto", "synthetic", "emulated") or data.startswith("emulated:")
+    opts.check(inputs=[] if generated_data else [data])  # --out is checked before any work: cli/exit_codes.py
     import torch
 
     import astrotorch.models.spectra  # noqa: F401  (registers the spectral models)
-    from astrotorch.datasets.spectra import element_windows
-    from astrotorch.models import create_model, get_model_class
-    from astrotorch.plots import spectra as P
-    from astrotorch.plots.training import loss_curves
-    from astrotorch.train.runs import RunFolder, markdown_table
+    from astrotorch.cli.training import say
+    from astrotorch.models import get_model_class
 
     if threads > 0:
         torch.set_num_threads(threads)
@@ -171,6 +183,7 @@ def train_spectra(
         raise InputValidationError(f"{model} needs parallaxes and magnitudes (dict input); use the Python API")
     t_start = time.perf_counter()
     data = resolve_data(data)
+    say(opts, f"loading {data} spectra")
     train, test, visits, data_desc = _load_data(data, n_train, n_test, snr, seed, n_visits)
     generated = train.meta.get("generator") in ("synthetic", "emulated")
     if labels is None:
@@ -178,7 +191,7 @@ def train_spectra(
     names = train.label_names if labels == ALL else [s.strip() for s in labels.split(",") if s.strip()]
     cols = train.label_index(names)
 
-    kw: dict[str, Any] = dict(max_epochs=epochs, seed=seed, targetname=names, batch_size=batch_size)
+    kw: dict[str, Any] = dict(targetname=names, **opts.model_kwargs(cls))
     params = cls._param_names()
     if "mc_num" in params:
         kw["mc_num"] = mc_num
@@ -191,30 +204,46 @@ def train_spectra(
         kw["lr"] = 0.003
     if is_cnn or model == "mlp":
         kw.update(early_stopping_patience=5, reduce_lr_patience=2)
-    m = create_model(model, **kw)
-    t0 = time.perf_counter()
-    m.fit(train.flux, train.labels[:, cols], x_err=train.flux_err, y_err=train.label_err[:, cols])
-    t_fit = time.perf_counter() - t0
+    m = cls(**{k: v for k, v in kw.items() if k in params})
+    return _run(m, model, data, train, test, visits, data_desc, names, cols, generated, opts, t_start)
 
-    t0 = time.perf_counter()
-    pred, sig, sig_parts = _predict(m, test, cols, cls.bayesian)
-    t_pred = time.perf_counter() - t0
-    # generated data: score against the noise-free truth; files: against the catalogue labels
-    truth = test.labels_true[:, cols] if generated else test.labels[:, cols]
-    t0 = time.perf_counter()
-    prior_labels = train.labels_true if generated else None
-    bnd = _bounds(test, names, prior_labels)
-    table = P.metrics_table(truth, pred, sig, names, *(bnd or ()))
-    vis_table = None
-    if visits is not None and len(visits):
-        vpred, vsig, _ = _predict(m, visits, cols, cls.bayesian)
-        vtruth = visits.labels_true[:, cols] if generated else visits.labels[:, cols]
-        vis_table = P.metrics_table(vtruth, vpred, vsig, names, *(_bounds(visits, names, prior_labels) or ()))
-    t_bound = time.perf_counter() - t0 if bnd is not None else None
 
-    out = Path(out)
-    with RunFolder(out, overwrite=overwrite) as run:
+def _run(m: Any, model: str, data: str, train: Any, test: Any, visits: Any, data_desc: str, names: list[str],
+         cols: list[int], generated: bool, opts: O.TrainOptions, t_start: float) -> Path:
+    import torch
+
+    from astrotorch.cli.training import fit_model, say
+    from astrotorch.datasets.spectra import element_windows
+    from astrotorch.plots import spectra as P
+    from astrotorch.plots.training import loss_curves
+    from astrotorch.train.runs import RunFolder, markdown_table
+
+    bayesian = type(m).bayesian
+    with RunFolder(opts.out, overwrite=opts.overwrite) as run:
+        t_fit, notes = fit_model(m, opts, run.path, train.flux, train.labels[:, cols], x_err=train.flux_err,
+                                 y_err=train.label_err[:, cols], what=f"{len(train)} spectra")
+        say(opts, f"predicting {len(test)} held-out stars" + (f" and {len(visits)} visit spectra" if visits is not None else ""))
+        t0 = time.perf_counter()
+        pred, sig, sig_parts = _predict(m, test, cols, bayesian)
+        t_pred = time.perf_counter() - t0
+        # generated data: score against the noise-free truth; files: against the catalogue labels
+        truth = test.labels_true[:, cols] if generated else test.labels[:, cols]
+        t0 = time.perf_counter()
+        prior_labels = train.labels_true if generated else None
+        bnd = _bounds(test, names, prior_labels)
+        table = P.metrics_table(truth, pred, sig, names, *(bnd or ()))
+        vis_table = None
+        if visits is not None and len(visits):
+            vpred, vsig, _ = _predict(m, visits, cols, bayesian)
+            vtruth = visits.labels_true[:, cols] if generated else visits.labels[:, cols]
+            vis_table = P.metrics_table(vtruth, vpred, vsig, names, *(_bounds(visits, names, prior_labels) or ()))
+        t_bound = time.perf_counter() - t0 if bnd is not None else None
+        section, base_entry = ("", {})
+        if opts.baseline:
+            section, base_entry = _baselines(train, test, truth, cols, names, table, opts)
+
         m.save(run.path / "model")
+        _write_predictions(run, m, test, pred, sig_parts, names, data_desc)
         P.write_metrics_table(table, run.path, "metrics")
         if vis_table is not None:
             P.write_metrics_table(vis_table, run.path, "metrics_visits")
@@ -237,11 +266,12 @@ def train_spectra(
             figs.append(("Jacobian ∂label/∂flux" + (" with the generator's line windows of each element shaded" if wins else ""),
                          "jacobian.png"))
         metrics = {
-            "model": model, "params": m.get_params(), "data": data_desc, "labels": names,
+            "model": model, "params": m.get_params(), "data": data_desc, "labels": names, "seed": opts.seed,
             "n_train": len(train), "n_test": len(test), "n_visits_test": 0 if visits is None else len(visits),
             "fit_seconds": t_fit, "predict_seconds": t_pred, "bound_seconds": t_bound,
             "epochs_run": 0 if m.history is None else len(m.history),
             "test": {r["label"]: {k: v for k, v in r.items() if k != "label"} for r in table.to_dict("records")},
+            **base_entry,
         }
         if vis_table is not None:
             metrics["test_visits"] = {r["label"]: {k: v for k, v in r.items() if k != "label"} for r in vis_table.to_dict("records")}
@@ -249,13 +279,45 @@ def train_spectra(
             metrics["sigma_scale_validation"] = dict(zip(names, [float(s) for s in m.sigma_scale_]))
         run.write_metrics(metrics)
         run.write_report(_report(model, m, data_desc, names, table, vis_table, figs, t_fit, t_pred,
-                                 time.perf_counter() - t_start, markdown_table))
+                                 time.perf_counter() - t_start, markdown_table, section, notes))
+    out = Path(opts.out)
     typer.echo(f"run folder: {out}  (report: {out / 'report.md'})")
     return out
 
 
+def _baselines(train: Any, test: Any, truth: np.ndarray, cols: list[int], names: list[str], table: Any,
+               opts: O.TrainOptions) -> tuple[str, dict[str, Any]]:
+    """Ridge regression and kNN on the same split, scored against the same truth as the network."""
+    from astrotorch.cli.training import say
+    from astrotorch.train.baselines import spectra_baselines
+    from astrotorch.train.runs import baseline_comparison
+
+    say(opts, "fitting the ridge and kNN baselines on the same split")
+    base = spectra_baselines(train.flux, train.labels[:, cols], test.flux, truth, names=names, seed=opts.seed)
+    network = {r["label"]: {"rmse": r["rmse"], "mad_std": r["mad_std"]} for r in table.to_dict("records")}
+    return baseline_comparison(network, {b.name: b for b in base.values()}, ["rmse"], outputs=names)
+
+
+def _write_predictions(run: Any, m: Any, test: Any, pred: np.ndarray, sig_parts: dict[str, np.ndarray] | None,
+                       names: list[str], data_desc: str) -> None:
+    """``predictions_test.csv``: the held-out stars' labels and σ (parts) with their ids — APOGEE_ID for
+    files, the star's index in the generated set otherwise."""
+    from astrotorch.cli.prediction_table import model_table, table_meta
+    from astrotorch.cli.spectra_commands import label_unit
+    from astrotorch.cli.training import write_predictions_test
+
+    if "apogee_id" in test.meta:
+        ids, id_name = np.asarray(test.meta["apogee_id"]), "APOGEE_ID"
+    else:
+        ids, id_name = np.arange(len(test)), "row"  # the held-out star's row in the test set
+    outputs = {"values": pred, "sigma": sig_parts}
+    table, units = model_table(m, outputs, ids, id_name, units={n: label_unit(n) for n in names})
+    write_predictions_test(run, table, units, table_meta(m, data=data_desc))
+
+
 def _report(model: str, m: Any, data_desc: str, names: list[str], table: Any, vis_table: Any,
-            figs: list[tuple[str, str]], t_fit: float, t_pred: float, t_total: float, markdown_table: Any) -> str:
+            figs: list[tuple[str, str]], t_fit: float, t_pred: float, t_total: float, markdown_table: Any,
+            baseline_section: str = "", notes: list[str] | None = None) -> str:
     cols = ["label", "n", "median", "mad_std", "rmse"]
     if "bound_rms" in table:
         cols += ["bound_rms", "rmse_over_bound", "bound_prior_rms", "rmse_over_bound_prior"]
@@ -291,10 +353,14 @@ def _report(model: str, m: Any, data_desc: str, names: list[str], table: Any, vi
                   "Standard deviation of z-scores per label: " + ", ".join(f"{k} {v:.2f}" for k, v in z.items()) + "."
                   + (" All within 0.85–1.15." if ((z > 0.85) & (z < 1.15)).all() else
                      " Labels outside 0.85–1.15: " + ", ".join(k for k, v in z.items() if not 0.85 < v < 1.15) + "."), ""]
+    if baseline_section:
+        lines += [baseline_section, ""]
+    lines += [f"Note: {n}." for n in notes or []]
     lines += ["## Figures", ""]
     lines += [f"**{cap}**\n\n![{cap}](plots/{f})\n" for cap, f in figs]
     lines += ["## Files", "", "`model/` saved model (load with `astrotorch.models.load_folder`), `metrics.json`, "
-              "`metrics.csv`/`metrics.md`" + (", `metrics_visits.*`" if vis_table is not None else "") + ", `plots/`.", ""]
+              "`metrics.csv`/`metrics.md`" + (", `metrics_visits.*`" if vis_table is not None else "") +
+              ", `predictions_test.csv` (the held-out stars' labels and σ), `plots/`.", ""]
     return "\n".join(lines)
 
 
