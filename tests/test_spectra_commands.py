@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from astrotorch.errors import DataFormatError, InputValidationError
+from astrotorch.errors import DataFormatError, InputValidationError, OutputExistsError, OutputPathError
 
 pytestmark = pytest.mark.realdata
 
@@ -57,9 +57,9 @@ def test_predict_spectra_writes_every_table_format(tmp_path, shared_data, small_
     out = predict_spectra(small_model, _real_files(shared_data), out=tmp_path / "labels.csv")
     t = _read_ecsv(out)
     assert len(t) == 5 and list(t.colnames[:4]) == ["APOGEE_ID", "file", "kind", "snr"]
-    assert {"teff", "teff_err", "logg", "logg_err", "Fe_H", "Mg_Fe_err"} <= set(t.colnames)
-    assert str(t["teff"].unit) == "K" and str(t["logg_err"].unit) == "dex"
-    assert np.all(np.isfinite(t["teff"])) and np.all(np.asarray(t["teff_err"]) > 0)
+    assert {"teff", "teff_sigma", "logg", "logg_sigma", "Fe_H", "Mg_Fe_sigma"} <= set(t.colnames)
+    assert str(t["teff"].unit) == "K" and str(t["logg_sigma"].unit) == "dex"
+    assert np.all(np.isfinite(t["teff"])) and np.all(np.asarray(t["teff_sigma"]) > 0)
     import pandas as pd
 
     assert pd.read_csv(out, comment="#").shape == (5, len(t.colnames))
@@ -71,7 +71,7 @@ def test_predict_spectra_writes_every_table_format(tmp_path, shared_data, small_
     fits_out = predict_spectra(small_model, _real_files(shared_data)[:1], out=tmp_path / "labels.fits", flag_pixels="none")
     with fits.open(fits_out) as hdul:
         cols = hdul[1].columns
-        assert cols["teff"].unit == "K" and cols["logg_err"].unit == "dex" and len(hdul[1].data) == 4
+        assert cols["teff"].unit == "K" and cols["logg_sigma"].unit == "dex" and len(hdul[1].data) == 4
 
 
 def test_outputs_are_never_clobbered(tmp_path, shared_data, small_model) -> None:
@@ -83,21 +83,21 @@ def test_outputs_are_never_clobbered(tmp_path, shared_data, small_model) -> None
     digest = hashlib.sha256(local.read_bytes()).hexdigest()
     existing = tmp_path / "old.csv"
     existing.write_text("keep me\n")
-    with pytest.raises(InputValidationError, match="exists; pass --overwrite"):
+    with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):
         predict_spectra(small_model, [str(local)], out=existing)
     assert existing.read_text() == "keep me\n"
     fake_csv = tmp_path / "star.csv"
     fake_csv.write_text("x")
     with pytest.raises(InputValidationError, match="unsupported file type"):
         predict_spectra(small_model, [str(fake_csv)], out=tmp_path / "o.csv")
-    with pytest.raises(InputValidationError, match="must end in"):
+    with pytest.raises(InputValidationError, match="unknown table format '.txt'"):
         predict_spectra(small_model, [str(local)], out=tmp_path / "labels.txt")
     (tmp_path / "adir.csv").mkdir()
-    with pytest.raises(InputValidationError, match="not a regular file"):
+    with pytest.raises(OutputPathError, match="is a folder; give a file name"):
         predict_spectra(small_model, [str(local)], out=tmp_path / "adir.csv", overwrite=True)
     npz_out = tmp_path / "star_as_out.fits"
     npz_out.write_bytes(b"")
-    with pytest.raises(InputValidationError, match="one of the input files"):
+    with pytest.raises(OutputPathError, match="also an input of this command"):
         predict_spectra(small_model, [str(local), str(npz_out)], out=npz_out, overwrite=True)
     assert hashlib.sha256(local.read_bytes()).hexdigest() == digest
     predict_spectra(small_model, [str(local)], out=existing, overwrite=True)
@@ -145,20 +145,26 @@ def test_bad_input_is_typed(tmp_path, shared_data, small_model) -> None:
 
 
 def test_commands_work_through_typer(tmp_path, shared_data) -> None:
-    """The functions are typer commands too (cli/main.py registers them as `predict spectra`, `fit spectra`)."""
+    """The functions are typer commands too: registered as cli/main.py is asked to (`predict spectra` in
+    the predict sub-app, `fit spectra` in a `fit` sub-app), on a local app."""
     import typer
     from typer.testing import CliRunner
 
+    from astrotorch.cli.exit_codes import run
     from astrotorch.cli.spectra_commands import fit_spectra, predict_spectra
 
-    app = typer.Typer()
-    app.command("fit")(fit_spectra)
-    app.command("predict")(predict_spectra)
+    app, predict_app, fit_app = typer.Typer(), typer.Typer(), typer.Typer()
+    app.add_typer(predict_app, name="predict")
+    app.add_typer(fit_app, name="fit")
+    predict_app.command("spectra")(predict_spectra)
+    fit_app.command("spectra")(fit_spectra)
     runner = CliRunner()
-    assert runner.invoke(app, ["predict", "--help"]).exit_code == 0
-    out = tmp_path / "fit.ecsv"
-    res = runner.invoke(app, ["fit", "binspec_plus", _real_files(shared_data)[1], "--out", str(out), "--renormalize", "1"])
+    assert runner.invoke(app, ["predict", "spectra", "--help"]).exit_code == 0
+    out = tmp_path / "fit.csv"
+    args = ["fit", "spectra", "binspec_plus", _real_files(shared_data)[1], "--out", str(out)]
+    res = runner.invoke(app, [*args, "--renormalize", "1"])
     assert res.exit_code == 0, res.output
     assert len(_read_ecsv(out)) == 1
-    again = runner.invoke(app, ["fit", "binspec_plus", _real_files(shared_data)[1], "--out", str(out)])
-    assert again.exit_code != 0 and isinstance(again.exception, InputValidationError)
+    again = runner.invoke(app, args)
+    assert again.exit_code != 0 and isinstance(again.exception, OutputExistsError)
+    assert run(app, args) == 2  # a user error: one line, exit code 2 (cli/exit_codes.py)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from astrotorch.errors import InputValidationError
@@ -62,6 +63,14 @@ def test_train_spectra_reads_the_compiled_layout(tmp_path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert "compiled layout" in metrics["data"] and metrics["test"]["teff"]["n"] == 12
     assert "bound_rms" not in metrics["test"]["teff"]  # no emulator behind real files
+    pred = pd.read_csv(out / "predictions_test.csv", comment="#", dtype={"APOGEE_ID": str})
+    assert list(pred.columns) == ["APOGEE_ID", "teff", "logg"] and len(pred) == 12
+    assert set(pred["APOGEE_ID"]) <= set(allstar["APOGEE_ID"])
+    assert set(metrics["baselines"]) == {"ridge (alpha 1.0)", "10 nearest neighbours"}
+    assert [r["output"] for r in metrics["which_wins"]["rmse"]] == ["teff", "logg"]
+    assert "Classical baselines on the same split" in (out / "report.md").read_text()
+    with pytest.raises(InputValidationError, match="--test-fraction"):
+        train_spectra(model="linear", data=str(h5), test_fraction=1.0, out=tmp_path / "z")
     with pytest.raises(InputValidationError, match="unknown label"):
         train_spectra(model="linear", data=str(h5), n_train=40, n_test=12, labels="vmacro", out=tmp_path / "x")
     with pytest.raises(InputValidationError, match="--data must be"):

@@ -59,8 +59,11 @@ def _split(ds: Any, n_train: int, n_test: int, n_visits: int) -> tuple[Any, Any,
     return ds.select(np.arange(n_train)), ds.select(np.arange(n_train, n)), visits
 
 
-def _load_data(data: str, n_train: int, n_test: int, snr: float, seed: int, n_visits: int) -> tuple[Any, Any, Any, str]:
-    """(train set, test combined, test visits or None, description) for ``--data``."""
+def _load_data(data: str, n_train: int, n_test: int, snr: float, seed: int, n_visits: int,
+               test_fraction: float = 0.2) -> tuple[Any, Any, Any, str]:
+    """(train set, test combined, test visits or None, description) for ``--data``: generated sets hold
+    ``n_train`` + ``n_test`` stars; a file's combined spectra are split at random, ``test_fraction`` held
+    out and at most ``n_train`` of the rest trained on."""
     from astrotorch.datasets.spectra import load_spectra_hdf5, synthetic_spectra
 
     visit_snr = snr / np.sqrt(n_visits) if n_visits > 1 else snr / 2
@@ -90,10 +93,11 @@ def _load_data(data: str, n_train: int, n_test: int, snr: float, seed: int, n_vi
     comb = np.flatnonzero(ds.visit_of < 0)
     rng = np.random.default_rng(seed)
     comb = rng.permutation(comb)
-    n_test_eff = min(n_test, len(comb) // 5) if len(comb) < n_train + n_test else n_test
+    n_test_eff = int(round(len(comb) * test_fraction))
     te, tr = comb[:n_test_eff], comb[n_test_eff:n_test_eff + n_train]
-    if len(tr) == 0:
-        raise InputValidationError(f"{path} holds too few spectra ({len(comb)}) for a train/test split")
+    if len(tr) < 2 or len(te) == 0:
+        raise InputValidationError(f"{path} holds too few spectra ({len(comb)}) for a train/test split with "
+                                   f"--test-fraction {test_fraction}")
     visits = ds.select(np.flatnonzero(np.isin(ds.visit_of, te))) if (ds.visit_of >= 0).any() else None
     layout = ds.meta.get("layout", "generator")
     desc = (f"HDF5 file `{path}` ({layout} layout): {len(tr)} training and {len(te)} held-out spectra "
@@ -139,7 +143,8 @@ def train_spectra(
     model: Annotated[str, typer.Option(help="registered model: apogee_bcnn, apogee_cnn, apogee_bcnn_censored, starnet2017, mlp, knn, linear ...")] = "apogee_bcnn",
     data: Annotated[str, typer.Option(help="'auto' (emulated if the emulator file is found, else synthetic), 'emulated[:NAME]', 'synthetic', or an HDF5 file (generated or compiled layout)")] = "auto",
     n_train: Annotated[int, typer.Option(min=10, help="training spectra")] = 4000,
-    n_test: Annotated[int, typer.Option(min=10, help="held-out spectra for the report")] = 500,
+    n_test: Annotated[int, typer.Option(min=10, help="generated data: held-out stars for the report (files: "
+                                                     "--test-fraction)")] = 500,
     snr: Annotated[float, typer.Option(help="generated data: per-pixel S/N of the combined spectra")] = 100.0,
     n_visits: Annotated[int, typer.Option(min=0, help="generated data: visit spectra per held-out star (lower S/N)")] = 1,
     labels: Annotated[Optional[str], typer.Option(help="comma-separated label names, or 'all' (default: teff,logg,Fe_H,Mg_Fe on emulated data, 12 labels otherwise)")] = None,
@@ -150,6 +155,8 @@ def train_spectra(
     epochs: O.Epochs = 15,
     batch_size: O.BatchSize = 64,
     seed: O.Seed = 0,
+    test_fraction: O.TestFraction = 0.2,
+    test_size: O.TestSizeAlias = None,
     accelerator: O.Accelerator = "auto",
     devices: O.Devices = "1",
     precision: O.Precision = "32-true",
@@ -163,7 +170,8 @@ def train_spectra(
 ) -> Path:
     """Train a spectral model on emulated, synthetic or HDF5 APOGEE spectra, evaluate on held-out stars
     (beside ridge and kNN baselines on the same split), write a run folder."""
-    opts = O.TrainOptions(out=out, epochs=epochs, seed=seed, batch_size=batch_size, accelerator=accelerator,
+    opts = O.TrainOptions(out=out, epochs=epochs, seed=seed, batch_size=batch_size, test_fraction=test_fraction,
+                          test_size=test_size, accelerator=accelerator,
                           devices=devices, precision=precision, checkpoint_dir=checkpoint_dir, resume=resume,
                           overwrite=overwrite, quiet=quiet, logger=logger, baseline=not no_baseline)
     generated_data = data in ("auto", "synthetic", "emulated") or data.startswith("emulated:")
@@ -184,7 +192,7 @@ def train_spectra(
     t_start = time.perf_counter()
     data = resolve_data(data)
     say(opts, f"loading {data} spectra")
-    train, test, visits, data_desc = _load_data(data, n_train, n_test, snr, seed, n_visits)
+    train, test, visits, data_desc = _load_data(data, n_train, n_test, snr, seed, n_visits, opts.test_fraction)
     generated = train.meta.get("generator") in ("synthetic", "emulated")
     if labels is None:
         labels = EMULATED_LABELS if train.meta.get("generator") == "emulated" else DEFAULT_LABELS
