@@ -12,7 +12,10 @@ Two refinements:
 * If the network defines ``mc_split() -> (deterministic_prefix, stochastic_rest)``, the prefix runs
   once per input and only its output is repeated; for ApogeeBCNN this skips ``n_samples - 1`` passes
   of the first convolution over the 7514-pixel spectrum. A plain ``nn.Sequential`` is split
-  automatically before its first stochastic child.
+  automatically before its first stochastic child. A ``stochastic_rest`` with a method
+  ``repeat_forward(h, n)`` is given the unrepeated prefix output and the number of samples, and
+  returns what ``stochastic_rest`` would return for ``h`` repeated ``n`` times sample-major (so it
+  can repeat and apply its first dropout mask in one pass).
 * ``max_rows`` bounds the rows in one forward pass (memory; by default chosen from the input size
   and device); the work is then chunked over inputs and, if needed, over samples, without
   changing the statistics.
@@ -344,6 +347,9 @@ def mc_predict(
         if len(head) > 0:
             prefix, rest = head, tail
 
+    # a stochastic part that repeats its input itself (one pass for repetition and first mask)
+    repeat_forward = getattr(rest, "repeat_forward", None) if x_err is None else None
+    repeat_forward = repeat_forward if callable(repeat_forward) else None
     was_training = network.training
     network.eval()
     means: list[Tensor] = []  # per input chunk: (n_samples, b, ...)
@@ -368,10 +374,14 @@ def mc_predict(
                 chunk_logvars: list[Tensor] = []
                 for s0 in range(0, n_samples, s_chunk):
                     ns = min(s_chunk, n_samples - s0)
-                    inp = _repeat_samples(hb, ns)
-                    if eb is not None:
-                        inp = _add_input_noise(inp, _repeat_samples(eb, ns))
-                    mean_out, logvar_out = _split_output(rest(inp))
+                    if repeat_forward is not None:
+                        out = repeat_forward(hb, ns)
+                    else:
+                        inp = _repeat_samples(hb, ns)
+                        if eb is not None:
+                            inp = _add_input_noise(inp, _repeat_samples(eb, ns))
+                        out = rest(inp)
+                    mean_out, logvar_out = _split_output(out)
                     if mean_out.shape[0] != ns * nb:
                         raise ShapeMismatchError(
                             f"network output has {mean_out.shape[0]} rows for {ns * nb} input rows; "
