@@ -186,3 +186,33 @@ def test_bcnn_mc_prediction_uses_repeat_forward_with_the_loop_statistics() -> No
     # standard error of a 400-sample mean is sd / 20; of the variance ~ var * sqrt(2/400)
     assert torch.all((res.mean - mean_loop).abs() < 5 * sd / 20 + 1e-6)
     assert torch.all((res.model_var / var_loop - 1).abs() < 0.5)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_training_pool_equals_max_pool2d(dtype: torch.dtype) -> None:
+    """bf16/fp16 training pools through a float32 index search: same values, gradients and dtype."""
+    from astrotorch.models.arch.conv_trunk import _max_pool_blocks
+
+    torch.manual_seed(2)
+    base = torch.randn(3, 57, 4, 4).to(dtype)  # (N, blocks, s, C) pixel-major
+    base[:, :5] = 0.25  # ties: the first maximum takes the gradient, as in max_pool2d
+    o_fast, o_ref = base.clone().requires_grad_(), base.clone().requires_grad_()
+    fast = _max_pool_blocks(o_fast.permute(0, 3, 1, 2), 4)
+    ref = torch.nn.functional.max_pool2d(o_ref.permute(0, 3, 1, 2), (1, 4))
+    assert fast.dtype == dtype and torch.equal(fast, ref)
+    g = torch.randn(ref.shape).to(dtype)
+    fast.backward(g)
+    ref.backward(g)
+    assert o_fast.grad.dtype == dtype and torch.equal(o_fast.grad, o_ref.grad)
+
+
+def test_bf16_trunk_inference_matches_float32_closely() -> None:
+    torch.manual_seed(3)
+    trunk = ConvTrunk(500, (2, 4), 8, 4, "relu", dropout_after_first=None)
+    x = torch.randn(3, 500)
+    with torch.inference_mode():
+        ref = trunk(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = trunk(x)
+    assert half.dtype == torch.bfloat16
+    assert torch.allclose(half.float(), ref, atol=0.05 * float(ref.abs().max()))

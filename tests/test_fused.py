@@ -136,3 +136,21 @@ def test_generator_threads_are_recreated_after_a_fork() -> None:
 
 def _child_words() -> int:
     return int(fused._executor(1).submit(fused._words, 2, 1, 1000).result(timeout=30).shape[0])
+
+
+def test_tune_allocator_once_and_opt_out(monkeypatch) -> None:
+    import platform
+
+    monkeypatch.setattr(fused, "_tuned", None)
+    monkeypatch.setenv("ASTROTORCH_TUNE_MALLOC", "0")
+    assert fused.tune_allocator() is False
+    assert fused.tune_allocator() is False  # decided once per process
+    monkeypatch.setattr(fused, "_tuned", None)
+    monkeypatch.delenv("ASTROTORCH_TUNE_MALLOC")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")  # the user's own glibc settings win
+    assert fused.tune_allocator() is False
+    monkeypatch.setattr(fused, "_tuned", None)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt thresholds are glibc's")
+    assert fused.tune_allocator() is True and fused._tuned is True

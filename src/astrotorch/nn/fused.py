@@ -118,6 +118,45 @@ def dropout(x: torch.Tensor, rate: float) -> torch.Tensor:
     return torch.mul(x, mask, out=mask).mul_(scale)
 
 
+# ----------------------------------------------------------------------------------- allocator
+#: glibc malloc thresholds set by :func:`tune_allocator` (bytes): blocks up to 256 MiB come from the
+#: heap, and up to 512 MiB of freed heap stays mapped for the next step
+MMAP_THRESHOLD = 256 << 20
+TRIM_THRESHOLD = 512 << 20
+_tuned: bool | None = None
+
+
+def tune_allocator() -> bool:
+    """Keep freed tensor memory mapped for reuse (glibc ``mallopt``), once per process; True if set.
+
+    A CPU training step or MC pass frees and re-allocates tens of MiB of 2-8 MiB activations and
+    gradients. glibc serves such blocks with fresh ``mmap``s (or trims them off the heap when freed),
+    so every step pays a page fault per 4 KiB touched: ~15 % of an ApogeeBCNN float32 training step
+    on this machine's CPU (docs/results/vs_astronn.md, "Session 4"). With the thresholds raised the
+    memory is reused; the process keeps up to ``TRIM_THRESHOLD`` of freed memory resident. Not applied
+    when ``ASTROTORCH_TUNE_MALLOC=0``, when the user set glibc's own ``MALLOC_MMAP_THRESHOLD_`` /
+    ``MALLOC_TRIM_THRESHOLD_``, or off glibc.
+    """
+    global _tuned
+    if _tuned is not None:
+        return _tuned
+    _tuned = False
+    if os.environ.get("ASTROTORCH_TUNE_MALLOC", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    _tuned = bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(mallopt(m_trim_threshold, TRIM_THRESHOLD))
+    return _tuned
+
+
 # ----------------------------------------------------------------------------------- compiled kernels (opt-in)
 _compiled: dict[Any, Callable[..., Any]] = {}
 _failed = False
@@ -172,4 +211,4 @@ def reset() -> None:
     _failed = False
 
 
-__all__ = ["drop_threshold", "dropout", "enabled", "keep_mask", "keep_scale", "reset", "run"]
+__all__ = ["drop_threshold", "dropout", "enabled", "keep_mask", "keep_scale", "reset", "run", "tune_allocator"]

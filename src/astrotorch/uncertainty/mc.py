@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from astrotorch.errors import ConfigError, EmptyDatasetError, InputValidationError, ShapeMismatchError
+from astrotorch.nn import fused
 
 Task = Literal["regression", "classification"]
 
@@ -323,6 +324,8 @@ def mc_predict(
     first = next(_tensors(x), None) if isinstance(x, (Tensor, Mapping)) else None
     out_device = first.device if first is not None else torch.device("cpu")
     net_device, net_dtype = _network_device_dtype(network, out_device)
+    if net_device.type == "cpu":
+        fused.tune_allocator()  # MC passes re-allocate their activations chunk after chunk
 
     def _place(t: Tensor) -> Tensor:
         # run where the network lives, in its floating dtype; integer inputs (indices) keep theirs

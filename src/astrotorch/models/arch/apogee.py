@@ -70,16 +70,20 @@ def _check_spectra(x: torch.Tensor, n_pix: int) -> torch.Tensor:
 
 def dense_forward(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     """``layers(x)`` for a stack of :class:`MCDropout`, ``nn.Linear`` and activation layers, with the
-    dropout masks from :func:`astrotorch.nn.fused.keep_mask` and their survivor scales folded into
-    the next linear layer (``addmm``'s ``alpha``): one pass over the activations per dropout instead
-    of three (mask, multiply, scale). Other layers run as they are."""
+    dropout masks from :func:`astrotorch.nn.fused.keep_mask`. At inference the survivor scales are
+    folded into the next linear layer (``addmm``'s ``alpha``): one pass over the activations per
+    dropout instead of three (mask, multiply, scale). In training the mask carries the scale (an
+    ``alpha`` would cost a pass over the weight gradient). Other layers run as they are."""
     scale = 1.0
     for layer in layers:
         if isinstance(layer, MCDropout):
             if layer.stochastic:
                 mask = fused.keep_mask(x.shape, layer.rate, x.dtype, x.device)
-                x = x * mask if torch.is_grad_enabled() and x.requires_grad else torch.mul(x, mask, out=mask)
-                scale *= fused.keep_scale(layer.rate, x.device)
+                if torch.is_grad_enabled() and (x.requires_grad or layer.training):
+                    x = x * mask.mul_(fused.keep_scale(layer.rate, x.device))
+                else:
+                    x = torch.mul(x, mask, out=mask)
+                    scale *= fused.keep_scale(layer.rate, x.device)
             continue
         if type(layer) is nn.Linear and x.ndim == 2 and layer.bias is not None:
             x = torch.addmm(layer.bias, x, layer.weight.t(), alpha=scale)
