@@ -88,29 +88,36 @@ def test_bf16_mixed_model_predicts_in_bfloat16_close_to_float32() -> None:
     assert np.all(np.abs(pred16 - pred32) < 0.5 * unc32["total"])
 
 
-@pytest.mark.parametrize("s,k,c_in,c_out", [(4, 8, 2, 4), (4, 8, 1, 2), (3, 8, 4, 16), (1, 5, 2, 3), (8, 3, 2, 2), (2, 7, 3, 1)])
-@pytest.mark.parametrize("channel_major", [False, True])
-def test_blocked_convolution_is_the_plain_convolution(s: int, k: int, c_in: int, c_out: int, channel_major: bool) -> None:
+@pytest.mark.parametrize("s,k,c_in,c_out", [(4, 8, 2, 4), (4, 8, 1, 2), (3, 8, 4, 16), (1, 5, 2, 3), (8, 3, 2, 2), (6, 7, 3, 1)])
+@pytest.mark.parametrize("order", ["pixel", "window", "channel"])
+def test_blocked_convolution_is_the_plain_convolution(s: int, k: int, c_in: int, c_out: int, order: str) -> None:
     torch.manual_seed(5)
+    window = 2 if s % 2 == 0 else 1  # pool windows of 2 pixels where the block allows
     n_blocks, kb = 9, -(-(k + s - 1) // s)
     x = torch.randn(3, n_blocks * s, c_in, dtype=torch.float64)  # channels-last
     w = torch.randn(c_out, c_in, k, dtype=torch.float64, requires_grad=True)
     b = torch.randn(c_out, dtype=torch.float64)
     ref = torch.nn.functional.conv1d(x.transpose(1, 2), w, b)  # valid: (3, c_out, n_blocks*s - k + 1)
-    out = blocked_conv(x.reshape(3, n_blocks, s * c_in), w, b, s, channel_major)
+    out = blocked_conv(x.reshape(3, n_blocks, s * c_in), w, b, s, order, window)
     n_out = n_blocks - kb + 1
     assert out.shape == (3, n_out, s * c_out)
-    pix = out.reshape(3, n_out, c_out, s).transpose(2, 3) if channel_major else out.reshape(3, n_out, s, c_out)
-    pix = pix.reshape(3, n_out * s, c_out)  # pixel t of block b is output position b*s + t
+    m = s // window
+    if order == "pixel":
+        wjo = out.reshape(3, n_out, m, window, c_out)
+    elif order == "window":
+        wjo = out.reshape(3, n_out, window, m, c_out).transpose(2, 3)
+    else:
+        wjo = out.reshape(3, n_out, m, c_out, window).transpose(3, 4)
+    pix = wjo.reshape(3, n_out * s, c_out)  # pixel w·window + j of block b is output position b·s + ...
     assert torch.allclose(pix, ref.transpose(1, 2)[:, : n_out * s], atol=1e-12)
     # the blocked kernels are a differentiable function of the plain ones
     g_ref, = torch.autograd.grad(ref[:, :, : n_out * s].sum(), w)
     g_blk, = torch.autograd.grad(out.sum(), w)
     assert torch.allclose(g_blk, g_ref, atol=1e-10)
-    assert blocked_weight(w, s, channel_major).shape == (s * c_out, s * c_in, 1, kb)
+    assert blocked_weight(w, s, order, window).shape == (s * c_out, s * c_in, 1, kb)
 
 
-@pytest.mark.parametrize("n_pix,k,pool", [(50, 5, 1), (64, 8, 8), (37, 4, 2), (7514, 8, 4)])
+@pytest.mark.parametrize("n_pix,k,pool", [(50, 5, 1), (64, 8, 8), (37, 4, 2), (7514, 8, 4), (203, 8, 3), (101, 9, 5)])
 def test_trunk_geometry_variants_match_reference_in_float64(n_pix: int, k: int, pool: int) -> None:
     torch.manual_seed(6)
     trunk = ConvTrunk(n_pix, (3, 5), k, pool, "relu", dropout_after_first=None).double()

@@ -73,6 +73,16 @@ def _words(seed: int, part: int, n_words: int) -> np.ndarray:
     return np.random.SFC64((seed, part)).random_raw(n_words)
 
 
+def _fill(seed: int, part: int, n_words: int, cut: int, out: np.ndarray | None) -> np.ndarray | None:
+    """Stream ``part``'s 16-bit uniforms compared with ``cut`` into ``out`` (a float32/float64 view),
+    or the raw words where ``out`` is None (dtypes numpy lacks)."""
+    words = _words(seed, part, n_words)
+    if out is None:
+        return words
+    np.greater_equal(words.view(np.int16)[: out.shape[0]], cut, out=out, casting="unsafe")
+    return None
+
+
 def keep_mask(shape: tuple[int, ...] | torch.Size, rate: float, dtype: torch.dtype = torch.float32,
               device: torch.device | str = "cpu") -> torch.Tensor:
     """A fresh ``shape`` tensor of 1 (keep, probability ``1 − rate``) and 0 (drop), in ``dtype``.
@@ -97,13 +107,16 @@ def keep_mask(shape: tuple[int, ...] | torch.Size, rate: float, dtype: torch.dty
     seed = int(torch.randint(0, 2**62, (1,)).item())  # torch's generator: manual_seed fixes the masks
     parts = max(1, min(torch.get_num_threads(), n // PARALLEL_MIN_ELEMENTS))
     bounds = [n_words * i // parts for i in range(parts + 1)]
-    # all words first (this thread and the workers in parallel), then the comparisons, so that
-    # torch's intra-op threads and the generator threads do not compete for the cores
-    futures = [_executor(parts - 1).submit(_words, seed, i, bounds[i + 1] - bounds[i]) for i in range(1, parts)]
-    words = [_words(seed, 0, bounds[1])] + [f.result() for f in futures]
-    for i, w in enumerate(words):
-        lo, hi = 4 * bounds[i], min(n, 4 * bounds[i + 1])
-        torch.ge(torch.from_numpy(w).view(torch.int16)[: hi - lo], cut, out=flat[lo:hi])
+    spans = [(4 * bounds[i], min(n, 4 * bounds[i + 1])) for i in range(parts)]
+    # float masks are written by numpy's comparison in the generating thread (one pass, in parallel
+    # over the parts); other dtypes compare in torch afterwards, once the generator threads are done
+    views = [flat[lo:hi].numpy() if dtype in (torch.float32, torch.float64) else None for lo, hi in spans]
+    futures = [_executor(parts - 1).submit(_fill, seed, i, bounds[i + 1] - bounds[i], cut, views[i])
+               for i in range(1, parts)]
+    words = [_fill(seed, 0, bounds[1], cut, views[0])] + [f.result() for f in futures]
+    for (lo, hi), w in zip(spans, words):
+        if w is not None:
+            torch.ge(torch.from_numpy(w).view(torch.int16)[: hi - lo], cut, out=flat[lo:hi])
     return out
 
 

@@ -249,13 +249,13 @@ def _split_output(out: Any) -> tuple[Tensor, Tensor | None]:
 
 # ---------------------------------------------------------------------------- chunking
 #: elements of the repeated (batch x n_samples) input per forward pass with ``max_rows="auto"``.
-#: On CPU, passes of ~4 M elements (16 MiB of float32 input; 279 ApogeeBCNN rows) were fastest on
-#: 2 cores once the dropout masks came from the fused kernel (128 spectra x 100 samples: 1.5 s vs
-#: 1.8 s at 1 M and 3.1 s at 256 k elements; bfloat16 0.95 vs 1.4 vs 3.2 s); larger passes fall out
-#: of the caches again (1.7-2.3 s at 8-16 M). Small inputs (tabular, a few features) go in one pass,
+#: On CPU, with the eager kernels of astrotorch.nn.fused and the blocked APOGEE trunk, passes of ~8 M
+#: elements (32 MiB of float32 input; 557 ApogeeBCNN rows) were the fastest measured on this
+#: machine's CPU (128 spectra x 100 samples, 1 thread: 1.24 CPU-s against 1.33 at 4 M and 1.61 at
+#: 1 M; 16 M gave 1.22 for twice the memory). Small inputs (tabular, a few features) go in one pass,
 #: which is where removing the Python loop pays. On accelerators, per-launch overhead dominates and
 #: larger passes win, bounded here at 128 MiB of float32 input to leave room for the activations.
-AUTO_ELEMENTS_CPU = 1 << 22
+AUTO_ELEMENTS_CPU = 1 << 23
 AUTO_ELEMENTS_ACCELERATOR = 1 << 25
 
 
@@ -350,9 +350,11 @@ def mc_predict(
         if len(head) > 0:
             prefix, rest = head, tail
 
-    # a stochastic part that repeats its input itself (one pass for repetition and first mask)
-    repeat_forward = getattr(rest, "repeat_forward", None) if x_err is None else None
-    repeat_forward = repeat_forward if callable(repeat_forward) else None
+    # a stochastic part that repeats its input itself (one pass for repetition and first mask); looked
+    # up on the class, so that a wrapper (e.g. torch.compile's OptimizedModule) keeps its own forward
+    repeat_forward = None
+    if x_err is None and callable(getattr(type(rest), "repeat_forward", None)):
+        repeat_forward = rest.repeat_forward
     was_training = network.training
     network.eval()
     means: list[Tensor] = []  # per input chunk: (n_samples, b, ...)

@@ -86,11 +86,30 @@ def dense_forward(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
                     scale *= fused.keep_scale(layer.rate, x.device)
             continue
         if type(layer) is nn.Linear and x.ndim == 2 and layer.bias is not None:
-            x = torch.addmm(layer.bias, x, layer.weight.t(), alpha=scale)
+            x = _linear(x, layer.weight, layer.bias, scale)
         else:
             x = layer(x * scale if scale != 1.0 else x)
         scale = 1.0
     return x * scale if scale != 1.0 else x
+
+
+_ONEDNN_LINEAR = [getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)]
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``alpha · x @ weightᵀ + bias``. Float32 CPU inference goes through oneDNN's matmul (the
+    dense layer after the APOGEE trunk: ~11 % faster than MKL's sgemm on this machine's AMD CPU),
+    with ``alpha`` applied to the narrow output; elsewhere ``addmm``."""
+    fast = _ONEDNN_LINEAR[0]
+    if (fast is not None and not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
+            and weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")):
+        try:
+            out = fast(x, weight, bias / alpha if alpha != 1.0 else bias, "none", [], "")
+        except (RuntimeError, TypeError):  # an unsupported build: MKL from now on
+            _ONEDNN_LINEAR[0] = None
+        else:
+            return out.mul_(alpha) if alpha != 1.0 else out
+    return torch.addmm(bias, x, weight.t(), alpha=alpha)
 
 
 class ApogeeCNNNet(nn.Module):
