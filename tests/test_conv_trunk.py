@@ -223,3 +223,19 @@ def test_bf16_trunk_inference_matches_float32_closely() -> None:
             half = trunk(x)
     assert half.dtype == torch.bfloat16
     assert torch.allclose(half.float(), ref, atol=0.05 * float(ref.abs().max()))
+
+
+@pytest.mark.slow  # compiles a network: ~30-60 s on 2 cores
+def test_compiled_bcnn_trains_on_cpu() -> None:
+    """``compile=True`` models wrap the network in torch.compile: the blocked trunk and its masks trace."""
+    torch.manual_seed(10)
+    net = ApogeeBCNNNet(64, 2, pool_length=4)
+    compiled = torch.compile(net)
+    x, y = torch.randn(8, 64), torch.randn(8, 2)
+    mean, lv = compiled(x)
+    ((mean - y) ** 2 * torch.exp(-lv) + lv).mean().backward()
+    grads = [p.grad for p in net.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    with torch.inference_mode():
+        eager = net(x)[0]
+    assert eager.shape == mean.shape

@@ -154,3 +154,14 @@ def test_tune_allocator_once_and_opt_out(monkeypatch) -> None:
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt thresholds are glibc's")
     assert fused.tune_allocator() is True and fused._tuned is True
+
+
+def test_keep_mask_inside_torch_compile_uses_torch_generator() -> None:
+    """Under torch.compile (e.g. compile=True training on CPU) masks come from torch's generator,
+    traceable without graph breaks, at the same 1/65536 resolution."""
+    draw = torch.compile(lambda: fused.keep_mask((2000, 500), 0.3), fullgraph=True)
+    torch.manual_seed(4)
+    m = draw()
+    assert m.dtype == torch.float32 and set(torch.unique(m).tolist()) <= {0.0, 1.0}
+    p = fused.drop_threshold(0.3) / 65536
+    assert abs(float(1 - m.mean()) - p) < 5 * (p * (1 - p) / m.numel()) ** 0.5

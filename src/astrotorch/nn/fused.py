@@ -92,6 +92,10 @@ def keep_mask(shape: tuple[int, ...] | torch.Size, rate: float, dtype: torch.dty
     device = torch.device(device)
     if device.type != "cpu":
         return torch.empty(shape, dtype=dtype, device=device).bernoulli_(1.0 - float(rate))
+    if torch.compiler.is_compiling():
+        # inside torch.compile (e.g. compile=True training): torch's generator, which inductor fuses;
+        # the same 16-bit resolution, so keep_scale still applies
+        return (torch.randint(0, MASK_LEVELS, tuple(shape), dtype=torch.int32) >= drop_threshold(rate)).to(dtype)
     out = torch.empty(shape, dtype=dtype)
     n = out.numel()
     if n == 0:
@@ -151,8 +155,8 @@ def tune_allocator() -> bool:
     ``MALLOC_TRIM_THRESHOLD_``, or off glibc.
     """
     global _tuned
-    if _tuned is not None:
-        return _tuned
+    if _tuned is not None or torch.compiler.is_compiling():
+        return bool(_tuned)
     _tuned = False
     if os.environ.get("ASTROTORCH_TUNE_MALLOC", "1").strip().lower() in ("0", "false", "no", "off"):
         return False

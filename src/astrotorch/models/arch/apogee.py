@@ -102,7 +102,8 @@ def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, alpha: fl
     with ``alpha`` applied to the narrow output; elsewhere ``addmm``."""
     fast = _ONEDNN_LINEAR[0]
     if (fast is not None and not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
-            and weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")):
+            and weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+            and not torch.compiler.is_compiling()):
         try:
             out = fast(x, weight, bias / alpha if alpha != 1.0 else bias, "none", [], "")
         except (RuntimeError, TypeError):  # an unsupported build: MKL from now on
