@@ -239,3 +239,24 @@ def test_compiled_bcnn_trains_on_cpu() -> None:
     with torch.inference_mode():
         eager = net(x)[0]
     assert eager.shape == mean.shape
+
+
+def test_training_forward_zeroes_the_padding_in_the_dropout_mask() -> None:
+    """forward() leaves the padding to the first dropout's mask (one pass fewer): the same numbers and
+    gradients as the zero-padded first features followed by rest_features, with the same seed."""
+    torch.manual_seed(12)
+    trunk = ConvTrunk(203, (2, 4), 8, 3, "relu", dropout_after_first=0.3)
+    x = torch.randn(4, 203)
+    torch.manual_seed(5)
+    fast = trunk(x)
+    g_fast = torch.autograd.grad(fast.square().sum(), list(trunk.parameters()))
+    torch.manual_seed(5)
+    ref = trunk.rest_features(trunk.first_features(x))
+    g_ref = torch.autograd.grad(ref.square().sum(), list(trunk.parameters()))
+    assert torch.allclose(fast, ref, atol=1e-6)
+    for a, b in zip(g_fast, g_ref):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+    # without dropout the unzeroed features are zeroed on the way
+    plain = ConvTrunk(203, (2, 4), 8, 3, "relu", dropout_after_first=None)
+    h = plain.first_features(x, zero_padding=False)
+    assert torch.allclose(plain.rest_features(h, padding_zeroed=False), plain(x), atol=1e-6)

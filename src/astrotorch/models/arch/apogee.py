@@ -195,7 +195,7 @@ class ApogeeBCNNNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = _check_spectra(x, self.n_pix)
-        return self._from_first(self.trunk.first_features(x))
+        return self._head(self.trunk(x))
 
     def mc_split(self) -> tuple[nn.Module, nn.Module]:
         """(first convolution + activation, the rest): the prefix is deterministic, run once in MC."""

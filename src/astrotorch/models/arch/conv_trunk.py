@@ -226,9 +226,12 @@ class ConvTrunk(nn.Module):
         layers = list(self.rest)[1:] if self.dropout is not None else list(self.rest)
         return layers[0], layers[1]
 
-    def first_features(self, x: torch.Tensor) -> torch.Tensor:
+    def first_features(self, x: torch.Tensor, zero_padding: bool = True) -> torch.Tensor:
         """Spectra ``(N, L)`` → activated first convolution as the second convolution's zero-padded
-        channels-last input ``(N, length, C1)``; row ``i`` is pixel ``i − (k − 1) // 2``."""
+        channels-last input ``(N, length, C1)``; row ``i`` is pixel ``i − (k − 1) // 2``.
+
+        ``zero_padding=False`` leaves the padding rows unzeroed, for :meth:`rest_features` with
+        ``padding_zeroed=False`` (which zeroes them in its dropout mask: one pass fewer in training)."""
         conv, act = self.first
         if x.device.type == "cpu":
             fused.tune_allocator()
@@ -238,18 +241,28 @@ class ConvTrunk(nn.Module):
         out = blocked_conv(blocks, conv.weight, conv.bias, s).reshape(n, self._length, -1)
         # the grid's pixels outside the spectrum are the second convolution's 'same' padding: zero
         # them before the activation (act(0) = 0); the convolution's backward does not need its output
-        out[:, : self._left] = 0.0
-        out[:, self._left + self.n_pix:] = 0.0
+        if zero_padding:
+            self._zero_padding(out)
         return act(out)
 
-    def rest_features(self, h: torch.Tensor) -> torch.Tensor:
+    def _zero_padding(self, t: torch.Tensor) -> torch.Tensor:
+        """Zero (in place) the rows of a first-features-shaped tensor outside the spectrum."""
+        t[:, : self._left] = 0.0
+        t[:, self._left + self.n_pix:] = 0.0
+        return t
+
+    def rest_features(self, h: torch.Tensor, padding_zeroed: bool = True) -> torch.Tensor:
         """``first_features`` output → flattened features ``(N, (L // pool) · C2)`` in Keras order."""
         drop = self.dropout
         scale = 1.0
         if drop is not None and drop.stochastic:
             mask = fused.keep_mask(h.shape, drop.rate, h.dtype, h.device)
+            if not padding_zeroed:
+                self._zero_padding(mask)
             h = h * mask if torch.is_grad_enabled() and h.requires_grad else torch.mul(h, mask, out=mask)
             scale = fused.keep_scale(drop.rate, h.device)
+        elif not padding_zeroed:
+            h = self._zero_padding(h.clone())
         return self._pooled(h, scale)
 
     def rest_features_repeated(self, h: torch.Tensor, n_samples: int) -> torch.Tensor:
@@ -301,7 +314,9 @@ class ConvTrunk(nn.Module):
         return act(pooled)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rest_features(self.first_features(x))
+        # with a stochastic dropout between the convolutions, its mask zeroes the padding
+        fold = self.dropout is not None and self.dropout.stochastic
+        return self.rest_features(self.first_features(x, zero_padding=not fold), padding_zeroed=not fold)
 
     def reference_forward(self, x: torch.Tensor) -> torch.Tensor:
         """The same computation through the ``first``/``rest`` Sequentials on ``(N, C, L)`` data (tests)."""
