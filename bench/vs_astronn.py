@@ -129,6 +129,14 @@ def _set_threads(threads: int) -> None:
         pass
 
 
+def _predict_outputs(model: Any, x: np.ndarray) -> Any:
+    """What astroNN's ``predict`` returns: class probabilities for classifiers (``predict_proba``;
+    astrotorch's ``predict`` gives labels), the prediction (and uncertainties) for regressors."""
+    if getattr(model, "task", None) == "classification":
+        return model.predict_proba(x)
+    return model.predict(x)
+
+
 def astrotorch_worker(a: argparse.Namespace) -> int:
     """Child process: ``create_model``, ``fit``, ``predict`` (timed), ``save`` (``run_peer.py``'s JSON schema)."""
     import resource
@@ -164,7 +172,7 @@ def astrotorch_worker(a: argparse.Namespace) -> int:
     epoch_s = [float(v) for v in model.history["epoch_time_s"]]
     # the first predict call of this process (as astroNN's, whose Keras function is traced inside it)
     c0, t0 = time.process_time(), time.perf_counter()
-    out = model.predict(x_test)
+    out = _predict_outputs(model, x_test)
     predict_s = time.perf_counter() - t0
     predict_cpu = time.process_time() - c0
     pred = out[0] if isinstance(out, tuple) else out
@@ -204,7 +212,7 @@ def predict_worker(a: argparse.Namespace) -> int:
     model = load_folder(a.folder)
     load_s = time.perf_counter() - t0
     c0, t0 = time.process_time(), time.perf_counter()
-    out = model.predict(x_test)
+    out = _predict_outputs(model, x_test)
     predict_s = time.perf_counter() - t0
     predict_cpu = time.process_time() - c0
     pred = out[0] if isinstance(out, tuple) else out

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from astrotorch.cli.main import app
+from astrotorch.cli.main import app, run_cli
 from astrotorch.train.runs import RunFolder
 
 runner = CliRunner()
@@ -38,22 +39,35 @@ def test_train_tabular_writes_run_folder_then_predict_and_evaluate(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=y)
     res = runner.invoke(app, ["predict", "file", str(out / "model"), str(tmp_path / "d.npz"), "--out", str(tmp_path / "p.csv")])
     assert res.exit_code == 0, res.output
-    header = (tmp_path / "p.csv").read_text().splitlines()[0].split(",")
-    assert header == ["label_0", "label_0_model_std", "label_0_predictive_std", "label_0_total_std"]
-    res = runner.invoke(app, ["evaluate", str(out / "model"), str(tmp_path / "d.npz")])
+    # the prediction-table contract: the id (here the row) first, then the value and its sigmas
+    header = list(pd.read_csv(tmp_path / "p.csv", comment="#").columns)
+    assert header == ["row", "label_0", "label_0_sigma", "label_0_sigma_model", "label_0_sigma_predictive"]
+    res = runner.invoke(app, ["evaluate", str(out / "model"), str(tmp_path / "d.npz"), "--out", str(tmp_path / "m.json")])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["label_0"]["n"] == 30
+    assert json.loads((tmp_path / "m.json").read_text())["label_0"]["n"] == 30
     # an existing run folder is not overwritten without --overwrite
     res = runner.invoke(app, ["train", "tabular", "--epochs", "1", "--out", str(out)])
     assert res.exit_code != 0
 
 
-def test_cli_bad_input_file_is_a_clear_error(tmp_path):
+def test_cli_bad_input_file_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     res = runner.invoke(app, ["train", "tabular", "--data", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "r")])
     assert res.exit_code != 0
-    assert "not a valid .npz" in str(res.exception)
+    assert "bad.npz is not an .npz archive" in str(res.exception)
+    # through the console entry's code path: exit code 2 and one line on stderr
+    assert run_cli(["train", "tabular", "--data", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'bad.npz'} is not an .npz archive (it does not start with the zip signature)\n"
     assert not (tmp_path / "r").exists()
+
+
+def test_global_debug_option_and_help(capsys):
+    assert run_cli(["--help"]) == 0
+    assert "--debug" in capsys.readouterr().out
+    assert run_cli(["train", "tabular", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--overwrite" in out and "--epochs" in out
 
 
 def test_run_folder_is_atomic(tmp_path):

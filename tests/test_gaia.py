@@ -141,7 +141,7 @@ def test_real_gaia_dr2_parallaxes(shared_data, tmp_path):
     path = shared_data / "apogee" / "astronn_gaiadr2_apogeedr14_parallax.npz"
     raw = np.load(path)
     n_rows = raw["parallax"].size
-    ra, dec, plx, plx_err = gaiadr2_parallax(path, cuts=False)
+    ra, dec, plx, plx_err = gaiadr2_parallax(path=path, cuts=False)
     assert plx.size == n_rows
     missing = plx == -9999.0
     assert missing.any() and (~missing).sum() > 100_000
@@ -157,11 +157,11 @@ def test_real_gaia_dr2_parallaxes(shared_data, tmp_path):
     np.testing.assert_allclose(fakemag_to_parallax(fm, g).value[~bad], plx[~bad], rtol=1e-9)
     # distances from fakemag equal 1/parallax
     np.testing.assert_allclose(fakemag_to_pc(fm[pos], g[pos]).value, 1000.0 / plx[pos], rtol=1e-9)
-    _, _, plx_cut, err_cut = gaiadr2_parallax(path, cuts=True)
+    _, _, plx_cut, err_cut = gaiadr2_parallax(path=path, cuts=True)
     assert np.all(plx_cut > 0) and np.all(err_cut / plx_cut < 0.2) and plx_cut.size < n_rows
-    _, _, plx_keep, _ = gaiadr2_parallax(path, cuts=True, keepdims=True)
+    _, _, plx_keep, _ = gaiadr2_parallax(path=path, cuts=True, keepdims=True)
     assert plx_keep.size == n_rows and (plx_keep > 0).sum() == plx_cut.size
     bad_file = tmp_path / "x.npz"
     np.savez(bad_file, RA=np.zeros(2))
     with pytest.raises(DataFormatError):
-        gaiadr2_parallax(bad_file)
+        gaiadr2_parallax(path=bad_file)

@@ -141,7 +141,10 @@ def test_galaxy_resnet_fit_predict_calibrate_save(two_class, tmp_path: Path) -> 
     m = GalaxyResNet(max_epochs=3, widths=(8, 8, 16), hidden=16, mc_num=8, targetname=["round", "edge-on"],
                      accelerator="cpu", batch_size=32, val_size=0.25)
     m.fit(x, y)
-    probs, std = m.predict(x[:10])
+    torch.manual_seed(3)
+    probs, std = m.predict_proba(x[:10], return_std=True)
+    torch.manual_seed(3)
+    np.testing.assert_array_equal(m.predict(x[:10]), m.classes_[probs.argmax(1)])  # labels, not probabilities
     assert probs.shape == (10, 2)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
     assert set(std) >= {"model", "total"} and np.all(std["total"] >= 0)
@@ -153,9 +156,9 @@ def test_galaxy_resnet_fit_predict_calibrate_save(two_class, tmp_path: Path) -> 
     m2 = load_folder(tmp_path / "m")
     assert m2.temperature_ == pytest.approx(m.temperature_)
     torch.manual_seed(0)
-    p1 = m.predict(x[:10])[0]
+    p1 = m.predict_proba(x[:10])
     torch.manual_seed(0)
-    p2 = m2.predict(x[:10])[0]
+    p2 = m2.predict_proba(x[:10])
     np.testing.assert_allclose(p1, p2, atol=1e-5)
 
 
@@ -246,18 +249,18 @@ def test_tta_is_rotation_invariant_and_swaps_handedness_for_mirrors() -> None:
     with torch.no_grad():  # make the two spiral outputs strongly depend on the image, not only on the bias
         m.network.head.logits.weight.normal_(0, 3.0)
     xs = x[:8]
-    p = m.predict(xs)[0]
+    p = m.predict_proba(xs)
     swap = [0, 2, 1, 3, 4]
-    np.testing.assert_allclose(m.predict(np.rot90(xs, 1, axes=(1, 2)))[0], p, atol=1e-5)
-    np.testing.assert_allclose(m.predict(np.rot90(xs, 3, axes=(1, 2)))[0], p, atol=1e-5)
+    np.testing.assert_allclose(m.predict_proba(np.rot90(xs, 1, axes=(1, 2))), p, atol=1e-5)
+    np.testing.assert_allclose(m.predict_proba(np.rot90(xs, 3, axes=(1, 2))), p, atol=1e-5)
     # the mirror image of a clockwise spiral is an anticlockwise spiral: outputs 1 and 2 swap
-    pm = m.predict(xs[:, :, ::-1])[0]
+    pm = m.predict_proba(xs[:, :, ::-1])
     np.testing.assert_allclose(pm, p[:, swap], atol=1e-5)
     assert np.abs(p[:, 1] - p[:, 2]).max() > 1e-3  # the check above is not trivially symmetric
     # without TTA the network alone has no such symmetry
     m.tta = False
-    q = m.predict(xs)[0]
-    assert np.abs(m.predict(np.rot90(xs, 1, axes=(1, 2)))[0] - q).max() > 1e-4
+    q = m.predict_proba(xs)
+    assert np.abs(m.predict_proba(np.rot90(xs, 1, axes=(1, 2))) - q).max() > 1e-4
     # handed classes with no mirror map: rotations only (4 views), never an unswapped mirror
     m.tta, m.targetname = True, ["a", "b", "c", "d", "e"]
     m.chirality_sensitive = True
@@ -280,7 +283,7 @@ def test_galaxy_resnet_cosine_schedule_and_options(two_class) -> None:
         with pytest.raises(InputValidationError):
             GalaxyResNet(crop=bad)
     p = GalaxyResNet(lr_schedule="plateau", max_epochs=1, widths=(4, 4, 4), hidden=8, mc_num=2, tta=False,
-                     targetname=["round", "edge-on"], accelerator="cpu", batch_size=32).fit(x, y).predict(x[:4])[0]
+                     targetname=["round", "edge-on"], accelerator="cpu", batch_size=32).fit(x, y).predict_proba(x[:4])
     assert p.shape == (4, 2)
 
 
@@ -341,7 +344,7 @@ def test_cli_train_images_galaxy_and_cluster(tmp_path: Path) -> None:
 def test_cli_reads_the_shared_h5(shared_data: Path, tmp_path: Path) -> None:
     from astrotorch.cli.train_images import _galaxy_data
 
-    x, y, names, src = _galaxy_data(str(shared_data / "galaxy_zoo1_sdss" / "galaxy_zoo1_sdss69.h5"), 0, 0, None, None,
+    x, y, names, src, *_ = _galaxy_data(str(shared_data / "galaxy_zoo1_sdss" / "galaxy_zoo1_sdss69.h5"), 0, 0, None, None,
                                     None, [4])
     assert x.shape == (5286, 69, 69, 3) and names[1] == "Spiral clockwise" and "Don't know" not in names
     assert set(np.unique(y)) == set(range(5))

@@ -318,15 +318,19 @@ def test_classification_probabilities_one_hot_and_evaluate():
     x = centers[lab] + rng.normal(scale=0.6, size=(600, 2)).astype(np.float32)
     m = create_model("mlp", task="classification", num_hidden=(16,), max_epochs=25, lr=0.01, seed=0)
     m.fit(x[:500], np.eye(3, dtype=np.float32)[lab[:500]])
-    probs = m.predict(x[500:])
+    probs = m.predict_proba(x[500:])
     assert probs.shape == (100, 3)
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+    np.testing.assert_array_equal(m.classes_, [0, 1, 2])
+    assert (m.predict(x[500:]) == probs.argmax(1)).all()  # one-hot y: the labels are the indices
     res = m.evaluate(x[500:], lab[500:])
     assert res["accuracy"] > 0.85 and 0 <= res["ece"] < 0.2
     assert (m.predict_classes(x[500:]) == probs.argmax(1)).all()
     bm = create_model("bayesian_mlp", task="classification", num_hidden=(16,), max_epochs=5, mc_num=20)
-    p, s = bm.fit(x, lab).predict(x[:7])
+    bm.fit(x, lab)
+    p, s = bm.predict_proba(x[:7], return_std=True)
     assert p.shape == (7, 3) and s["model"].shape == (7, 3)
+    assert bm.predict(x[:7]).shape == (7,) and set(bm.predict(x[:7])) <= {0, 1, 2}
 
 
 class _TwoInputNet(nn.Module):

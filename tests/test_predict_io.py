@@ -127,3 +127,62 @@ def test_with_real_model_before_and_after_fit(tmp_path, source):
     predict_to_file(model, path, tmp_path / "p.parquet", batch_size=300, progress=False)
     df = pd.read_parquet(tmp_path / "p.parquet")
     np.testing.assert_allclose(df[["y0", "y1"]].to_numpy(), model.predict(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["hdf5", "parquet"])
+def test_changed_input_is_not_resumed(tmp_path, fmt):
+    """The source is rewritten in place between the crash and the re-run (same path, same shape): the
+    rows already predicted belong to the old data, so the run starts over instead of mixing them."""
+    x = np.random.default_rng(0).normal(size=(N, L)).astype(np.float32)
+    path = write_hdf5_dataset(tmp_path / "in.h5", x, chunk_rows=100)
+    out = tmp_path / ("p.h5" if fmt == "hdf5" else "p.parquet")
+    with pytest.raises(RuntimeError):
+        predict_to_file(ToyBayesModel(fail_on_call=4), path, out, batch_size=100, progress=False)
+    x2 = x.copy()
+    x2[5, 3] += 1.0  # one value in an already predicted chunk
+    path.unlink()
+    write_hdf5_dataset(path, x2, chunk_rows=100)
+    m = ToyBayesModel()
+    with pytest.warns(UserWarning, match="in.h5 changed since the interrupted run"):
+        predict_to_file(m, path, out, batch_size=100, progress=False)
+    assert m.calls == 10
+    ref = ToyBayesModel().predict(x2)[0]
+    if fmt == "hdf5":
+        with h5py.File(out) as f:
+            got = f["prediction"][()]
+    else:
+        got = pd.read_parquet(out)[["teff", "logg"]].to_numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+def test_changed_array_source_is_not_resumed(tmp_path):
+    """An in-memory array has no path: its content fingerprint is what tells two arrays apart."""
+    x = np.random.default_rng(1).normal(size=(N, L)).astype(np.float32)
+    out = tmp_path / "p.h5"
+    with pytest.raises(RuntimeError):
+        predict_to_file(ToyBayesModel(fail_on_call=3), x, out, batch_size=100, progress=False)
+    m = ToyBayesModel()
+    with pytest.warns(UserWarning, match="changed since the interrupted run"):
+        predict_to_file(m, x[::-1].copy(), out, batch_size=100, progress=False)
+    assert m.calls == 10
+    m = ToyBayesModel()  # an unchanged source still resumes
+    with pytest.raises(RuntimeError):
+        predict_to_file(ToyBayesModel(fail_on_call=3), x, tmp_path / "q.h5", batch_size=100, progress=False)
+    predict_to_file(m, x, tmp_path / "q.h5", batch_size=100, progress=False)
+    assert m.calls == 8
+
+
+def test_output_never_replaces_its_input_a_folder_or_a_device(tmp_path, source):
+    from astrotorch.errors import OutputPathError
+
+    path, _ = source
+    before = path.read_bytes()
+    with pytest.raises(OutputPathError, match="also an input"):
+        predict_to_file(ToyBayesModel(), path, path, overwrite=True, progress=False)
+    assert path.read_bytes() == before
+    (tmp_path / "folder.h5").mkdir()
+    with pytest.raises(OutputPathError, match="is a folder"):
+        predict_to_file(ToyBayesModel(), path, tmp_path / "folder.h5", overwrite=True, progress=False)
+    with pytest.raises(OutputPathError, match="character device"):
+        predict_to_file(ToyBayesModel(), path, "/dev/null", format="hdf5", overwrite=True, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.h5", "in.h5"]

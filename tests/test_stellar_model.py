@@ -161,11 +161,11 @@ def test_cli_train_and_predict(tmp_path):
     err = tmp_path / "err.csv"
     pd.DataFrame({"teff": [50.0, 50.0, 500.0], "radius": [0.02, 0.01, 0.1]}).to_csv(err, index=False)
     out = predict_stars(run, csv, tmp_path / "pred.csv", errors_csv=err)
-    pred = pd.read_csv(out)
+    pred = pd.read_csv(out, comment="#")  # the prediction table (ECSV): ids first, <output>_sigma
     assert len(pred) == 3
     for t in STAR_TARGETS:
-        assert t in pred.columns and f"{t}_err" in pred.columns
-    assert np.all(pred["mbol_err"] > 0)  # propagated from the input errors
+        assert t in pred.columns and (t in STAR_CLASS_TARGETS or f"{t}_sigma" in pred.columns)
+    assert np.all(pred["mbol_sigma"] > 0)  # propagated from the input errors
     np.testing.assert_allclose(pred["luminosity_completed"][0], 1.0, rtol=1e-3)
     with pytest.raises(InputValidationError):
         train_stars(data=str(tmp_path / "nope.csv"), out=tmp_path / "run2")

@@ -1,9 +1,16 @@
 """Library configuration: magic number for missing values, data home and survey mirrors.
 
-Values come, in increasing priority, from the built-in defaults, an optional TOML file
-(``$ASTROTORCH_CONFIG`` or ``<data home>/config.toml``), environment variables, and finally
-per-call overrides (``get_config(magic_number=-999.)`` or the ``override`` context manager).
-No config file is required.
+Values come, in increasing priority, from the built-in defaults, astroNN's ``config.ini`` (see
+below), an optional TOML file (``$ASTROTORCH_CONFIG`` or ``<data home>/config.toml``), environment
+variables, and finally per-call overrides (``get_config(magic_number=-999.)`` or the ``override``
+context manager). No config file is required.
+
+astroNN's configuration: ``<data home>/config.ini`` — or, when absent, astroNN's own
+``~/.astroNN/config.ini`` — is read if present, with astroNN's keys ``magicnumber``,
+``multiprocessing_generator``, ``environmentvariablewarning`` (section ``[Basics]``), ``cpufallback``
+and ``gpu_mem_ratio`` (``[NeuralNet]``); ``custommodelpath`` is ignored (astrotorch never imports
+code named in a configuration). :func:`config_path` writes/resets that file as astroNN's did.
+astroNN's misspelt ``LASMOT_DR5_DATA`` is read as an alias of ``LAMOST_DR5_DATA``.
 
 Example TOML file::
 
@@ -14,8 +21,10 @@ Example TOML file::
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import dataclasses
+import io
 import math
 import os
 import sys
@@ -32,12 +41,13 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 #: Default value marking a missing label or input (astroNN's convention); NaN is always missing too.
 MAGIC_NUMBER: float = -9999.0
 
-# environment variable -> config field
+# environment variable -> config field (later entries win: LAMOST_DR5_DATA over astroNN's misspelling)
 _ENV_VARS = {
     "ASTROTORCH_MAGIC_NUMBER": "magic_number",
     "ASTROTORCH_HOME": "data_home",
     "SDSS_LOCAL_SAS_MIRROR": "sdss_local_sas_mirror",
     "GAIA_TOOLS_DATA": "gaia_tools_data",
+    "LASMOT_DR5_DATA": "lamost_dr5_data",
     "LAMOST_DR5_DATA": "lamost_dr5_data",
     "ASTROTORCH_SHARED_DATA": "shared_data",
 }
@@ -56,6 +66,18 @@ class Config:
     shared_data: Path | None = None
     #: base URL of the SDSS Science Archive Server
     sdss_sas_url: str = "https://data.sdss.org/sas"
+    #: base URL of the Gaia archive's bulk files (TGAS, gaia_source)
+    gaia_archive_url: str = "http://cdn.gea.esac.esa.int"
+    #: VizieR's tab-separated query service (APOKASC)
+    vizier_url: str = "https://vizier.cds.unistra.fr/viz-bin/asu-tsv"
+    #: astroNN's ``multiprocessing_generator``: use worker processes for data loading (``num_workers``)
+    multiprocessing_generator: bool = False
+    #: astroNN's ``environmentvariablewarning``
+    environment_variable_warning: bool = True
+    #: astroNN's ``cpufallback``: run on the CPU even when a GPU is present
+    cpu_fallback: bool = False
+    #: astroNN's ``gpu_mem_ratio``: True (allocate as needed), a fraction in (0, 1], or None (no limit)
+    gpu_mem_ratio: Any = True
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
@@ -66,9 +88,38 @@ _PATH_FIELDS = {"data_home", "sdss_local_sas_mirror", "gaia_tools_data", "lamost
 _overrides: list[dict[str, Any]] = []
 
 
+_BOOL_FIELDS = {"multiprocessing_generator", "environment_variable_warning", "cpu_fallback"}
+
+
+def _as_bool(value: Any, key: str, source: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{key} in {source} must be True or False, got {value!r}")
+
+
 def _coerce(key: str, value: Any, source: str) -> Any:
     if key not in _FIELDS:
         raise ConfigError(f"unknown configuration key {key!r} in {source}; known keys: {sorted(_FIELDS)}")
+    if key in _BOOL_FIELDS:
+        return _as_bool(value, key, source)
+    if key == "gpu_mem_ratio":
+        text = str(value).strip()
+        if value is None or text.lower() == "none":
+            return None
+        if isinstance(value, bool) or text.lower() in ("true", "false"):
+            return _as_bool(value, key, source)
+        try:
+            ratio = float(text)
+        except ValueError:
+            raise ConfigError(f"gpu_mem_ratio in {source} must be True, None or a fraction in (0, 1], got {value!r}") from None
+        if not 0.0 < ratio <= 1.0:
+            raise ConfigError(f"gpu_mem_ratio in {source} must be a fraction in (0, 1], got {ratio}")
+        return ratio
     if value is None:
         return None
     if key == "magic_number":
@@ -109,6 +160,120 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return {k: _coerce(k, v, str(path)) for k, v in data.items()}
 
 
+# astroNN config.ini: (section, key) -> config field; custommodelpath is deliberately not read
+_INI_KEYS = {
+    ("basics", "magicnumber"): "magic_number",
+    ("basics", "multiprocessing_generator"): "multiprocessing_generator",
+    ("basics", "environmentvariablewarning"): "environment_variable_warning",
+    ("neuralnet", "cpufallback"): "cpu_fallback",
+    ("neuralnet", "gpu_mem_ratio"): "gpu_mem_ratio",
+}
+_INI_DEFAULT = {
+    "Basics": {"magicnumber": "-9999.0", "multiprocessing_generator": "False", "environmentvariablewarning": "True"},
+    "NeuralNet": {"custommodelpath": "None", "cpufallback": "False", "gpu_mem_ratio": "True"},
+}
+_ini_cache: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+
+
+def _astronn_ini(home: Path) -> Path | None:
+    """astrotorch's astroNN-style config.ini, else astroNN's own, when one exists."""
+    for cand in (home / "config.ini", Path("~/.astroNN/config.ini").expanduser()):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def read_astronn_ini(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings of an astroNN ``config.ini`` as astrotorch configuration fields (validated)."""
+    path = Path(path)
+    st = path.stat()
+    stamp = (st.st_mtime_ns, st.st_size)
+    cached = _ini_cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return dict(cached[1])
+    parser = configparser.ConfigParser()
+    try:
+        parser.read_string(path.read_text(), source=str(path))
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"astroNN configuration file {path} is not a valid INI file: {exc}") from exc
+    out: dict[str, Any] = {}
+    for section in parser.sections():
+        for key, value in parser.items(section):
+            field = _INI_KEYS.get((section.lower(), key.lower()))
+            if field is not None:
+                out[field] = _coerce(field, value, f"{path} [{section}] {key}")
+    _ini_cache[path] = (stamp, dict(out))
+    return out
+
+
+def config_path(flag: int | None = None) -> Path:
+    """Path of astrotorch's astroNN-style ``config.ini`` (in the data home), astroNN's ``config_path``.
+
+    The file is written (atomically) with astroNN's defaults when it does not exist or ``flag=2``
+    (reset); ``flag=1`` adds missing keys and keeps the values already there (an astroNN user's
+    ``~/.astroNN/config.ini`` is the starting point when astrotorch has none yet).
+    """
+    from astrotorch.io import atomic_write
+
+    if flag not in (None, 0, 1, 2):
+        raise ConfigError(f"flag must be None, 0, 1 (update) or 2 (reset), got {flag!r}")
+    home = Path(os.environ.get("ASTROTORCH_HOME", "~/.astrotorch")).expanduser()
+    path = home / "config.ini"
+    if path.is_file() and flag not in (1, 2):
+        return path
+    parser = configparser.ConfigParser()
+    parser.read_dict(_INI_DEFAULT)
+    source = _astronn_ini(home)
+    if flag != 2 and source is not None:
+        old = configparser.ConfigParser()
+        try:
+            old.read_string(source.read_text(), source=str(source))
+        except (configparser.Error, UnicodeDecodeError) as exc:
+            raise ConfigError(f"astroNN configuration file {source} is not a valid INI file: {exc}") from exc
+        for section in old.sections():
+            target = next((s for s in _INI_DEFAULT if s.lower() == section.lower()), section)
+            if not parser.has_section(target):
+                parser.add_section(target)
+            for key, value in old.items(section):
+                parser.set(target, key, value)
+    buf = io.StringIO()
+    parser.write(buf)
+    with atomic_write(path, "w") as fh:
+        fh.write(buf.getvalue())
+    read_astronn_ini(path)  # validate what was written
+    return path
+
+
+def cpu_fallback(flag: bool = True) -> None:
+    """astroNN's ``cpu_fallback``: hide the GPUs from this process (``CUDA_VISIBLE_DEVICES=""``).
+
+    Must run before CUDA is first used; afterwards it raises :class:`ConfigError`. ``flag=False``
+    undoes it (before CUDA is used). Models also take ``accelerator="cpu"``.
+    """
+    import torch
+
+    if torch.cuda.is_initialized():
+        raise ConfigError("cpu_fallback must be called before CUDA is first used; pass accelerator='cpu' to models instead")
+    if flag:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    else:
+        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+
+
+def gpu_memory_manage(ratio: bool | float | None = True, log_device_placement: bool = False) -> None:
+    """astroNN's ``gpu_memory_manage``: ``True`` — allocate as needed (PyTorch's behaviour already),
+    a float in (0, 1] — cap this process at that fraction of each GPU's memory, ``None`` — no cap.
+    Does nothing without a GPU. ``log_device_placement`` is accepted for astroNN's signature."""
+    import torch
+
+    value = _coerce("gpu_mem_ratio", ratio, "gpu_memory_manage()")
+    if not torch.cuda.is_available():
+        return
+    fraction = 1.0 if value is None or value is True or value is False else float(value)
+    for dev in range(torch.cuda.device_count()):
+        torch.cuda.set_per_process_memory_fraction(fraction, dev)
+
+
 def get_config(**overrides: Any) -> Config:
     """Return the configuration in force, with optional per-call ``overrides``.
 
@@ -121,6 +286,9 @@ def get_config(**overrides: Any) -> Config:
     env_file = os.environ.get("ASTROTORCH_CONFIG")
     home = Path(os.environ.get("ASTROTORCH_HOME", "~/.astrotorch")).expanduser()
     values["data_home"] = home
+    ini = _astronn_ini(home)
+    if ini is not None:
+        values.update(read_astronn_ini(ini))
     toml_path = Path(env_file).expanduser() if env_file else home / "config.toml"
     if env_file or toml_path.is_file():
         values.update(read_toml(toml_path))
@@ -149,4 +317,5 @@ def magic_number() -> float:
     return get_config().magic_number
 
 
-__all__ = ["Config", "MAGIC_NUMBER", "get_config", "override", "magic_number", "read_toml"]
+__all__ = ["Config", "MAGIC_NUMBER", "get_config", "override", "magic_number", "read_toml", "config_path",
+           "read_astronn_ini", "cpu_fallback", "gpu_memory_manage"]

@@ -45,6 +45,16 @@ class ModelFolderError(AstrotorchError, OSError):
     """A saved model folder is missing a file, was altered, or was written by an incompatible version."""
 
 
+class OutputPathError(AstrotorchError, OSError):
+    """An output path cannot be written: it is an input, a special file (device, FIFO, socket), a
+    folder where a file belongs (or the reverse), or its folder is not writable or is full."""
+
+
+class OutputExistsError(OutputPathError, FileExistsError):
+    """An output already exists and is not replaced: ``overwrite`` was not given, or it is not
+    something astrotorch wrote (a folder without astrotorch's marker or model manifest)."""
+
+
 class NotFittedError(AstrotorchError, RuntimeError):
     """A model method that needs trained weights was called before ``fit`` or ``load_folder``."""
 
@@ -66,6 +76,8 @@ __all__ = [
     "ChecksumError",
     "DownloadError",
     "ModelFolderError",
+    "OutputPathError",
+    "OutputExistsError",
     "NotFittedError",
     "UnknownModelError",
 ]

@@ -79,3 +79,11 @@ __all__ = [
     "load_continuum_mask",
     "wavelength_solution",
 ]
+
+# astroNN's APOGEE catalogue loaders (astroNN.datasets.apogee); catalogs.py imports only on call
+from astrotorch.apogee.catalogs import load_apogee_distances, load_apogee_rc, load_apokasc  # noqa: E402
+
+#: astroNN's spelling of the astroNN VAC downloader
+apogee_astroNN = apogee_astronn
+
+__all__ += ["load_apogee_distances", "load_apogee_rc", "load_apokasc", "apogee_astroNN"]

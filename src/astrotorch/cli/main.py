@@ -1,7 +1,10 @@
 """The ``astrotorch`` command line: train, predict, evaluate, list-models, info, demo.
 
 ``astrotorch train <kind>`` trains on one data kind and writes a run folder (saved model,
-metrics.json, plots, report.md); each kind's command lives in ``cli/train_<kind>.py``.
+metrics.json, predictions_test.csv, logs/, plots, report.md); each kind's command lives in
+``cli/train_<kind>.py`` and takes the shared options of ``cli/options.py``. ``astrotorch predict
+<kind>`` writes a prediction table (``cli/predict.py``, ``cli/prediction_table.py``). Every command
+checks its output path before loading data; errors end as described in ``cli/exit_codes.py``.
 """
 
 from __future__ import annotations
@@ -10,16 +13,15 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
-import numpy as np
 import typer
 
 # harmless notices from dependencies that would only clutter a scientist's terminal
 warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
 warnings.filterwarnings("ignore", message=r".*padding='same' with even kernel lengths.*")
 
-from astrotorch.errors import AstrotorchError, DataFormatError, InputValidationError
+from astrotorch.errors import InputValidationError
 
 app = typer.Typer(help="astrotorch: deep learning for astronomy (spectra, images, light curves, catalogs).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -29,74 +31,42 @@ app.add_typer(train_app, name="train")
 app.add_typer(predict_app, name="predict")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import astrotorch
+
+        typer.echo(f"astrotorch {astrotorch.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", help="show the Python traceback of an error (for bug reports)"),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="print astrotorch's version and exit"),
+) -> None:
+    """astrotorch: deep learning for astronomy (spectra, images, light curves, catalogs)."""
+    from astrotorch.cli.exit_codes import state
+
+    state.debug = debug
+
+
+def check_out(out: Path, overwrite: bool, inputs: Sequence[Any] = (), folder: bool = True) -> Path:
+    """The CLI's check of ``--out`` before any work (see :func:`astrotorch.io.check_output_path`)."""
+    from astrotorch.io import check_output_path
+
+    return check_output_path(out, overwrite=overwrite, folder=folder, inputs=inputs, label="--out",
+                             overwrite_hint="--overwrite")
+
+
 def _echo_json(obj: Any) -> None:
     from astrotorch.train.runs import to_jsonable
 
     typer.echo(json.dumps(to_jsonable(obj), indent=2))
 
 
-# ------------------------------------------------------------------------------ generic array files
-def load_arrays(path: Path, x_key: str = "x", y_key: str | None = "y", columns: str | None = None,
-                target: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read inputs (and labels) from .npz / .npy / .h5 / .csv / .parquet.
-
-    npz/h5: arrays named ``x_key`` and ``y_key``; csv/parquet: comma-separated ``columns`` for x and
-    ``target`` for y (all other columns → x when ``columns`` is not given).
-    """
-    from astrotorch import io as aio
-
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise InputValidationError(f"input file {path} does not exist")
-    if suffix == ".npy":
-        try:
-            return np.load(path, allow_pickle=False), None
-        except ValueError as exc:
-            raise DataFormatError(f"{path} is not a valid .npy array: {exc}") from exc
-    if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as d:
-                if x_key not in d:
-                    raise DataFormatError(f"{path} has no array {x_key!r} (has {list(d.keys())})")
-                return d[x_key], (d[y_key] if y_key and y_key in d else None)
-        except (ValueError, OSError) as exc:
-            raise DataFormatError(f"{path} is not a valid .npz file: {exc}") from exc
-    if suffix in (".h5", ".hdf5"):
-        with aio.open_hdf5(path) as f:
-            if x_key not in f:
-                raise DataFormatError(f"{path} has no dataset {x_key!r} (has {list(f.keys())})")
-            return f[x_key][()], (f[y_key][()] if y_key and y_key in f else None)
-    if suffix in (".csv", ".parquet"):
-        df = aio.read_csv(path) if suffix == ".csv" else aio.read_parquet(path)
-        tcols = [c for c in (target or "").split(",") if c]
-        xcols = [c for c in (columns or "").split(",") if c] or [c for c in df.columns if c not in tcols]
-        missing = [c for c in xcols + tcols if c not in df.columns]
-        if missing:
-            raise DataFormatError(f"{path} lacks columns {missing}")
-        y = df[tcols].to_numpy(np.float32) if tcols else None
-        return df[xcols].to_numpy(np.float32), y
-    raise InputValidationError(f"unsupported input format {suffix!r}: use .npz, .npy, .h5, .csv or .parquet")
-
-
-def _write_predictions(out: Path, pred: Any, names: list[str]) -> None:
-    import pandas as pd
-
-    from astrotorch.io import atomic_write
-
-    value, std = (pred if isinstance(pred, tuple) else (pred, None))
-    cols: dict[str, Any] = {}
-    for j, nm in enumerate(names):
-        cols[nm] = value[:, j]
-        if std is not None:
-            for kind, arr in std.items():
-                cols[f"{nm}_{kind}_std"] = arr[:, j]
-    df = pd.DataFrame(cols)
-    if out.suffix.lower() == ".npz":
-        with atomic_write(out, "wb") as fh:
-            np.savez(fh, **cols)
-    else:
-        with atomic_write(out, "w") as fh:
-            df.to_csv(fh, index=False)
+# the generic array reader, re-exported for callers of astrotorch.cli.main.load_arrays
+from astrotorch.cli.arrays import load_arrays  # noqa: E402
 
 
 # ------------------------------------------------------------------------------ commands
@@ -132,84 +102,25 @@ def info() -> None:
     })
 
 
-@train_app.command("tabular")
-def train_tabular(
-    data: str = typer.Option("synthetic", help="'synthetic' (y = x·sin x, heteroscedastic) or a .npz/.h5/.csv/.parquet file"),
-    model: str = typer.Option("bayesian_mlp", help="registered model name (see list-models)"),
-    target: Optional[str] = typer.Option(None, help="csv/parquet: comma-separated label columns"),
-    columns: Optional[str] = typer.Option(None, help="csv/parquet: comma-separated input columns"),
-    epochs: int = typer.Option(60, help="maximum epochs"),
-    test_size: float = typer.Option(0.2, help="held-out fraction for the report"),
-    seed: int = typer.Option(0),
-    out: Path = typer.Option(Path("runs/tabular"), help="run folder to write"),
-    overwrite: bool = typer.Option(False, help="replace an existing run folder"),
-) -> None:
-    """Train any registered model on a table or arrays; write a run folder."""
-    from astrotorch.models import create_model
-    from astrotorch.plots.training import loss_curves
-    from astrotorch.train.runs import RunFolder, markdown_table
-
-    if data == "synthetic":
-        from astrotorch.datasets.toy import xsinx
-
-        x, y, _ = xsinx(3000, seed=seed)
-    else:
-        x, y = load_arrays(Path(data), columns=columns, target=target)
-        if y is None:
-            raise InputValidationError(f"{data} has no labels (npz/h5: array 'y'; csv: --target)")
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(len(x))
-    n_test = int(round(len(x) * test_size))
-    te, tr = perm[:n_test], perm[n_test:]
-    m = create_model(model, max_epochs=epochs, seed=seed, lr=0.003, early_stopping_patience=10)
-    m.fit(x[tr], y[tr])
-    metrics = m.evaluate(x[te], y[te])
-    with RunFolder(out, overwrite=overwrite) as run:
-        m.save(run.path / "model")
-        run.write_metrics({"model": model, "data": data, "n_train": len(tr), "n_test": len(te), "test": metrics})
-        run.savefig(loss_curves(m.history), "loss_curves.png")
-        rows = [{"target": k, **v} for k, v in metrics.items()] if m.task == "regression" else [metrics]
-        run.write_report(f"# Tabular run: {model}\n\nData: `{data}`, {len(tr)} training / {len(te)} test rows, seed {seed}.\n\n"
-                         f"## Test metrics\n\n{markdown_table(rows)}\n\n![loss](plots/loss_curves.png)\n")
-    typer.echo(f"run folder: {out}")
-
-
-@predict_app.command("file")
-def predict_file(
-    model_folder: Path = typer.Argument(..., help="folder written by model.save / a run's model/"),
-    input: Path = typer.Argument(..., help=".npz/.npy/.h5/.csv/.parquet with the inputs"),
-    out: Path = typer.Option(Path("predictions.csv"), help="output .csv or .npz"),
-    x_key: str = typer.Option("x", help="array name in npz/h5"),
-    columns: Optional[str] = typer.Option(None, help="csv/parquet input columns"),
-) -> None:
-    """Predict with a saved model; writes values and uncertainties (atomically)."""
-    from astrotorch.models import load_folder
-
-    m = load_folder(model_folder)
-    x, _ = load_arrays(input, x_key=x_key, y_key=None, columns=columns)
-    pred = m.predict(x)
-    names = m.targetname or [f"label_{i}" for i in range(m.output_dim)]
-    if m.task == "classification":
-        names = m.targetname or [f"p_class_{i}" for i in range(m.output_dim)]
-    _write_predictions(out, pred, names)
-    typer.echo(f"wrote {out}")
-
-
 @app.command()
 def evaluate(
-    model_folder: Path = typer.Argument(..., help="saved model folder"),
+    model_folder: Path = typer.Argument(..., help="saved model folder (or a run folder)"),
     input: Path = typer.Argument(..., help=".npz/.h5 with x and y, or .csv/.parquet with --target"),
     x_key: str = typer.Option("x"),
     y_key: str = typer.Option("y"),
     target: Optional[str] = typer.Option(None),
     columns: Optional[str] = typer.Option(None),
     out: Optional[Path] = typer.Option(None, help="also write the metrics JSON here"),
+    overwrite: bool = typer.Option(False, help="replace an existing --out file (never an input)"),
 ) -> None:
     """Evaluate a saved model on labelled data; prints metrics as JSON."""
-    from astrotorch.models import load_folder
+    from astrotorch.cli.predict import load_model_folder, model_input_folder
+
+    if out is not None:
+        check_out(out, overwrite, inputs=[model_input_folder(model_folder), input], folder=False)
     from astrotorch.train.runs import to_jsonable
 
-    m = load_folder(model_folder)
+    m = load_model_folder(model_folder)
     x, y = load_arrays(input, x_key=x_key, y_key=y_key, columns=columns, target=target)
     if y is None:
         raise InputValidationError(f"{input} has no labels")
@@ -224,13 +135,18 @@ def evaluate(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("demo_run"), help="run folder to write"),
-    n_train: int = typer.Option(2000, help="synthetic training spectra"),
-    epochs: int = typer.Option(10, help="maximum epochs"),
+    out: Path = typer.Option(Path("demo_run"), help="run folder to write (an earlier demo run there is replaced)"),
+    n_train: int = typer.Option(2000, min=10, help="synthetic training spectra"),
+    epochs: int = typer.Option(10, min=1, help="maximum epochs"),
     seed: int = typer.Option(0),
 ) -> None:
     """The main job on built-in synthetic data: ApogeeBCNN on synthetic APOGEE spectra (~minutes on 2 cores)."""
+    check_out(out, overwrite=True)  # replaces only a folder astrotorch wrote, never the user's
     from astrotorch.cli.train_spectra import train_spectra
+    from astrotorch.cli.training import say
+
+    say(None, f"demo: ApogeeBCNN on {n_train} synthetic APOGEE spectra, up to {epochs} epochs (a few minutes on "
+              "2 CPU cores); generating the spectra ...")
 
     train_spectra(model="apogee_bcnn", data="synthetic", n_train=n_train, epochs=epochs, out=out, seed=seed,
                   overwrite=True)
@@ -238,28 +154,46 @@ def demo(
 
 
 def _register_kinds() -> None:
-    """Register each data kind's train/predict commands (``cli/train_<kind>.py``)."""
+    """Register each data kind's train/predict commands (``cli/train_<kind>.py``, ``cli/predict*.py``)."""
+    from astrotorch.cli.convert_astronn import convert_astronn
+    from astrotorch.cli.predict import predict_file, predict_images
     from astrotorch.cli.train_images import train_images
     from astrotorch.cli.train_lightcurves import train_lightcurves
     from astrotorch.cli.train_spectra import train_spectra
     from astrotorch.cli.train_stars import predict_stars, train_stars
+    from astrotorch.cli.train_tabular import train_tabular
 
+    train_app.command("tabular")(train_tabular)
     train_app.command("spectra")(train_spectra)
     train_app.command("images")(train_images)
     train_app.command("stars")(train_stars)
     train_app.command("lightcurves")(train_lightcurves)
+    predict_app.command("file")(predict_file)
+    predict_app.command("images")(predict_images)
     predict_app.command("stars")(predict_stars)
+    app.command("convert-astronn")(convert_astronn)
+    # Commands of other parts, registered here when they land (each a plain function with typer
+    # annotations, following the prediction-table contract of cli/prediction_table.py):
+    #   predict_app.command("lightcurves")(cli.predict_lightcurves.predict_lightcurves)
+    #   predict_app.command("spectra")(cli.spectra_commands.predict_spectra)
+    #   app.command("fit-spectra")(cli.spectra_commands.fit_spectra)
 
 
 _register_kinds()
 
 
+def run_cli(args: list[str] | None = None) -> int:
+    """Run the command line on ``args`` (default: ``sys.argv[1:]``) and return its exit code.
+
+    0 ok, 1 internal error (traceback printed), 2 user error (one line on stderr), 130 interrupted.
+    """
+    from astrotorch.cli.exit_codes import run
+
+    return run(app, args)
+
+
 def main() -> None:  # pragma: no cover - console entry
-    try:
-        app()
-    except AstrotorchError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
+    sys.exit(run_cli())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,15 +4,19 @@ Examples::
 
     astrotorch train images --task galaxy10 --data synthetic --model galaxy_resnet --out runs/g10
     astrotorch train images --task galaxy10 --data ../shared/data/galaxy_zoo1_sdss/galaxy_zoo1_sdss69.h5 \\
-        --exclude-classes 4 --out runs/gz1
+        --exclude-classes 4 --select-class merger --purity 0.5 --out runs/gz1
     astrotorch train images --task galaxy10 --data ../shared/data/galaxy_zoo1_sdss/images \\
         --labels ../shared/data/galaxy_zoo1_sdss/labels.csv --crop 207 --size 69 --out runs/gz1-jpeg
     astrotorch train images --task cluster-mass --data synthetic --loss gaussian_nll --out runs/clusters
 
 Each run writes a run folder (:class:`astrotorch.train.runs.RunFolder`): ``model/``,
-``metrics.json``, ``plots/`` (confusion matrix, reliability diagram and example images for
-galaxies; predicted-vs-true coloured by redshift, error and z-score histograms for clusters; loss
-curves for both) and ``report.md``.
+``metrics.json``, ``predictions_test.csv`` (ids, probabilities or masses with σ), ``logs/``,
+``plots/`` and ``report.md``. Galaxies: confusion matrix, reliability diagram, per-class
+precision–recall curves, example images, the majority class and boosted trees on image statistics
+on the same split, and (``--select-class``/``--purity``) a class selected at a chosen purity with
+a threshold fitted on a selection split held out from training. Clusters: predicted against true
+mass, binned bias and slope, error and z-score histograms, boosted trees on image statistics and
+redshift as the baseline.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from typing import Any, Optional
 
 import numpy as np
 import typer
+from typing_extensions import Annotated
 
+from astrotorch.cli import options as O
 from astrotorch.errors import InputValidationError
 
 TASKS = ("galaxy10", "cluster-mass")
@@ -40,15 +46,17 @@ def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tu
 
 
 def _galaxy_data(data: str, n: int, seed: int, labels: Optional[Path], crop: Optional[int], size: Optional[int],
-                 exclude: list[int]) -> tuple[np.ndarray, np.ndarray, list[str], str]:
-    """Images (N, H, W, C), labels, class names and a description of the source."""
+                 exclude: list[int]) -> tuple[np.ndarray, np.ndarray, list[str], str, np.ndarray, str]:
+    """Images (N, H, W, C), labels, class names, a description of the source, the ids and their name."""
     from astrotorch.datasets import galaxy10 as g10
 
+    has_objid = False
     if data == "synthetic":
         from astrotorch.datasets.synthetic_galaxies import CLASS_NAMES, make_synthetic_galaxies
 
         ds = make_synthetic_galaxies(n, size=size or 64, seed=seed)
         x, y, names, src = ds.images, ds.labels, list(CLASS_NAMES), f"synthetic Galaxy10 DECaLS classes ({n} images)"
+        ids, id_name = np.arange(len(y)), "row"
     else:
         path = Path(data)
         if path.is_dir():
@@ -61,11 +69,13 @@ def _galaxy_data(data: str, n: int, seed: int, labels: Optional[Path], crop: Opt
             if d.labels is None or d.labels.dtype.kind not in "iu":
                 raise InputValidationError(f"{csv}: labels must be integer class indices")
             x, y = d.images, d.labels.astype(np.int64)
+            ids, id_name = np.asarray(d.ids), "object_id"
             src = f"image folder {path} with {csv} ({len(y)} images)"
         elif path.suffix.lower() in (".h5", ".hdf5"):
             with g10.load_galaxy10sdss(path=path) as d:
                 x, y = d.to_numpy()
                 has_objid = "objid" in d.extra
+                ids, id_name = (d.ids, "objid") if has_objid else (np.arange(len(y)), "row")
             src = f"Galaxy10-layout file {path} ({len(y)} images)"
         else:
             raise InputValidationError(f"--data must be 'synthetic', a Galaxy10-layout .h5 file or an image folder, got {data!r}")
@@ -81,140 +91,212 @@ def _galaxy_data(data: str, n: int, seed: int, labels: Optional[Path], crop: Opt
         kept = [c for c in range(len(names)) if c not in exclude]
         remap = np.full(len(names), -1, dtype=np.int64)
         remap[kept] = np.arange(len(kept))
-        x, y, names = x[keep], remap[y[keep]], [names[c] for c in kept]
+        x, y, names, ids = x[keep], remap[y[keep]], [names[c] for c in kept], ids[keep]
         src += f"; classes {exclude} excluded"
-    return x, y, names, src
+    return x, y, names, src, ids, id_name
 
 
 def train_images(
-    task: str = typer.Option("galaxy10", help="'galaxy10' (morphology classes) or 'cluster-mass' (log10 M500)"),
-    data: str = typer.Option("synthetic", help="'synthetic', a Galaxy10-layout .h5 file, or a folder of cutouts"),
-    model: Optional[str] = typer.Option(None, help="galaxy10: galaxy_resnet (default), galaxy10_cnn, cifar10_cnn; cluster-mass: cluster_mass_cnn"),
-    epochs: int = typer.Option(20, help="maximum epochs"),
-    out: Path = typer.Option(Path("runs/images"), help="run folder to write"),
-    seed: int = typer.Option(0, help="seed for data generation, split and training"),
-    n_train: int = typer.Option(3000, help="synthetic data: number of training images (the test set adds test_size)"),
-    test_size: float = typer.Option(0.2, help="held-out fraction for the report"),
-    labels: Optional[Path] = typer.Option(None, help="image folder: id,label CSV (default: labels.csv beside it)"),
-    crop: Optional[int] = typer.Option(None, help="image folder: centre crop in pixels before resizing"),
-    size: Optional[int] = typer.Option(None, help="image folder / synthetic galaxies: output size in pixels"),
-    exclude_classes: str = typer.Option("", help="comma-separated class indices to drop (e.g. '4' = GZ1 don't know)"),
-    loss: str = typer.Option("gaussian_nll", help="cluster-mass: mse, mae, huber or gaussian_nll"),
-    precision: str = typer.Option("32-true", help="Lightning precision, e.g. bf16-mixed"),
-    accelerator: str = typer.Option("auto", help="cpu, gpu or auto"),
-    batch_size: int = typer.Option(64),
-    overwrite: bool = typer.Option(False, help="replace an existing run folder"),
-) -> None:
-    """Train an image model (galaxy morphology or cluster masses) and write a run folder."""
+    task: Annotated[str, typer.Option(help="'galaxy10' (morphology classes) or 'cluster-mass' (log10 M500)")] = "galaxy10",
+    data: Annotated[str, typer.Option(help="'synthetic', a Galaxy10-layout .h5 file, or a folder of cutouts")] = "synthetic",
+    model: Annotated[Optional[str], typer.Option(help="galaxy10: galaxy_resnet (default), galaxy10_cnn, cifar10_cnn; "
+                                                      "cluster-mass: cluster_mass_cnn")] = None,
+    epochs: O.Epochs = 20,
+    batch_size: O.BatchSize = 64,
+    seed: O.Seed = 0,
+    test_fraction: O.TestFraction = 0.2,
+    test_size: O.TestSizeAlias = None,
+    accelerator: O.Accelerator = "auto",
+    devices: O.Devices = "1",
+    precision: O.Precision = "32-true",
+    checkpoint_dir: O.CheckpointDir = None,
+    resume: O.Resume = False,
+    out: O.Out = Path("runs/images"),
+    overwrite: O.Overwrite = False,
+    quiet: O.Quiet = False,
+    logger: O.Logger = O.LoggerKind.csv,
+    no_baseline: O.NoBaseline = False,
+    n_train: Annotated[int, typer.Option(min=2, help="synthetic data: number of training images")] = 3000,
+    labels: Annotated[Optional[Path], typer.Option(help="image folder: id,label CSV (default: labels.csv beside it)")] = None,
+    crop: Annotated[Optional[int], typer.Option(min=1, help="image folder: centre crop in pixels before resizing")] = None,
+    size: Annotated[Optional[int], typer.Option(min=1, help="image folder / synthetic galaxies: output size in pixels")] = None,
+    exclude_classes: Annotated[str, typer.Option(help="comma-separated class indices to drop (e.g. '4' = GZ1 don't know)")] = "",
+    select_class: Annotated[Optional[str], typer.Option(help="galaxy10: select this class (name or index) at --purity; "
+                                                             "its threshold is fitted on a selection split held out "
+                                                             "from training")] = None,
+    purity: Annotated[float, typer.Option(help="target purity (precision) of --select-class")] = 0.5,
+    selection_fraction: Annotated[float, typer.Option(help="share of the training images held out to fit the "
+                                                           "--select-class threshold")] = 0.1,
+    loss: Annotated[str, typer.Option(help="cluster-mass: mse, mae, huber or gaussian_nll")] = "gaussian_nll",
+) -> Path:
+    """Train an image model (galaxy morphology or cluster masses) and write a run folder (with baselines)."""
+    opts = O.TrainOptions(out=out, epochs=epochs, seed=seed, batch_size=batch_size, test_fraction=test_fraction,
+                          test_size=test_size, accelerator=accelerator, devices=devices, precision=precision,
+                          checkpoint_dir=checkpoint_dir, resume=resume, overwrite=overwrite, quiet=quiet, logger=logger,
+                          baseline=not no_baseline)
+    opts.check(inputs=[] if data == "synthetic" else [data, labels])
     if task not in TASKS:
         raise InputValidationError(f"--task must be one of {TASKS}, got {task!r}")
-    if not 0.0 < test_size < 1.0:
-        raise InputValidationError(f"--test-size must be in (0, 1), got {test_size}")
-    common = dict(max_epochs=epochs, seed=seed, precision=precision, accelerator=accelerator, batch_size=batch_size)
+    if select_class is not None:
+        if task != "galaxy10":
+            raise InputValidationError("--select-class is for --task galaxy10")
+        if not 0.0 < purity <= 1.0:
+            raise InputValidationError(f"--purity must be in (0, 1], got {purity}")
+        if not 0.0 < selection_fraction < 1.0:
+            raise InputValidationError(f"--selection-fraction must be in (0, 1), got {selection_fraction}")
     if task == "galaxy10":
-        _train_galaxy(data, model or "galaxy_resnet", common, out, seed, n_train, test_size, labels, crop, size,
-                      [int(c) for c in exclude_classes.split(",") if c.strip()], overwrite)
+        exclude = [int(c) for c in exclude_classes.split(",") if c.strip()]
+        _train_galaxy(data, model or "galaxy_resnet", opts, n_train, labels, crop, size, exclude,
+                      (select_class, purity, selection_fraction) if select_class is not None else None)
     else:
-        _train_cluster(data, model or "cluster_mass_cnn", common, out, seed, n_train, test_size, loss, overwrite)
+        from astrotorch.cli.train_clusters import train_cluster
+
+        train_cluster(data, model or "cluster_mass_cnn", opts, n_train, loss)
     typer.echo(f"run folder: {out}")
+    return Path(out)
 
 
-def _train_galaxy(data: str, model_name: str, common: dict[str, Any], out: Path, seed: int, n_train: int, test_size: float,
-                  labels: Optional[Path], crop: Optional[int], size: Optional[int], exclude: list[int], overwrite: bool) -> None:
-    import astrotorch.models.galaxy  # noqa: F401  (registers the image classifiers)
-    from astrotorch.models import create_model
-    from astrotorch.plots.images import confusion_matrix, confusion_matrix_plot, image_grid, reliability_plot
+def _class_index(cls: str, names: list[str]) -> int:
+    if cls in names:
+        return names.index(cls)
+    lowered = [n.lower() for n in names]
+    if cls.lower() in lowered:
+        return lowered.index(cls.lower())
+    if cls.isdigit() and int(cls) < len(names):
+        return int(cls)
+    raise InputValidationError(f"--select-class {cls!r} is not one of the classes {names} (or their indices)")
+
+
+def _train_galaxy(data: str, model_name: str, opts: O.TrainOptions, n_train: int, labels: Optional[Path],
+                  crop: Optional[int], size: Optional[int], exclude: list[int],
+                  selection: Optional[tuple[str, float, float]]) -> None:
+    from astrotorch.cli.prediction_table import model_outputs, model_table, predict_in_chunks, table_meta
+    from astrotorch.cli.training import fit_model, say, write_predictions_test
+    from astrotorch.models import get_model_class
+    from astrotorch.plots import images as P
     from astrotorch.plots.training import loss_curves
+    from astrotorch.train.baselines import classification_metrics
     from astrotorch.train.runs import RunFolder, markdown_table
+    from astrotorch.uncertainty.selection import precision_recall_curves
 
-    n_total = int(round(n_train / (1.0 - test_size)))
-    x, y, names, src = _galaxy_data(data, n_total, seed, labels, crop, size, exclude)
-    tr, te = _stratified_split(y, test_size, seed)
-    m = create_model(model_name, targetname=names, **common)
-    m.fit(x[tr], y[tr])
-    metrics = m.evaluate(x[te], y[te])
-    out_p = m.predict(x[te])
-    probs = out_p[0] if isinstance(out_p, tuple) else out_p
-    pred = probs.argmax(1)
-    conf = confusion_matrix(y[te], pred, n_classes=len(names))
-    recall = {n: float(conf[i, i] / conf[i].sum()) if conf[i].sum() else None for i, n in enumerate(names)}
-    metrics.update({"per_class_recall": recall, "temperature": getattr(m, "temperature_", 1.0),
-                    "chirality_sensitive": not m.flips_allowed() if hasattr(m, "flips_allowed") else None})
-    with RunFolder(out, overwrite=overwrite) as run:
+    cls = get_model_class(model_name)  # an unknown name fails before the data are read
+    say(opts, f"loading {data}")
+    n_total = int(round(n_train / (1.0 - opts.test_fraction)))
+    x, y, names, src, ids, id_name = _galaxy_data(data, n_total, opts.seed, labels, crop, size, exclude)
+    tr, te = _stratified_split(y, opts.test_fraction, opts.seed)
+    sel_idx = None
+    if selection is not None:
+        k_sel = _class_index(selection[0], names)
+        keep, held = _stratified_split(y[tr], selection[2], opts.seed + 1)
+        tr, sel_idx = tr[keep], tr[held]
+    m = cls(targetname=names, **opts.model_kwargs(cls))
+    with RunFolder(opts.out, overwrite=opts.overwrite) as run:
+        fit_s, notes = fit_model(m, opts, run.path, x[tr], y[tr], what=f"{len(tr)} images")
+        outputs = predict_in_chunks(lambda xb: model_outputs(m, xb), lambda a, b: x[te[a:b]], len(te), chunk=256,
+                                    desc="classifying the test images", quiet=opts.quiet)
+        probs = outputs["probs"]
+        metrics: dict[str, Any] = classification_metrics(y[te], probs)
+        pred = probs.argmax(1)
+        conf = P.confusion_matrix(y[te], pred, n_classes=len(names))
+        recall = {n: float(conf[i, i] / conf[i].sum()) if conf[i].sum() else None for i, n in enumerate(names)}
+        curves = precision_recall_curves(probs, y[te], names)
+        metrics.update({"per_class_recall": recall, "temperature": getattr(m, "temperature_", 1.0),
+                        "average_precision": {n: c["average_precision"] for n, c in curves.items()},
+                        "chirality_sensitive": not m.flips_allowed() if hasattr(m, "flips_allowed") else None})
+        result: dict[str, Any] = {"task": "galaxy10", "model": model_name, "data": src, "classes": names,
+                                  "n_train": len(tr), "n_test": len(te), "seed": opts.seed, "fit_seconds": fit_s,
+                                  "test": metrics, "confusion": conf.tolist()}
+        sections = []
+        if selection is not None:
+            text, entry = _selection(m, x, y, sel_idx, te, probs, k_sel, selection[1], names, opts)
+            sections.append(text)
+            result["selection"] = entry
+        base_probs = None
+        if opts.baseline:
+            text, entry, base_probs = _galaxy_baselines(x, y, tr, te, metrics, len(names), opts)
+            sections.append(text)
+            result.update(entry)
+            if selection is not None:
+                from astrotorch.uncertainty.selection import recall_at_purity
+
+                tree = recall_at_purity(base_probs, y[te], k_sel, selection[1])
+                result["selection"]["baseline_tree_test_curve_recall"] = tree
+                sections.append(f"Boosted trees on image statistics, read off their test curve: recall {tree:.3f} of "
+                                f"{names[k_sel]} at purity {selection[1]:g}.\n")
         m.save(run.path / "model")
-        run.write_metrics({"task": "galaxy10", "model": model_name, "data": src, "classes": names, "n_train": len(tr),
-                           "n_test": len(te), "seed": seed, "test": metrics, "confusion": conf.tolist()})
-        run.savefig(loss_curves(m.history, title=f"{model_name} training"), "loss_curves.png")
-        run.savefig(confusion_matrix_plot(conf, class_names=names, title=f"{model_name}: test confusion"), "confusion.png")
-        run.savefig(reliability_plot(probs, y[te], title=f"{model_name}: reliability (test)"), "reliability.png")
+        table, units = model_table(m, outputs, ids[te], id_name)
+        write_predictions_test(run, table, units, table_meta(m, data=src))
+        run.write_metrics(result)
+        if getattr(m, "history", None) is not None and len(m.history):
+            run.savefig(loss_curves(m.history, title=f"{model_name} training"), "loss_curves.png")
+        run.savefig(P.confusion_matrix_plot(conf, class_names=names, title=f"{model_name}: test confusion"), "confusion.png")
+        run.savefig(P.reliability_plot(probs, y[te], title=f"{model_name}: reliability (test)"), "reliability.png")
+        run.savefig(P.precision_recall_plot(probs, y[te], names, purity=selection[1] if selection else None,
+                                            title=f"{model_name}: precision–recall (test)"), "precision_recall.png")
         show = te[:24]
-        run.savefig(image_grid(x[show], [f"{names[a][:14]}→{names[b][:14]}" for a, b in zip(y[show], pred[:24])], ncols=8,
-                               title="test images: truth → prediction"), "examples.png")
-        rows = [{"class": n, "recall": recall[n] if recall[n] is not None else float("nan"), "n_test": int(conf[i].sum())}
+        run.savefig(P.image_grid(x[show], [f"{names[a][:14]}→{names[b][:14]}" for a, b in zip(y[show], pred[:24])], ncols=8,
+                                 title="test images: truth → prediction"), "examples.png")
+        rows = [{"class": n, "recall": recall[n] if recall[n] is not None else float("nan"),
+                 "average_precision": curves[n]["average_precision"], "n_test": int(conf[i].sum())}
                 for i, n in enumerate(names)]
+        keys = ("accuracy", "balanced_accuracy", "log_loss", "ece", "n")
         run.write_report(
-            f"# Galaxy morphology run: {model_name}\n\nData: {src}. Stratified split with seed {seed}: {len(tr)} training "
-            f"(10% of it for validation/early stopping/temperature scaling), {len(te)} test images.\n\n"
-            f"## Test metrics\n\n{markdown_table([{k: metrics[k] for k in ('accuracy', 'log_loss', 'ece', 'n')}])}\n\n"
-            f"Temperature fitted on the validation split: {metrics['temperature']:.3f}.\n\n## Recall per class\n\n"
-            f"{markdown_table(rows)}\n\n![confusion](plots/confusion.png)\n![reliability](plots/reliability.png)\n"
-            f"![loss](plots/loss_curves.png)\n![examples](plots/examples.png)\n"
-        )
+            f"# Galaxy morphology run: {model_name}\n\nData: {src}. Stratified split with seed {opts.seed}: {len(tr)} "
+            f"training (10% of it for validation/early stopping/temperature scaling), {len(te)} test images"
+            + (f", {len(sel_idx)} held out from training to fit the selection threshold" if sel_idx is not None else "")
+            + f". Trained in {fit_s:.0f} s.\n\n"
+            f"## Test metrics\n\n{markdown_table([{k: metrics[k] for k in keys}])}\n\n"
+            f"Temperature fitted on the validation split: {metrics['temperature']:.3f}.\n\n## Per class\n\n"
+            f"{markdown_table(rows)}\n\nAverage precision: the area under the class's precision–recall curve "
+            "(one against the rest); a random selection scores the class's share of the test set.\n\n"
+            + "\n".join(sections)
+            + "\nPer-object predictions of the test images: `predictions_test.csv`.\n\n"
+            + "".join(f"Note: {n}.\n\n" for n in notes)
+            + "![confusion](plots/confusion.png)\n![reliability](plots/reliability.png)\n"
+            "![precision-recall](plots/precision_recall.png)\n"
+            + ("![loss](plots/loss_curves.png)\n" if "plots/loss_curves.png" in run.figures else "")
+            + "![examples](plots/examples.png)\n")
 
 
-def _train_cluster(data: str, model_name: str, common: dict[str, Any], out: Path, seed: int, n_train: int, test_size: float,
-                   loss: str, overwrite: bool) -> None:
-    import astrotorch.models.cluster  # noqa: F401  (registers cluster_mass_cnn)
-    from astrotorch.models import create_model
-    from astrotorch.plots.images import error_histogram, mass_scatter_plot, zscore_histogram
-    from astrotorch.plots.training import loss_curves
-    from astrotorch.train.runs import RunFolder, markdown_table
+def _selection(m: Any, x: np.ndarray, y: np.ndarray, sel_idx: np.ndarray, te: np.ndarray, probs: np.ndarray, k: int,
+               purity: float, names: list[str], opts: O.TrainOptions) -> tuple[str, dict[str, Any]]:
+    """Fit the purity threshold on the held-out selection split and score it on the test split."""
+    from astrotorch.cli.prediction_table import model_outputs, predict_in_chunks
+    from astrotorch.uncertainty.selection import fit_purity_threshold, recall_at_purity, selection_scores
 
-    if data == "synthetic":
-        from astrotorch.datasets.xray_clusters import make_xray_clusters
-
-        n_test = max(int(round(n_train * test_size / (1.0 - test_size))), 1)
-        train = make_xray_clusters(n_train, seed=seed + 1000)
-        test = make_xray_clusters(n_test, seed=seed + 2000)
-        xtr, ytr, xte, yte, zte = train.inputs(), train.log10_m500, test.inputs(), test.log10_m500, test.redshift
-        src = f"synthetic mock X-ray clusters ({n_train} training, {n_test} test; independent seeds)"
+    p_sel = predict_in_chunks(lambda xb: model_outputs(m, xb), lambda a, b: x[sel_idx[a:b]], len(sel_idx), chunk=256,
+                              desc="classifying the selection split", quiet=opts.quiet)["probs"]
+    sel = fit_purity_threshold(p_sel, y[sel_idx], k, purity, class_names=names)
+    test = selection_scores(sel, probs, y[te])
+    optimistic = recall_at_purity(probs, y[te], k, purity)
+    entry = {"fitted_on_selection_split": sel.to_dict(), "test": test, "test_curve_recall_at_purity": optimistic}
+    if sel.reached:
+        line = (f"threshold P({names[k]}) ≥ {sel.threshold:.3f}, fitted on the {len(sel_idx)} selection images "
+                f"({sel.n_positive} of them {names[k]}; purity {sel.validation_purity:.3f}, recall "
+                f"{sel.validation_recall:.3f} there). On the test set it selects {test['n_selected']} objects "
+                f"(the test set holds {test['n_positive']} {names[k]}): purity {test['purity']:.3f}, recall "
+                f"{test['recall']:.3f}.")
     else:
-        path = Path(data)
-        if path.suffix.lower() != ".npz" or not path.is_file():
-            raise InputValidationError("cluster-mass --data must be 'synthetic' or an .npz with image, redshift, log10_m500")
-        with np.load(path, allow_pickle=False) as d:
-            missing = {"image", "redshift", "log10_m500"} - set(d.keys())
-            if missing:
-                raise InputValidationError(f"{path} lacks arrays {sorted(missing)}")
-            img, z, logm = d["image"], d["redshift"], d["log10_m500"]
-        perm = np.random.default_rng(seed).permutation(len(logm))
-        k = int(round(test_size * len(logm)))
-        te, tr = perm[:k], perm[k:]
-        xtr, ytr = {"image": img[tr], "redshift": z[tr]}, logm[tr]
-        xte, yte, zte = {"image": img[te], "redshift": z[te]}, logm[te], z[te]
-        src = f"{path} ({len(tr)} training, {len(te)} test)"
-    m = create_model(model_name, loss=loss, **common)
-    m.fit(xtr, ytr)
-    metrics = m.mass_metrics(xte, yte)
-    out_p = m.predict(xte)
-    pred = (out_p[0] if isinstance(out_p, tuple) else out_p).ravel()
-    sig = out_p[1]["total"].ravel() if isinstance(out_p, tuple) else None
-    with RunFolder(out, overwrite=overwrite) as run:
-        m.save(run.path / "model")
-        run.write_metrics({"task": "cluster-mass", "model": model_name, "loss": loss, "data": src, "seed": seed, "test": metrics})
-        run.savefig(loss_curves(m.history, title=f"{model_name} ({loss})"), "loss_curves.png")
-        run.savefig(mass_scatter_plot(yte, pred, zte, sigma=sig, title=f"{model_name} ({loss})"), "pred_vs_true.png")
-        run.savefig(error_histogram(yte, pred, title=loss), "error_histogram.png")
-        figs = "![pred](plots/pred_vs_true.png)\n![errors](plots/error_histogram.png)\n![loss](plots/loss_curves.png)\n"
-        if sig is not None:
-            run.savefig(zscore_histogram(yte, pred, sig, title="z-scores (test)"), "zscores.png")
-            figs += "![z](plots/zscores.png)\n"
-        run.write_report(
-            f"# Cluster-mass run: {model_name}, loss {loss}\n\nData: {src}.\n\n## Test metrics (dex)\n\n"
-            f"{markdown_table([metrics])}\n\nBias = mean(predicted − true log10 M500); scatter = its standard deviation."
-            + (" z-score std: standard deviation of (pred − true)/σ, 1 when σ is calibrated." if sig is not None else "")
-            + f"\n\n{figs}"
-        )
+        line = (f"no threshold reaches purity {purity:g} on the {len(sel_idx)} selection images ({sel.n_positive} "
+                f"{names[k]}): nothing is selected.")
+    text = (f"## Selecting {names[k]} at purity {purity:g}\n\n{line} Read off the test set's own precision–recall "
+            f"curve (threshold chosen on the test objects, so optimistic): recall {optimistic:.3f}.\n")
+    return text, entry
+
+
+def _galaxy_baselines(x: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray, metrics: dict[str, Any],
+                      n_classes: int, opts: O.TrainOptions) -> tuple[str, dict[str, Any], np.ndarray]:
+    from astrotorch.cli.training import say
+    from astrotorch.train.baselines import image_tree_baseline, majority_class_baseline
+    from astrotorch.train.runs import baseline_comparison
+
+    say(opts, "fitting the baselines (majority class, boosted trees on image statistics) on the same split")
+    base = {"majority class": majority_class_baseline(y[tr], y[te], n_classes),
+            "trees on image statistics": image_tree_baseline(x[tr], y[tr], x[te], y[te], n_classes=n_classes,
+                                                             seed=opts.seed)}
+    text, entry = baseline_comparison(metrics, base, ["accuracy", "balanced_accuracy", "log_loss", "ece"],
+                                      outputs=[None])
+    return text, entry, base["trees on image statistics"].predictions
 
 
 __all__ = ["train_images", "TASKS"]

@@ -80,7 +80,7 @@ def train_spectra(
     snr: Annotated[float, typer.Option(help="synthetic data: per-pixel S/N of the combined spectra")] = 100.0,
     n_visits: Annotated[int, typer.Option(help="synthetic data: visit spectra per held-out star (lower S/N)")] = 1,
     labels: Annotated[str, typer.Option(help="comma-separated label names, or 'all'")] = DEFAULT_LABELS,
-    epochs: Annotated[int, typer.Option(help="maximum epochs")] = 15,
+    epochs: Annotated[int, typer.Option(min=1, help="maximum epochs")] = 15,
     lr: Annotated[Optional[float], typer.Option(help="learning rate (default: 0.003 for CNNs, a quick-converging choice; the model's own otherwise)")] = None,
     batch_size: Annotated[int, typer.Option(help="mini-batch size")] = 64,
     mc_num: Annotated[int, typer.Option(help="MC dropout samples for Bayesian predictions (astroNN uses 100)")] = 50,
@@ -91,6 +91,8 @@ def train_spectra(
     threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default)")] = 0,
 ) -> Path:
     """Train a spectral model on synthetic (or HDF5) APOGEE spectra, evaluate on held-out stars, write a run folder."""
+    from astrotorch.cli.main import check_out  # --out is checked before any work: see cli/exit_codes.py
+    check_out(Path(out), overwrite, inputs=[] if data == "synthetic" else [data])
     import torch
 
     import astrotorch.models.spectra  # noqa: F401  (registers the spectral models)

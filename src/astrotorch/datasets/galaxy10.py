@@ -155,6 +155,23 @@ def _open_h5(path: Path) -> Any:
         raise DataFormatError(f"{path} is not a readable HDF5 file (corrupt or truncated?): {exc}") from exc
 
 
+def _check_labels(ans: np.ndarray, path: Path, n_classes: int) -> np.ndarray:
+    """``ans`` as int64 class indices, or a DataFormatError naming the file: Galaxy10 labels are
+    integers in ``[0, n_classes)`` (a float, negative or too large class is a damaged file, not data)."""
+    if ans.dtype.kind not in "iu":
+        raise DataFormatError(
+            f"{path}: 'ans' must hold integer class indices, got dtype {ans.dtype} (not a Galaxy10 label column)"
+        )
+    if ans.size and int(ans.min()) < 0:
+        raise DataFormatError(f"{path}: 'ans' holds a negative class ({int(ans.min())}); classes run from 0")
+    if ans.size and int(ans.max()) >= n_classes:
+        raise DataFormatError(
+            f"{path}: 'ans' holds class {int(ans.max())}, outside 0..{n_classes - 1} for {n_classes} classes "
+            "(pass n_classes= / class_names= for a file with more classes)"
+        )
+    return ans.astype(np.int64)
+
+
 def _check_layout(fh: Any, path: Path) -> tuple[Any, np.ndarray]:
     """Validate the Galaxy10 layout; return the (lazy) images dataset and the labels."""
     import h5py
@@ -205,14 +222,26 @@ class Galaxy10Data:
         read as NumPy arrays (small).
 
     Use as a context manager or call :meth:`close` to release the file handle.
+
+    Like astroNN's ``load_data`` it also unpacks: ``images, labels = load_galaxy10sdss()`` reads every
+    image into memory (uint8) and returns ``(images, labels)``; index ``.images`` instead to stay lazy.
+
+    ``n_classes`` bounds the labels (default: the number of ``class_names``, else Galaxy10's 10); a
+    file whose ``ans`` is not integer, is negative or reaches ``n_classes`` is refused.
     """
 
-    def __init__(self, path: str | os.PathLike[str], class_names: Sequence[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], class_names: Sequence[str] | None = None,
+                 n_classes: int | None = None) -> None:
         self.path = Path(path)
+        if n_classes is None:
+            n_classes = len(class_names) if class_names is not None else 10
+        if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+            raise InputValidationError(f"n_classes must be a positive integer, got {n_classes!r}")
+        self.n_classes = int(n_classes)
         self._fh = _open_h5(self.path)
         try:
             self.images, ans = _check_layout(self._fh, self.path)
-            self.labels = ans.astype(np.int64)
+            self.labels = _check_labels(ans, self.path, self.n_classes)
             self.extra: dict[str, np.ndarray] = {}
             for key, ds in self._fh.items():
                 if key in ("images", "ans") or not hasattr(ds, "shape") or ds.ndim != 1 or ds.shape[0] != len(self.labels):
@@ -229,6 +258,10 @@ class Galaxy10Data:
     # -------------------------------------------------------------- container protocol
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def __iter__(self) -> Any:
+        """``images, labels = data``: all images (uint8, read now) and the labels, as astroNN returns."""
+        return iter(self.to_numpy())
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         return self._read(i), int(self.labels[i])
@@ -274,7 +307,8 @@ class Galaxy10Data:
 
     def torch_dataset(self, indices: Sequence[int] | np.ndarray | None = None) -> Galaxy10TorchDataset:
         """A ``torch`` Dataset of ``{"x": (H, W, C) uint8 image, "y": class}`` items (lazy)."""
-        return Galaxy10TorchDataset(self.path, None if indices is None else np.asarray(indices, np.int64))
+        return Galaxy10TorchDataset(self.path, None if indices is None else np.asarray(indices, np.int64),
+                                    n_classes=self.n_classes)
 
     def close(self) -> None:
         self._fh.close()
@@ -296,9 +330,10 @@ class Galaxy10TorchDataset(Dataset):
     handle); the dataset itself pickles as just a path and indices.
     """
 
-    def __init__(self, path: str | os.PathLike[str], indices: np.ndarray | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], indices: np.ndarray | None = None, n_classes: int = 10) -> None:
         self.path = Path(path)
-        with Galaxy10Data(self.path) as d:
+        self.n_classes = int(n_classes)
+        with Galaxy10Data(self.path, n_classes=self.n_classes) as d:
             self._labels = d.labels
             n = len(d)
         self.indices = np.arange(n) if indices is None else np.asarray(indices, np.int64)
@@ -312,7 +347,7 @@ class Galaxy10TorchDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         if self._data is None or self._pid != os.getpid():
-            self._data = Galaxy10Data(self.path)
+            self._data = Galaxy10Data(self.path, n_classes=self.n_classes)
             self._pid = os.getpid()
         j = int(self.indices[i])
         return {"x": self._data._read(j), "y": int(self._labels[j])}
@@ -444,4 +479,8 @@ __all__ = [
     "galaxy10cls_lookup",
     "load_galaxy10",
     "load_galaxy10sdss",
+    "load_data",
 ]
+
+#: astroNN's name in ``astroNN.datasets.galaxy10``
+load_data = load_galaxy10

@@ -61,10 +61,10 @@ def read_image(path: str | os.PathLike[str], fits_hdu: int | str | None = None) 
     if not p.is_file():
         raise DataFormatError(f"image file {p} does not exist")
     if _is_fits(p):
-        from astropy.io import fits
+        from astrotorch.io import open_fits
 
         try:
-            with fits.open(p, memmap=False) as hdul:
+            with open_fits(p, memmap=False) as hdul:
                 hdus = [hdul[fits_hdu]] if fits_hdu is not None else list(hdul)
                 data = next((h.data for h in hdus if h.data is not None and h.data.ndim in (2, 3)), None)
                 if data is None:
@@ -130,17 +130,15 @@ def read_labels_csv(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(ids as str, labels)`` from a CSV with a header row; columns by name or position.
 
-    Blank lines are skipped. Labels that are all integers come back as int64, otherwise as str.
+    Blank lines are skipped. Labels that are all integers come back as int64, otherwise as str. An
+    id listed twice (an image with two labels) raises :class:`~astrotorch.errors.DataFormatError`.
     """
-    import pandas as pd
+    from astrotorch.io import read_csv
 
     p = Path(csv_path)
     if not p.is_file():
         raise DataFormatError(f"label file {p} does not exist")
-    try:
-        df = pd.read_csv(p, dtype=str, skip_blank_lines=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"{p} is not a readable CSV: {exc}") from exc
+    df = read_csv(p, allow_empty=True, dtype=str, skip_blank_lines=True)
     cols = list(df.columns)
 
     def pick(col: str | int, what: str) -> str:
@@ -157,6 +155,12 @@ def read_labels_csv(
     if df.empty:
         raise EmptyDatasetError(f"{p} lists no labelled object")
     ids = df[idc].str.strip().to_numpy(dtype=str)
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        dup = [str(i) for i in uniq[counts > 1]]
+        rows = (np.flatnonzero(ids == dup[0]) + 1).tolist()
+        raise DataFormatError(f"{p}: id {dup[0]!r} is listed {int(counts[counts > 1][0])} times (data rows {rows[:5]}); "
+                              f"each image needs exactly one label ({len(dup)} duplicated ids)")
     lab = df[labc].str.strip()
     if lab.isna().any():
         raise DataFormatError(f"{p}: {int(lab.isna().sum())} rows have no label")

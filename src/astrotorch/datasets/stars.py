@@ -66,8 +66,43 @@ SPECTRAL_CLASS_NAMES = ["M", "K", "G", "F", "A", "B", "O"]
 LUMINOSITY_CLASS_NAMES = ["D", "Ia", "Ib", "II", "III", "IV", "V"]
 STAR_TYPE_NAMES = ["brown dwarf", "red dwarf", "white dwarf", "main sequence", "supergiant", "hypergiant"]
 
-# the Fusion CSV headers, in STAR_TARGETS order
+# the Fusion CSV headers as published (../shared/data/gaia_dr3_stars), mapped to the library's names
 _FUSION_INPUT_COLUMNS = ["EffectiveTemperature(Teff)(K)", "Luminosity(L/Lo)", "Radius(R/Ro)"]
+#: published Fusion ``targets.csv`` header → :data:`STAR_TARGETS` name
+FUSION_TARGET_COLUMNS: dict[str, str] = {
+    "AbsoluteBolometricMagnitude(Mbol)": "mbol",
+    "AbsoluteMagnitude(M)(Mv)": "mv",
+    "AbsoluteBolometricLuminosity(Lbol)(log(W))": "log_lbol_w",
+    "Mass(M/Mo)": "mass",
+    "AverageDensity(D/Do)": "density",
+    "CentralPressure(log(N/m^2))": "log_central_pressure",
+    "CentralTemperature(log(K))": "log_central_temperature",
+    "Lifespan(SL/SLo)": "lifespan",
+    "SurfaceGravity(log(g)...log(N/kg))": "logg",
+    "GravitationalBindingEnergy(log(J))": "log_binding_energy",
+    "BolometricFlux(log(W/m^2))": "log_flux",
+    "Metallicity(log(MH/MHo))": "mh",
+    "SpectralClass": "spectral_class",
+    "LuminosityClass": "luminosity_class",
+    "StarPeakWavelength(nm)": "peak_wavelength",
+    "StarType": "star_type",
+}
+#: published Fusion ``inputs.csv`` header → :data:`STAR_INPUTS` name
+FUSION_INPUT_COLUMNS: dict[str, str] = dict(zip(_FUSION_INPUT_COLUMNS, STAR_INPUTS))
+
+
+def _row_ids(df: pd.DataFrame, id_column: str | None, path: Path) -> np.ndarray | None:
+    """Object ids of a star table: ``id_column``, else a column named ``id``, else an unnamed first
+    column (the index column pandas writes, as in the Fusion files); ``None`` when there is none."""
+    if id_column is not None:
+        if id_column not in df.columns:
+            raise DataFormatError(f"{path} has no id column {id_column!r}; it has {[str(c) for c in df.columns]}")
+        return df[id_column].to_numpy()
+    if "id" in df.columns:
+        return df["id"].to_numpy()
+    if str(df.columns[0]).startswith("Unnamed"):
+        return df[df.columns[0]].to_numpy()
+    return None
 
 
 def fusion_class_codes(teff: np.ndarray, lum: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -214,19 +249,21 @@ def _default_fusion_dir() -> Path:
     return shared / "gaia_dr3_stars"
 
 
-def read_star_inputs(path: str | os.PathLike[str]) -> pd.DataFrame:
+def read_star_inputs(path: str | os.PathLike[str], id_column: str | None = None) -> pd.DataFrame:
     """Read a CSV of stars into columns ``teff, luminosity, radius`` (NaN where absent).
 
-    Accepts our names (``teff``, ``luminosity``/``lum``, ``radius``) or the Fusion headers; at least
-    two of the three columns must exist.
+    Accepts our names (``teff``, ``luminosity``/``lum``, ``radius``) or the Fusion headers
+    (:data:`FUSION_INPUT_COLUMNS`); at least two of the three columns must exist. Empty cells are
+    missing values; a text cell in one of those columns raises
+    :class:`~astrotorch.errors.DataFormatError` naming the column and row. The index holds the
+    stars' ids: ``id_column``, a column ``id``, or an unnamed first column (as in the Fusion files).
     """
+    from astrotorch.io import read_csv, require_numeric_columns
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"{path} is not a readable CSV: {exc}") from exc
+    df = read_csv(path, allow_empty=True)
     if len(df) == 0:
         raise EmptyDatasetError(f"{path} has no rows")
     aliases = {
@@ -234,17 +271,51 @@ def read_star_inputs(path: str | os.PathLike[str]) -> pd.DataFrame:
         "luminosity": ["luminosity", "lum", "L", _FUSION_INPUT_COLUMNS[1]],
         "radius": ["radius", "R", _FUSION_INPUT_COLUMNS[2]],
     }
-    out = {}
-    for key, names in aliases.items():
-        col = next((c for c in names if c in df.columns), None)
-        out[key] = pd.to_numeric(df[col], errors="coerce").to_numpy(float) if col else np.full(len(df), np.nan)
-    present = [k for k, names in aliases.items() if any(c in df.columns for c in names)]
+    found = {key: next((c for c in names if c in df.columns), None) for key, names in aliases.items()}
+    present = [c for c in found.values() if c is not None]
     if len(present) < 2:
         raise DataFormatError(f"{path} needs at least two of teff, luminosity, radius columns; has {list(df.columns)}")
-    result = pd.DataFrame(out)
-    if "id" in df.columns or df.columns[0].startswith("Unnamed"):
-        result.index = df[df.columns[0]].to_numpy()
+    df = require_numeric_columns(path, df, present)
+    result = pd.DataFrame({key: df[col].to_numpy(float) if col else np.full(len(df), np.nan) for key, col in found.items()})
+    ids = _row_ids(df, id_column, path)
+    if ids is not None:
+        result.index = pd.Index(ids, name=id_column or "id")
     return result
+
+
+def read_star_targets(path: str | os.PathLike[str], id_column: str | None = None) -> pd.DataFrame:
+    """Read a CSV of target values into the columns of :data:`STAR_TARGETS` (NaN where absent).
+
+    Columns by the library's names or the published Fusion headers (:data:`FUSION_TARGET_COLUMNS`).
+    At least one target column must exist; every target column must hold numbers (empty cells are
+    missing values), and the class columns integer codes in their range (:data:`N_CLASSES`). The
+    index holds the ids when the file has them (as :func:`read_star_inputs`), else 0..N-1.
+    """
+    from astrotorch.io import read_csv, require_numeric_columns
+
+    path = Path(path)
+    df = read_csv(path)
+    ids = _row_ids(df, id_column, path)
+    clash = [c for c, ours in FUSION_TARGET_COLUMNS.items() if c in df.columns and ours in df.columns]
+    if clash:
+        raise DataFormatError(f"{path} has both {clash[0]!r} and {FUSION_TARGET_COLUMNS[clash[0]]!r}: "
+                              "one column per target")
+    df = df.rename(columns=FUSION_TARGET_COLUMNS)
+    known = [c for c in STAR_TARGETS if c in df.columns]
+    if not known:
+        raise DataFormatError(f"{path} has none of the target columns {STAR_TARGETS}; it has {list(df.columns)}")
+    df = require_numeric_columns(path, df, known)
+    for c in STAR_CLASS_TARGETS:
+        if c not in df.columns:
+            continue
+        codes = df[c].dropna().to_numpy(float)
+        bad = codes[(codes != np.round(codes)) | (codes < 0) | (codes >= N_CLASSES[c])]
+        if bad.size:
+            raise DataFormatError(f"{path}: column {c!r} holds class codes 0..{N_CLASSES[c] - 1}, not {bad[0]:g} "
+                                  f"({bad.size} such rows)")
+    targets = df.reindex(columns=STAR_TARGETS)
+    targets.index = pd.Index(ids, name=id_column or "id") if ids is not None else pd.RangeIndex(len(targets))
+    return targets
 
 
 def load_gaia_dr3_stars(path: str | os.PathLike[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -266,12 +337,13 @@ def load_gaia_dr3_stars(path: str | os.PathLike[str] | None = None) -> tuple[pd.
     missing = [c for c in _FUSION_INPUT_COLUMNS if c not in raw_in.columns]
     if missing:
         raise DataFormatError(f"{fi} lacks columns {missing}")
-    if raw_t.shape[1] != len(STAR_TARGETS):
-        raise DataFormatError(f"{ft} has {raw_t.shape[1]} columns, expected {len(STAR_TARGETS)}")
+    missing = [c for c in FUSION_TARGET_COLUMNS if c not in raw_t.columns]
+    if missing:
+        raise DataFormatError(f"{ft} lacks columns {missing}")
     if not raw_in.index.equals(raw_t.index):
         raise DataFormatError(f"{fi} and {ft} rows do not line up")
     inputs = pd.DataFrame(raw_in[_FUSION_INPUT_COLUMNS].to_numpy(float), columns=STAR_INPUTS, index=raw_in.index)
-    targets = pd.DataFrame(raw_t.to_numpy(float), columns=STAR_TARGETS, index=raw_t.index)
+    targets = raw_t[list(FUSION_TARGET_COLUMNS)].rename(columns=FUSION_TARGET_COLUMNS)[STAR_TARGETS].astype(float)
     for c in STAR_CLASS_TARGETS:
         targets[c] = targets[c].astype(np.int64)
     return inputs, targets
@@ -295,9 +367,12 @@ __all__ = [
     "SPECTRAL_CLASS_NAMES",
     "LUMINOSITY_CLASS_NAMES",
     "STAR_TYPE_NAMES",
+    "FUSION_INPUT_COLUMNS",
+    "FUSION_TARGET_COLUMNS",
     "fusion_class_codes",
     "bolometric_correction_v",
     "synthetic_stars",
+    "read_star_targets",
     "read_star_inputs",
     "load_gaia_dr3_stars",
     "split_indices",

@@ -1,10 +1,19 @@
-"""Gaia tools (astroNN's ``astroNN.gaia``): magnitude/parallax/fakemag conversions, DR2 parallaxes and zero points.
+"""Gaia tools (astroNN's ``astroNN.gaia``): magnitude/parallax/fakemag conversions, DR2 parallaxes and zero
+points, TGAS / gaia_source DR1 files and the Anderson et al. (2017) parallaxes.
 
 Cross-matching lives in :mod:`astrotorch.datasets.xmatch` (as astroNN's ``astroNN.datasets.xmatch``)
 and is re-exported here for convenience.
 """
 
 from astrotorch.gaia.downloader import GAIADR2_GLOBAL_OFFSETS_MAS, gaiadr2_parallax, parallax_zero_point
+from astrotorch.gaia.tgas import (
+    anderson_2017_parallax,
+    gaia_default_dr,
+    gaia_env,
+    gaia_source,
+    tgas,
+    tgas_load,
+)
 from astrotorch.gaia.gaia_shared import (
     absmag_to_fakemag,
     absmag_to_logsol,
@@ -33,6 +42,12 @@ def __getattr__(name: str):  # lazy: datasets may import heavier modules
 
 
 __all__ = [
+    "anderson_2017_parallax",
+    "gaia_default_dr",
+    "gaia_env",
+    "gaia_source",
+    "tgas",
+    "tgas_load",
     "GAIADR2_GLOBAL_OFFSETS_MAS",
     "gaiadr2_parallax",
     "parallax_zero_point",

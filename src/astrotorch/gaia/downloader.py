@@ -97,12 +97,14 @@ def _default_path() -> Path:
 
 
 def gaiadr2_parallax(
-    path: str | os.PathLike[str] | None = None,
     cuts: bool | float = True,
     keepdims: bool = False,
     offset: OffsetLike = False,
+    path: str | os.PathLike[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Load Gaia DR2 astrometry matched to APOGEE DR14 (RA, Dec in deg at J2015.5; parallax, error in mas).
+
+    Arguments in astroNN's order (``gaiadr2_parallax(cuts, keepdims, offset)``), then ``path``.
 
     :param path: the ``.npz`` file; default ``$GAIA_TOOLS_DATA`` or the shared data folder
     :param cuts: drop (or, with ``keepdims``, set to the magic number) stars with non-positive parallax
@@ -111,6 +113,8 @@ def gaiadr2_parallax(
     :param offset: zero-point correction (see :func:`parallax_zero_point`)
     :return: ``ra, dec, parallax, parallax_error``
     """
+    if isinstance(cuts, (str, os.PathLike)):
+        raise InputValidationError("gaiadr2_parallax's first argument is cuts (astroNN's order): pass the file as path=")
     path = Path(path) if path is not None else _default_path()
     try:
         with np.load(path) as f:

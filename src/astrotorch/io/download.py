@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from astrotorch.errors import ChecksumError, DownloadError
-from astrotorch.io.atomic import _CHUNK, _fsync_dir, md5sum, sha256sum
+from astrotorch.io.atomic import _CHUNK, _check_file_target, _fsync_dir, md5sum, sha256sum
 
 _USER_AGENT = "astrotorch-downloader (+https://github.com/astrotorch)"
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -176,6 +176,7 @@ def download(
     cut off before ``Content-Length`` bytes arrived. ``dest`` never holds a partial file.
     """
     dest = Path(dest)
+    _check_file_target(dest)  # never replace a device, FIFO or folder by the download
     if dest.is_file() and not overwrite:
         if _checksum_ok(dest, sha256, md5):
             return dest

@@ -1,4 +1,4 @@
-"""Safe readers for HDF5, FITS, CSV and Parquet files.
+"""Safe readers for HDF5, FITS, CSV, NumPy and Parquet files.
 
 Each reader turns the many ways a file can be broken (truncated, not the format its name claims,
 empty, missing columns) into a :class:`~astrotorch.errors.DataFormatError` that names the file, so a
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from astrotorch.errors import DataFormatError
+from astrotorch.io.paths import special_file_kind
 
 if TYPE_CHECKING:  # pragma: no cover
     import h5py
@@ -30,7 +31,8 @@ def _require_file(path: Path) -> None:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     if not path.is_file():
-        raise DataFormatError(f"{path} is not a regular file")
+        kind = special_file_kind(path) or ("a folder" if path.is_dir() else "not a regular file")
+        raise DataFormatError(f"{path} is {kind}, not a regular file: astrotorch reads only regular files")
     if path.stat().st_size == 0:
         raise DataFormatError(f"{path} is empty (0 bytes)")
 
@@ -107,6 +109,8 @@ def open_fits(path: str | os.PathLike[str], memmap: bool = True, **kwargs: Any) 
 
     path = Path(path)
     _require_file(path)
+    compression = _compression(path)
+    size = _uncompressed_size(path, compression) if compression else path.stat().st_size
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", AstropyUserWarning)
@@ -117,15 +121,52 @@ def open_fits(path: str | os.PathLike[str], memmap: bool = True, **kwargs: Any) 
     except (OSError, ValueError, TypeError, IndexError, KeyError, AstropyUserWarning, fits.VerifyError) as exc:
         raise DataFormatError(f"{path} is not a readable FITS file (truncated or corrupt?): {exc}") from exc
     try:
-        _check_fits_sizes(path, hdul)
+        _check_fits_sizes(path, hdul, size, compression)
         yield hdul
     finally:
         hdul.close()
 
 
-def _check_fits_sizes(path: Path, hdul: HDUList) -> None:
-    """Each HDU's data must lie inside the file: astropy does not always notice a short last HDU."""
-    size = path.stat().st_size
+_COMPRESSION_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"))
+
+
+def _compression(path: Path) -> str | None:
+    """'gzip', 'bzip2', 'xz' or 'zip' from the file's first bytes (astropy opens all four); else None."""
+    head = _head(path, 6)
+    return next((kind for magic, kind in _COMPRESSION_MAGIC if head.startswith(magic)), None)
+
+
+def _uncompressed_size(path: Path, compression: str) -> int:
+    """Bytes of the decompressed stream, read to its end: a cut-off or corrupt stream raises DataFormatError."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+    import zlib
+
+    total = 0
+    try:
+        with contextlib.ExitStack() as stack:
+            if compression == "zip":
+                archive = stack.enter_context(zipfile.ZipFile(path))
+                fh = stack.enter_context(archive.open(archive.namelist()[0]))
+            else:
+                opener = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[compression]
+                fh = stack.enter_context(opener(path, "rb"))
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                total += len(block)
+    except EOFError as exc:
+        raise DataFormatError(
+            f"{path} is truncated: its {compression} stream ends before its end marker ({exc})") from exc
+    except (OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, IndexError, ValueError) as exc:
+        raise DataFormatError(
+            f"{path} is truncated or corrupt: its {compression} stream cannot be read to the end ({exc})") from exc
+    return total
+
+
+def _check_fits_sizes(path: Path, hdul: HDUList, size: int, compression: str | None) -> None:
+    """Each HDU's data must lie inside the (decompressed) file: astropy does not always notice a short last HDU."""
+    what = f"the decompressed {compression} stream" if compression else "the file"
     for i, hdu in enumerate(hdul):
         info = hdu.fileinfo()
         if info is None:
@@ -134,9 +175,7 @@ def _check_fits_sizes(path: Path, hdul: HDUList) -> None:
         # omit the zero padding of the last 2880-byte block, so compare against the unpadded size
         end = info["datLoc"] + int(getattr(hdu, "size", 0) or 0)
         if end > size:
-            raise DataFormatError(
-                f"{path} is truncated: HDU {i} needs bytes up to {end} but the file has {size}"
-            )
+            raise DataFormatError(f"{path} is truncated: HDU {i} needs bytes up to {end} but {what} has {size}")
 
 
 def read_fits_table(path: str | os.PathLike[str], hdu: int | str = 1, columns: Sequence[str] | None = None) -> Any:
@@ -172,13 +211,38 @@ def _check_columns(path: Path, columns: Sequence[str], required: Sequence[str] |
             raise DataFormatError(f"{path} lacks required columns {missing}; it has {list(columns)}")
 
 
+def require_numeric_columns(path: Path, df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Columns that must hold numbers: text cells raise DataFormatError naming column, row and value.
+
+    Empty cells are allowed (NaN, i.e. missing); booleans count as numbers.
+    """
+    import pandas as pd
+
+    _check_columns(path, [str(c) for c in df.columns], columns)
+    for col in columns:
+        series = df[col]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        values = pd.to_numeric(series, errors="coerce")
+        bad = values.isna() & series.notna() & (series.astype(str).str.strip() != "")
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise DataFormatError(f"{path}: column {col!r} must hold numbers but data row {i + 1} holds "
+                                  f"{series.iloc[i]!r} ({int(bad.sum())} such cells)")
+        df[col] = values.astype(float)
+    return df
+
+
 def read_csv(
     path: str | os.PathLike[str], required_columns: Sequence[str] | None = None, allow_empty: bool = False,
-    **kwargs: Any,
+    numeric_columns: Sequence[str] | None = None, **kwargs: Any,
 ) -> pd.DataFrame:
     """Read a CSV file with pandas; an empty file, a parse error or missing columns raise DataFormatError.
 
     ``allow_empty``: accept a header-only file (zero rows); an empty (0-byte) file is never accepted.
+    ``numeric_columns``: columns that must hold numbers (a text cell raises DataFormatError naming
+    the column and row; empty cells become NaN). A last row shorter than the one before it (a file
+    cut off mid-row) raises DataFormatError.
     """
     import pandas as pd
 
@@ -193,7 +257,101 @@ def read_csv(
     _check_columns(path, [str(c) for c in df.columns], required_columns)
     if len(df) == 0 and not allow_empty:
         raise DataFormatError(f"{path} has a header but no rows")
-    return df
+    _check_last_row(path, kwargs)
+    return require_numeric_columns(path, df, numeric_columns) if numeric_columns else df
+
+
+def _check_last_row(path: Path, kwargs: dict[str, Any]) -> None:
+    """A file cut off mid-row ends with a row shorter than the one before it; pandas fills it with NaN.
+
+    Only the tail of the file is read (cheap for any size). Skipped where raw lines cannot be split
+    simply: compressed files, multi-character or regex separators, footers, quoted last rows.
+    """
+    sep = kwargs.get("sep", kwargs.get("delimiter", ","))
+    if (not isinstance(sep, str) or len(sep) != 1 or kwargs.get("skipfooter") or _compression(path)
+            or kwargs.get("compression") not in (None, "infer")):
+        return
+    comment = kwargs.get("comment")
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - (1 << 16)))
+        tail = fh.read().decode("utf-8", "replace")
+    lines = [ln for ln in tail.splitlines() if ln.strip() and not (comment and ln.lstrip().startswith(comment))]
+    if len(lines) < 2 or '"' in lines[-1] or '"' in lines[-2]:
+        return
+    n_last, n_prev = lines[-1].count(sep) + 1, lines[-2].count(sep) + 1
+    if n_last < n_prev:
+        raise DataFormatError(f"{path}: the last row has {n_last} fields but the row before it has {n_prev}: "
+                              "the file looks truncated (cut off mid-row)")
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _head(path: Path, n: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def read_npz(
+    path: str | os.PathLike[str], keys: Sequence[str] | None = None, required: Sequence[str] = (),
+    optional: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Read the arrays of an ``.npz`` archive into a ``{name: numpy array}`` dict (never unpickles).
+
+    ``keys``: which arrays (default: all), each must exist, as must those in ``required``;
+    ``optional``: arrays also read when present. A truncated, corrupt or pickled archive, or missing
+    arrays, raise DataFormatError naming the file.
+    """
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    path = Path(path)
+    _require_file(path)
+    head = _head(path, 6)
+    if head.startswith(_NPY_MAGIC):
+        raise DataFormatError(f"{path} is a single .npy array, not an .npz archive")
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        raise DataFormatError(f"{path} is not an .npz archive (it does not start with the zip signature)")
+    try:
+        with contextlib.ExitStack() as stack:
+            archive = np.load(path, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise DataFormatError(f"{path} is a single .npy array, not an .npz archive")
+            stack.enter_context(archive)
+            names = list(archive.keys())
+            missing = [k for k in list(required) + list(keys or []) if k not in names]
+            if missing:
+                raise DataFormatError(f"{path} lacks arrays {missing}; it has {names}")
+            wanted = list(keys) if keys is not None else names
+            wanted += [k for k in optional if k in names and k not in wanted]
+            return {k: archive[k] for k in wanted}
+    except DataFormatError:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataFormatError(f"{path} is not a readable .npz file (truncated or corrupt?): {exc}") from exc
+
+
+def read_npy(path: str | os.PathLike[str]) -> Any:
+    """Read one ``.npy`` array (never unpickles); a truncated or corrupt file raises DataFormatError."""
+    import numpy as np
+
+    path = Path(path)
+    _require_file(path)
+    head = _head(path, 6)
+    if head.startswith(b"PK"):
+        raise DataFormatError(f"{path} is an .npz archive, not a single .npy array")
+    if not head.startswith(_NPY_MAGIC):
+        raise DataFormatError(f"{path} is not a .npy file (it does not start with the NumPy signature)")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataFormatError(f"{path} is not a readable .npy file (truncated or corrupt?): {exc}") from exc
+    if not isinstance(arr, np.ndarray):
+        arr.close()
+        raise DataFormatError(f"{path} is an .npz archive, not a single .npy array")
+    return arr
 
 
 def open_parquet(path: str | os.PathLike[str]) -> pq.ParquetFile:
@@ -212,8 +370,12 @@ def open_parquet(path: str | os.PathLike[str]) -> pq.ParquetFile:
 def read_parquet(
     path: str | os.PathLike[str], columns: Sequence[str] | None = None,
     required_columns: Sequence[str] | None = None, allow_empty: bool = False,
+    numeric_columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Read a Parquet file into a pandas DataFrame; corrupt file or missing columns → DataFormatError."""
+    """Read a Parquet file into a pandas DataFrame; corrupt file or missing columns → DataFormatError.
+
+    ``numeric_columns``: as for :func:`read_csv`.
+    """
     import pyarrow as pa
 
     path = Path(path)
@@ -226,7 +388,8 @@ def read_parquet(
         raise DataFormatError(f"{path}: Parquet data cannot be read (truncated or corrupt?): {exc}") from exc
     if table.num_rows == 0 and not allow_empty:
         raise DataFormatError(f"{path} holds no rows")
-    return table.to_pandas()
+    df = table.to_pandas()
+    return require_numeric_columns(path, df, numeric_columns) if numeric_columns else df
 
 
 __all__ = [
@@ -235,6 +398,9 @@ __all__ = [
     "open_fits",
     "read_fits_table",
     "read_csv",
+    "require_numeric_columns",
+    "read_npz",
+    "read_npy",
     "open_parquet",
     "read_parquet",
 ]

@@ -1,9 +1,14 @@
-"""LAMOST catalogue loader (FITS or CSV), located through ``LAMOST_DR5_DATA`` when no path is given."""
+"""LAMOST catalogue loaders (FITS or CSV), located through ``LAMOST_DR5_DATA`` when no path is given.
+
+``LAMOST_DR5_DATA`` (or astroNN's misspelt ``LASMOT_DR5_DATA``) names the DR5 folder;
+:func:`load_allstar_dr5` opens astroNN's DR5 catalogue there as astroNN does.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from astropy.table import Table
 
@@ -73,4 +78,33 @@ def load_lamost_catalog(
     return table
 
 
-__all__ = ["lamost_env", "load_lamost_catalog"]
+#: astroNN's LAMOST DR5 catalogue, relative to ``$LAMOST_DR5_DATA``
+ALLSTAR_DR5 = Path("DR5") / "LAM05_2MS_AP9_SD14_UC4_PS1_AW_Carlin_M.fits"
+
+
+def load_allstar_dr5(path: str | os.PathLike[str] | None = None) -> Any:
+    """astroNN's ``load_allstar_dr5``: the DR5 catalogue opened with astropy (an ``HDUList``; close it).
+
+    :param path: the FITS file; default ``$LAMOST_DR5_DATA/DR5/LAM05_2MS_AP9_SD14_UC4_PS1_AW_Carlin_M.fits``
+    :raises ConfigError: no path and no LAMOST_DR5_DATA; FileNotFoundError; DataFormatError (not FITS)
+    """
+    from astropy.io import fits
+
+    if path is None:
+        folder = lamost_env()
+        if folder is None:
+            raise ConfigError("no path given and LAMOST_DR5_DATA (or LASMOT_DR5_DATA) is not set")
+        path = folder / ALLSTAR_DR5
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"LAMOST DR5 catalogue {path} does not exist")
+    try:
+        hdul = fits.open(path, memmap=True)
+        hdul.verify("exception")
+        _ = hdul[1].columns  # a catalogue has a table in extension 1
+    except Exception as exc:  # astropy raises OSError/ValueError/IndexError/VerifyError for bad files
+        raise DataFormatError(f"cannot read LAMOST DR5 catalogue {path}: {type(exc).__name__}: {exc}") from exc
+    return hdul
+
+
+__all__ = ["ALLSTAR_DR5", "lamost_env", "load_allstar_dr5", "load_lamost_catalog"]

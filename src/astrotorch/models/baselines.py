@@ -13,8 +13,12 @@ import torch
 from torch import nn
 
 from astrotorch.errors import InputValidationError, NotFittedError
-from astrotorch.models.base import AstroModel, _is_missing
+from astrotorch.models.base import AstroModel
+from astrotorch.models.hyperparams import check_choice, check_float, check_int, check_int_sequence
+from astrotorch.models.labels import is_missing
 from astrotorch.models.registry import register_model
+
+ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
 from astrotorch.nn.layers import MCDropout
 
 
@@ -55,14 +59,14 @@ class MLP(AstroModel):
     def __init__(self, num_hidden: tuple[int, ...] | list[int] = (256, 128), activation: str = "relu", **kwargs: Any) -> None:
         kwargs.setdefault("lr", 0.001)
         super().__init__(**kwargs)
-        self.num_hidden = tuple(int(h) for h in num_hidden)
-        if activation not in ("relu", "gelu", "tanh", "silu"):
-            raise InputValidationError(f"activation must be relu, gelu, tanh or silu, got {activation!r}")
+        check_int_sequence("num_hidden", num_hidden, 1)
+        check_choice("activation", activation, ACTIVATIONS)
+        self.num_hidden = num_hidden
         self.activation = activation
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
         n_in = int(np.prod(input_shape))
-        return _MLP(n_in, self.num_hidden, output_dim, self.dropout_rate, mc=False, heteroscedastic=False,
+        return _MLP(n_in, tuple(self.num_hidden), output_dim, self.dropout_rate, mc=False, heteroscedastic=False,
                     activation=self.activation)
 
 
@@ -79,12 +83,17 @@ class BayesianMLP(MLP):
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
         n_in = int(np.prod(input_shape))
-        return _MLP(n_in, self.num_hidden, output_dim, self.dropout_rate, mc=True,
+        return _MLP(n_in, tuple(self.num_hidden), output_dim, self.dropout_rate, mc=True,
                     heteroscedastic=self.task == "regression", activation=self.activation)
 
 
 class _SklearnRegressor(AstroModel):
     """Shared plumbing for scikit-learn regressors: one estimator per label, fitted on its valid rows."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.task != "regression":
+            raise InputValidationError(f"{type(self).__name__} supports task='regression' only, got task={self.task!r}")
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
         # no torch network: an empty module keeps the base-class bookkeeping uniform
@@ -94,14 +103,15 @@ class _SklearnRegressor(AstroModel):
         raise NotImplementedError
 
     def fit(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None, sample_weight: Any = None,
-            ckpt_path: str | None = None, warm_start: bool = False) -> AstroModel:
-        if self.task != "regression":
-            raise InputValidationError(f"{type(self).__name__} supports regression only")
+            ckpt_path: str | None = None, warm_start: bool = False, *, callbacks: Any = None, logger: Any = None,
+            trainer_kwargs: Any = None) -> AstroModel:
+        """Fit the scikit-learn estimators (no Lightning: ``callbacks``/``logger``/``trainer_kwargs`` unused)."""
         ds = self._prepare_arrays(x, y, y_err, sample_weight, warm_start=False)
         xn = ds.x.numpy().reshape(len(ds), -1)
         yn = ds.y.numpy()
         w = None if ds.weight is None else ds.weight.numpy()
         self.network = self.build_network(self.input_shape, int(self.output_dim))
+        self._set_n_features_in()
         self._fit_estimators(xn, yn, w)
         return self
 
@@ -116,7 +126,7 @@ class _SklearnRegressor(AstroModel):
         z = self._predict_normalised(np.asarray(xn).reshape(len(xn), -1))
         return np.asarray(self._label_norm.denormalize(z.astype(np.float32)), np.float32)
 
-    def jacobian(self, x: Any, mean_output: bool = False, batch_size: int = 64) -> np.ndarray:
+    def jacobian(self, x: Any, mean_output: bool = False, *args: Any, **kwargs: Any) -> np.ndarray:
         raise InputValidationError(f"{type(self).__name__} is not differentiable with torch: no jacobian")
 
     hessian = jacobian  # type: ignore[assignment]
@@ -135,18 +145,20 @@ class LinearRegression(_SklearnRegressor):
 
     name = "linear"
 
+    _coef: np.ndarray | None = None
+    _intercept: np.ndarray | None = None
+
     def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        check_float("alpha", alpha, 0.0)
         self.alpha = alpha
-        self._coef: np.ndarray | None = None
-        self._intercept: np.ndarray | None = None
 
     def _fit_estimators(self, xn: np.ndarray, yn: np.ndarray, w: np.ndarray | None) -> None:
         from sklearn.linear_model import Ridge
 
         coefs, icepts = [], []
         for j in range(yn.shape[1]):
-            valid = ~_is_missing(yn[:, j])
+            valid = ~is_missing(yn[:, j])
             if valid.sum() < 2:
                 coefs.append(np.zeros(xn.shape[1], np.float32))
                 icepts.append(0.0)
@@ -160,10 +172,14 @@ class LinearRegression(_SklearnRegressor):
     def _predict_normalised(self, xn: np.ndarray) -> np.ndarray:
         if self._coef is None:
             raise NotFittedError("LinearRegression is not fitted")
-        return xn @ self._coef.T + self._intercept
+        # float64: a row's prediction must not depend on which other rows share its matrix product
+        return xn.astype(np.float64) @ self._coef.T.astype(np.float64) + self._intercept.astype(np.float64)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {"coef": torch.as_tensor(self._coef), "intercept": torch.as_tensor(self._intercept)}
+
+    def _weight_tensor_names(self) -> set[str]:
+        return {"coef", "intercept"}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self._coef = tensors["coef"].numpy()
@@ -179,15 +195,23 @@ class KNNRegressor(_SklearnRegressor):
 
     name = "knn"
 
+    _train_x: np.ndarray | None = None
+    _train_y: np.ndarray | None = None
+    _estimators: list[Any] | None = None
+
     def __init__(self, n_neighbors: int = 10, weights: str = "distance", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        check_int("n_neighbors", n_neighbors, 1)
+        check_choice("weights", weights, ("distance", "uniform"))
         self.n_neighbors = n_neighbors
         self.weights = weights
-        self._train_x: np.ndarray | None = None
-        self._train_y: np.ndarray | None = None
-        self._estimators: list[Any] | None = None
 
     def _fit_estimators(self, xn: np.ndarray, yn: np.ndarray, w: np.ndarray | None) -> None:
+        if w is not None:
+            import warnings
+
+            warnings.warn("KNNRegressor ignores sample_weight (neighbours are weighted by distance only)",
+                          UserWarning, stacklevel=3)
         self._train_x = xn.astype(np.float32)
         self._train_y = yn.astype(np.float32)
         self._build()
@@ -198,7 +222,7 @@ class KNNRegressor(_SklearnRegressor):
         assert self._train_x is not None and self._train_y is not None
         self._estimators = []
         for j in range(self._train_y.shape[1]):
-            valid = ~_is_missing(self._train_y[:, j])
+            valid = ~is_missing(self._train_y[:, j])
             k = min(self.n_neighbors, int(valid.sum()))
             if k < 1:
                 self._estimators.append(None)

@@ -35,7 +35,9 @@ from torch import nn
 
 from astrotorch.errors import InputValidationError
 from astrotorch.models.arch.cluster import ClusterMassNet
-from astrotorch.models.base import AstroModel, _to_numpy
+from astrotorch.models.base import AstroModel
+from astrotorch.models.data import to_numpy as _to_numpy
+from astrotorch.models.hyperparams import check_bool, check_choice, check_float, check_int, check_int_sequence
 from astrotorch.models.registry import register_model
 
 LOSSES = ("mse", "mae", "huber", "gaussian_nll")
@@ -55,8 +57,12 @@ class ClusterMassCNN(AstroModel):
     """
 
     name = "cluster_mass_cnn"
-    bayesian: ClassVar[bool] = False  # per instance: True for loss="gaussian_nll"
     channels_last_input: ClassVar[bool] = True
+
+    @property  # type: ignore[override]
+    def bayesian(self) -> bool:
+        """The Bayesian (mean, σ) API applies when the network predicts a variance."""
+        return self.loss == "gaussian_nll"
 
     def __init__(
         self,
@@ -74,13 +80,15 @@ class ClusterMassCNN(AstroModel):
         input_norm_mode: Any = None,
         labels_norm_mode: int | str = 2,
         mc_num: int | None = None,
-        targetname: list[str] | None = None,
+        targetname: list[str] | tuple[str, ...] | None = ("log10_m500",),
         **kwargs: Any,
     ) -> None:
-        if loss not in LOSSES:
-            raise InputValidationError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if not huber_delta > 0:
-            raise InputValidationError(f"huber_delta must be > 0, got {huber_delta}")
+        check_choice("loss", loss, LOSSES)
+        check_float("huber_delta", huber_delta, 0.0, low_inclusive=False)
+        check_int_sequence("widths", widths, 1)
+        check_int("hidden", hidden, 1)
+        check_bool("log_counts", log_counts)
+        check_float("dropout_rate", kwargs.get("dropout_rate", 0.0), 0.0, 1.0, high_inclusive=False)
         dropout = float(kwargs.get("dropout_rate", 0.0))
         super().__init__(
             max_epochs=max_epochs,
@@ -93,16 +101,14 @@ class ClusterMassCNN(AstroModel):
             labels_norm_mode=labels_norm_mode,
             # without dropout every MC sample is identical: one pass is exact
             mc_num=mc_num if mc_num is not None else (1 if dropout == 0.0 else 50),
-            targetname=targetname if targetname is not None else ["log10_m500"],
+            targetname=targetname,
             **kwargs,
         )
         self.loss = loss
         self.huber_delta = huber_delta
-        self.widths = [int(w) for w in widths]
+        self.widths = widths
         self.hidden = hidden
         self.log_counts = log_counts
-        # the Bayesian (mean, σ) API applies when the network predicts a variance
-        self.bayesian = loss == "gaussian_nll"  # type: ignore[misc]
 
     # ------------------------------------------------------------------ hooks
     def prepare_x(self, x: Any) -> dict[str, np.ndarray]:
@@ -131,7 +137,7 @@ class ClusterMassCNN(AstroModel):
             raise InputValidationError(f"cluster_mass_cnn predicts one label (log10 M500), got {output_dim}")
         n_bands = int(input_shape["image"][0])
         return ClusterMassNet(
-            n_bands, widths=tuple(self.widths), hidden=self.hidden, heteroscedastic=self.loss == "gaussian_nll",
+            n_bands, widths=tuple(int(w) for w in self.widths), hidden=self.hidden, heteroscedastic=self.loss == "gaussian_nll",
             dropout_rate=self.dropout_rate,
         )
 
@@ -185,4 +191,48 @@ class ClusterMassCNN(AstroModel):
         return res
 
 
-__all__ = ["ClusterMassCNN", "LOSSES"]
+#: the mass bins of the acceptance checks: 0.2 dex over the mock generator's 13.8–15.2 range
+DEFAULT_MASS_EDGES = tuple(round(13.8 + 0.2 * i, 1) for i in range(8))
+
+
+def mass_slope(true_logm: Any, pred_logm: Any, lo: float = 13.8, hi: float = 15.2) -> float:
+    """Least-squares slope of predicted against true log10 M500 for true masses in [lo, hi]: 1 when the
+    error does not depend on mass, < 1 when low masses are over- and high masses under-estimated."""
+    t = np.asarray(true_logm, dtype=np.float64).ravel()
+    p = np.asarray(pred_logm, dtype=np.float64).ravel()
+    if t.shape != p.shape:
+        raise InputValidationError(f"{t.size} true but {p.size} predicted masses")
+    sel = (t >= lo) & (t <= hi) & np.isfinite(p)
+    if sel.sum() < 3:
+        raise InputValidationError(f"fewer than 3 clusters with true log10 M500 in [{lo}, {hi}]")
+    return float(np.polyfit(t[sel], p[sel], 1)[0])
+
+
+def binned_mass_bias(true_logm: Any, pred_logm: Any, edges: Any | None = None, sigma: Any | None = None) -> list[dict[str, float]]:
+    """Per bin of true log10 M500 (``edges``, default :data:`DEFAULT_MASS_EDGES`): number of clusters,
+    bias (mean of predicted − true, dex), scatter (its standard deviation, dex) and, with ``sigma``,
+    the z-score standard deviation. One dict per bin (``lo``, ``hi``, ``n``, ``bias_dex``,
+    ``scatter_dex``[, ``zscore_std``]), for :func:`astrotorch.train.runs.markdown_table`."""
+    t = np.asarray(true_logm, dtype=np.float64).ravel()
+    p = np.asarray(pred_logm, dtype=np.float64).ravel()
+    if t.shape != p.shape:
+        raise InputValidationError(f"{t.size} true but {p.size} predicted masses")
+    e = np.asarray(DEFAULT_MASS_EDGES if edges is None else edges, dtype=np.float64)
+    if e.ndim != 1 or e.size < 2 or np.any(np.diff(e) <= 0):
+        raise InputValidationError(f"edges must be increasing with at least two values, got {e.tolist()}")
+    s = None if sigma is None else np.asarray(sigma, dtype=np.float64).ravel()
+    rows = []
+    for i, (lo, hi) in enumerate(zip(e[:-1], e[1:])):
+        # the last bin includes its upper edge
+        sel = (t >= lo) & ((t < hi) if i < e.size - 2 else (t <= hi))
+        r = p[sel] - t[sel]
+        row = {"lo": float(lo), "hi": float(hi), "n": int(sel.sum()),
+               "bias_dex": float(r.mean()) if r.size else float("nan"),
+               "scatter_dex": float(r.std(ddof=1)) if r.size > 1 else float("nan")}
+        if s is not None:
+            row["zscore_std"] = float((r / s[sel]).std(ddof=1)) if r.size > 1 else float("nan")
+        rows.append(row)
+    return rows
+
+
+__all__ = ["ClusterMassCNN", "LOSSES", "DEFAULT_MASS_EDGES", "mass_slope", "binned_mass_bias"]

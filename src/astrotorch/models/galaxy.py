@@ -1,8 +1,10 @@
 """Galaxy-morphology classifiers: astroNN's Galaxy10CNN / Cifar10CNN and a Bayesian residual CNN.
 
 Inputs are images as astroNN takes them, ``(N, H, W, C)`` arrays (uint8 or float); the model
-transposes them to channels-first. Outputs are class probabilities ``(N, n_classes)``; the Bayesian
-``galaxy_resnet`` also returns standard deviations of the probabilities (``{"model", "total"}``).
+transposes them to channels-first. ``predict`` returns the class labels (scikit-learn's convention),
+``predict_proba`` the class probabilities ``(N, n_classes)``; the Bayesian ``galaxy_resnet`` also
+returns standard deviations of the probabilities with ``predict_proba(x, return_std=True)``
+(``{"model", "total"}``).
 
 Calibration: after training, every model here fits one temperature ``T`` (logits / T) on the
 *validation* split by minimising the negative log-likelihood of the probabilities exactly as
@@ -14,7 +16,7 @@ Example::
     from astrotorch.models import create_model
     m = create_model("galaxy_resnet", max_epochs=20, targetname=names)
     m.fit(images_uint8, labels)            # (N, 69, 69, 3), (N,)
-    probs, std = m.predict(test_images)
+    probs, std = m.predict_proba(test_images, return_std=True)
     m.evaluate(test_images, test_labels)   # accuracy, log_loss, ece
 """
 
@@ -32,6 +34,7 @@ from astrotorch.datasets.galaxy10 import DECALS_CLASSES
 from astrotorch.errors import InputValidationError
 from astrotorch.models.arch.galaxy import Cifar10CNNNet, GalaxyResNetNet, RightAngleShiftAugment, dihedral_views
 from astrotorch.models.base import AstroModel, deterministic_layers
+from astrotorch.models.hyperparams import check_bool, check_choice, check_float, check_int, check_int_sequence
 from astrotorch.models.registry import register_model
 
 #: Galaxy10 DECaLS class names (one definition, in astrotorch.datasets.galaxy10)
@@ -59,7 +62,7 @@ class _MirrorSwapDataset(Dataset):
 
     A mirror image of a clockwise spiral is an anticlockwise spiral, so for chiral class sets a flip
     is a valid augmentation *if* the label is swapped too (``label_map``, e.g. ``[0, 2, 1, 3, 4]``).
-    The coin is ``torch``'s global generator, which Lightning seeds (``seed_everything``).
+    The coin is ``torch``'s global generator, which ``fit`` seeds from ``seed`` for its duration.
     """
 
     def __init__(self, base: Dataset, label_map: list[int]) -> None:
@@ -103,6 +106,10 @@ class _ImageClassifier(AstroModel):
     """Shared machinery: NHWC input, augmentation choice, validation split capture, temperature."""
 
     channels_last_input: ClassVar[bool] = True
+    #: class names used when ``targetname`` is None (none: class labels come from ``y``)
+    default_targetname: ClassVar[tuple[str, ...] | None] = None
+    temperature_: float = 1.0
+    _val_ds: Dataset | None = None
 
     def __init__(
         self,
@@ -118,13 +125,22 @@ class _ImageClassifier(AstroModel):
         super().__init__(**kwargs)
         if self.task != "classification":
             raise InputValidationError(f"{type(self).__name__} is a classifier: task must be 'classification'")
+        check_bool("augment", augment)
+        check_int("max_shift", max_shift, 0)
+        if chirality_sensitive is not None:
+            check_bool("chirality_sensitive", chirality_sensitive)
+        check_bool("mirror_swap", mirror_swap)
+        check_bool("temperature_scaling", temperature_scaling)
         self.augment = augment
         self.max_shift = max_shift
         self.chirality_sensitive = chirality_sensitive
         self.mirror_swap = mirror_swap
         self.temperature_scaling = temperature_scaling
-        self.temperature_: float = 1.0
-        self._val_ds: Dataset | None = None
+
+    def class_names(self) -> list[str] | None:
+        """``targetname``, or the model's default class names when it is None."""
+        names = self.targetname if self.targetname is not None else self.default_targetname
+        return None if names is None else list(names)
 
     # ------------------------------------------------------------------ hooks
     def prepare_x(self, x: Any) -> np.ndarray:
@@ -138,7 +154,7 @@ class _ImageClassifier(AstroModel):
         """Mirror-image augmentation is used only for class sets without handedness."""
         chiral = self.chirality_sensitive
         if chiral is None:
-            chiral = classes_are_chiral(self.targetname)
+            chiral = classes_are_chiral(self.class_names())
         return not chiral
 
     def _augmenter(self) -> nn.Module | None:
@@ -150,7 +166,7 @@ class _ImageClassifier(AstroModel):
         train, val = super()._split(ds)
         self._val_ds = val  # kept for temperature scaling after training
         # chiral classes: mirror images are still usable when the handed labels are swapped with them
-        mapping = mirror_label_map(self.targetname) if (self.augment and self.mirror_swap) else None
+        mapping = mirror_label_map(self.class_names()) if (self.augment and self.mirror_swap) else None
         if mapping is not None and not self.flips_allowed():
             train = _MirrorSwapDataset(train, mapping)
         return train, val
@@ -185,7 +201,7 @@ class _ImageClassifier(AstroModel):
         """
         if not getattr(self, "tta", False):
             return [(xb, None)]
-        mapping = None if self.flips_allowed() else mirror_label_map(self.targetname)
+        mapping = None if self.flips_allowed() else mirror_label_map(self.class_names())
         use_mirrors = self.flips_allowed() or mapping is not None
         return [(v, mapping if m else None) for v, m in dihedral_views(xb) if use_mirrors or not m]
 
@@ -222,17 +238,19 @@ class _ImageClassifier(AstroModel):
                 outs.append(self._logit_samples_batch(net, batch["x"].to(device), n_samples, gen))
         return torch.cat(outs, dim=1), torch.cat(ys)
 
-    def predict(
-        self, x: Any, x_err: Any = None, batch_size: int | None = None
+    def predict_proba(
+        self, x: Any, x_err: Any = None, batch_size: int | None = None, return_std: bool = False
     ) -> np.ndarray | tuple[np.ndarray, dict[str, np.ndarray]]:
         """Class probabilities; with ``tta`` averaged over the test-time views (see :meth:`_tta_views`).
 
-        Bayesian models return ``(probs, {"model", "total"})``: the standard deviation of the
-        probability over MC draws and views. Without ``tta`` (or with ``x_err``) this is
-        :meth:`AstroModel.predict`.
+        ``return_std=True`` (Bayesian models): ``(probs, {"model", "total"})``, the standard deviation
+        of the probability over MC draws and views. Without ``tta`` (or with ``x_err``) this is
+        :meth:`AstroModel.predict_proba`.
         """
         if not getattr(self, "tta", False) or x_err is not None:
-            return super().predict(x, x_err=x_err, batch_size=batch_size)
+            return super().predict_proba(x, x_err=x_err, batch_size=batch_size, return_std=return_std)
+        if return_std and not self.bayesian:
+            raise InputValidationError(f"{type(self).__name__} is not Bayesian: predict_proba has no return_std")
         xn, n = self._prepare_inference_input(x)
         device = self._inference_device()
         net = self.network.to(device)
@@ -247,7 +265,7 @@ class _ImageClassifier(AstroModel):
                 means.append(p.mean(0).numpy())
                 sds.append(p.std(0, unbiased=False).numpy())
         probs = np.concatenate(means)
-        if not self.bayesian:
+        if not return_std:
             return probs
         sd = np.concatenate(sds)
         return probs, {"model": sd, "total": sd}
@@ -309,9 +327,19 @@ class Cifar10CNN(_ImageClassifier):
         labels_norm_mode: int | str = 0,
         augment: bool = False,
         temperature_scaling: bool = False,
-        targetname: list[str] | None = None,
+        targetname: list[str] | tuple[str, ...] | None = CIFAR10_CLASSES,
+        num_filters: tuple[int, int] = (8, 16),
+        num_hidden: tuple[int, int] = (256, 128),
+        pool_length: int = 4,
         **kwargs: Any,
     ) -> None:
+        # astroNN's layer sizes (other widths come from converted astroNN folders); stored as given
+        check_int_sequence("num_filters", num_filters)
+        check_int_sequence("num_hidden", num_hidden)
+        check_int("pool_length", pool_length, minimum=1)
+        self.num_filters = num_filters
+        self.num_hidden = num_hidden
+        self.pool_length = pool_length
         super().__init__(
             max_epochs=max_epochs,
             lr=lr,
@@ -322,12 +350,13 @@ class Cifar10CNN(_ImageClassifier):
             labels_norm_mode=labels_norm_mode,
             augment=augment,
             temperature_scaling=temperature_scaling,
-            targetname=list(targetname) if targetname is not None else list(self.default_targetname),
+            targetname=targetname,
             **kwargs,
         )
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
-        return Cifar10CNNNet(tuple(input_shape), output_dim, dropout_rate=self.dropout_rate, augment=self._augmenter())
+        return Cifar10CNNNet(tuple(input_shape), output_dim, dropout_rate=self.dropout_rate, num_filters=tuple(self.num_filters),
+                             num_hidden=tuple(self.num_hidden), pool=int(self.pool_length), augment=self._augmenter())
 
 
 @register_model
@@ -340,6 +369,9 @@ class Galaxy10CNN(Cifar10CNN):
 
     name = "galaxy10_cnn"
     default_targetname: ClassVar[tuple[str, ...]] = GALAXY10_DECALS_CLASSES
+
+    def __init__(self, *, targetname: list[str] | tuple[str, ...] | None = GALAXY10_DECALS_CLASSES, **kwargs: Any) -> None:
+        super().__init__(targetname=targetname, **kwargs)
 
 
 def _warmup_cosine_module(network: nn.Module, model: AstroModel) -> Any:
@@ -445,13 +477,22 @@ class GalaxyResNet(_ImageClassifier):
             mc_num=mc_num,
             **kwargs,
         )
-        if lr_schedule not in ("cosine", "plateau"):
-            raise InputValidationError(f"lr_schedule must be 'cosine' or 'plateau', got {lr_schedule!r}")
+        check_choice("lr_schedule", lr_schedule, ("cosine", "plateau"))
         if crop is not None:
+            check_float("crop", crop, 0.0, low_inclusive=False)
             frac = isinstance(crop, float) and crop <= 1.0
-            if (frac and crop <= 0.0) or (not frac and int(crop) < 8):
+            if not frac and (crop != int(crop) or int(crop) < 8):
                 raise InputValidationError(f"crop must be None, a fraction in (0, 1] or at least 8 pixels, got {crop}")
-        self.widths = [int(w) for w in widths]
+        check_int_sequence("widths", widths, 1)
+        check_int("blocks_per_stage", blocks_per_stage, 1)
+        check_int("stem_stride", stem_stride, 1)
+        check_int("polar_width", polar_width, 0)
+        check_bool("spiral_features", spiral_features)
+        check_int("hidden", hidden, 1)
+        check_bool("tta", tta)
+        check_float("warmup_fraction", warmup_fraction, 0.0, 1.0)
+        check_float("min_lr_fraction", min_lr_fraction, 0.0, 1.0)
+        self.widths = widths
         self.blocks_per_stage = blocks_per_stage
         self.stem_stride = stem_stride
         self.crop = crop

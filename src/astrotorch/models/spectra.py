@@ -37,7 +37,10 @@ from astrotorch.models.arch.apogee import (
 )
 from astrotorch.models.arch.starnet import StarNet2017Net
 from astrotorch.models.base import AstroModel
+from astrotorch.models.hyperparams import check_bool, check_float, check_int, check_int_sequence
+from astrotorch.models.labels import is_missing
 from astrotorch.models.registry import register_model
+
 
 
 def _n_pix(input_shape: Any) -> int:
@@ -49,8 +52,25 @@ def _n_pix(input_shape: Any) -> int:
     return int(shape[0])
 
 
+def _check_conv_params(num_filters: Any, filter_len: Any, pool_length: Any, num_hidden: Any, activation: Any,
+                       initializer: Any) -> None:
+    check_int_sequence("num_filters", num_filters, 1)
+    check_int("filter_len", filter_len, 1)
+    check_int("pool_length", pool_length, 1)
+    check_int_sequence("num_hidden", num_hidden, 1)
+    if not isinstance(activation, str):
+        raise InputValidationError(f"activation must be a name such as 'relu', got {activation!r}")
+    if not isinstance(initializer, str):
+        raise InputValidationError(f"initializer must be a name such as 'he_normal', got {initializer!r}")
+
+
 class _SpectraModel(AstroModel):
     """Shared conventions: spectra (N, L) or astroNN's (N, L, 1) come in as (N, L) float32."""
+
+    def _conv_args(self) -> tuple[tuple[int, ...], int, int, tuple[int, ...]]:
+        """``num_filters``, ``filter_len``, ``pool_length``, ``num_hidden`` as the architectures take them."""
+        return (tuple(int(f) for f in self.num_filters), int(self.filter_len), int(self.pool_length),
+                tuple(int(h) for h in self.num_hidden))
 
     def prepare_x(self, x: Any) -> np.ndarray | dict[str, np.ndarray]:
         out = super().prepare_x(x)
@@ -95,14 +115,17 @@ class _CalibratedBayesian(_SpectraModel):
     def __init__(self, *args: Any, calibration_snr_factor: Sequence[float] = (1.5, 3.0), calibration_floor: bool = True,
                  masked_error_ratio: float | None = 10.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.calibration_floor = bool(calibration_floor)
-        if masked_error_ratio is not None and not (math.isfinite(float(masked_error_ratio)) and float(masked_error_ratio) > 1.0):
-            raise InputValidationError(f"masked_error_ratio must be a number > 1 or None, got {masked_error_ratio!r}")
-        self.masked_error_ratio = None if masked_error_ratio is None else float(masked_error_ratio)
-        lo, hi = (float(v) for v in calibration_snr_factor)
+        check_bool("calibration_floor", calibration_floor)
+        check_float("masked_error_ratio", masked_error_ratio, 1.0, low_inclusive=False, allow_none=True)
+        try:
+            lo, hi = (float(v) for v in calibration_snr_factor)
+        except (TypeError, ValueError):
+            lo, hi = math.nan, math.nan
         if not 1.0 <= lo <= hi:
             raise InputValidationError(f"calibration_snr_factor must be (low, high) with 1 <= low <= high, got {calibration_snr_factor!r}")
-        self.calibration_snr_factor = (lo, hi)
+        self.calibration_floor = calibration_floor
+        self.masked_error_ratio = masked_error_ratio
+        self.calibration_snr_factor = calibration_snr_factor
 
     def fit(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None, sample_weight: Any = None,
             ckpt_path: str | None = None, warm_start: bool = False) -> AstroModel:
@@ -120,7 +143,7 @@ class _CalibratedBayesian(_SpectraModel):
         # would dominate σ_propagated with pixels that hold no measurement.
         if self.masked_error_ratio is None:
             return x_err
-        return np.where(flagged_by_error(x_err, self.masked_error_ratio), 0.0, x_err).astype(np.float32)
+        return np.where(flagged_by_error(x_err, float(self.masked_error_ratio)), 0.0, x_err).astype(np.float32)
 
     def _calibrate_sigma(self, val_ds: Any) -> None:
         raw = getattr(self, "_fit_raw", None)
@@ -128,8 +151,6 @@ class _CalibratedBayesian(_SpectraModel):
         if raw is None or idx is None:  # streaming Dataset: fall back to the normalised-units estimate
             super()._calibrate_sigma(val_ds)
             return
-        from astrotorch.models.base import _is_missing
-
         x, y, x_err, y_err = raw
         idx = np.asarray(idx)
 
@@ -146,17 +167,17 @@ class _CalibratedBayesian(_SpectraModel):
         xv, ev_x = take(x), take(x_err)
         sets = [(xv, ev_x)]
         if ev_x is not None and not isinstance(xv, Mapping):
-            sets.append(degrade_snr(xv, ev_x, self.calibration_snr_factor, seed=self.seed))
+            sets.append(degrade_snr(xv, ev_x, tuple(float(v) for v in self.calibration_snr_factor), seed=self.seed))
         yv = np.asarray(take(y), dtype=np.float64)
         ev = None if y_err is None else np.asarray(take(y_err), dtype=np.float64)
         parts: list[tuple[np.ndarray, ...]] = []
         for xs, es in sets:
             pred, sig = self.predict(xs, x_err=es)
             yy = yv.reshape(pred.shape)
-            ee = np.zeros_like(yy) if ev is None else np.where(_is_missing(ev.reshape(pred.shape)), 0.0, ev.reshape(pred.shape))
+            ee = np.zeros_like(yy) if ev is None else np.where(is_missing(ev.reshape(pred.shape)), 0.0, ev.reshape(pred.shape))
             mp2 = sig["model"].astype(np.float64) ** 2 + sig["predictive"].astype(np.float64) ** 2
             pp2 = sig["propagated"].astype(np.float64) ** 2 if "propagated" in sig else np.zeros_like(mp2)
-            r = np.where(_is_missing(yy), np.nan, pred - yy)
+            r = np.where(is_missing(yy), np.nan, pred - yy)
             parts.append((r, mp2, pp2, ee))
         r, mp2, pp2, ee = (np.concatenate(a) for a in zip(*parts))
         n_out = r.shape[1]
@@ -267,16 +288,17 @@ class ApogeeCNN(_SpectraModel):
         for k, v in dict(lr=0.005, l2=1e-5, dropout_rate=0.1, max_epochs=100, input_norm_mode=3).items():
             kwargs.setdefault(k, v)
         super().__init__(**kwargs)
-        self.num_filters = tuple(int(f) for f in num_filters)
-        self.filter_len = int(filter_len)
-        self.pool_length = int(pool_length)
-        self.num_hidden = tuple(int(h) for h in num_hidden)
+        _check_conv_params(num_filters, filter_len, pool_length, num_hidden, activation, initializer)
+        self.num_filters = num_filters
+        self.filter_len = filter_len
+        self.pool_length = pool_length
+        self.num_hidden = num_hidden
         self.activation = activation
         self.initializer = initializer
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
-        return ApogeeCNNNet(_n_pix(input_shape), output_dim, self.num_filters, self.filter_len, self.pool_length,
-                            self.num_hidden, self.dropout_rate, self.activation, self.initializer)
+        return ApogeeCNNNet(_n_pix(input_shape), output_dim, *self._conv_args(), self.dropout_rate, self.activation,
+                            self.initializer)
 
 
 @register_model
@@ -301,18 +323,19 @@ class ApogeeBCNN(_CalibratedBayesian):
         for k, v in dict(lr=0.0005, l2=5e-9, dropout_rate=0.3, max_epochs=100, input_norm_mode=3).items():
             kwargs.setdefault(k, v)
         super().__init__(**kwargs)
-        self.num_filters = tuple(int(f) for f in num_filters)
-        self.filter_len = int(filter_len)
-        self.pool_length = int(pool_length)
-        self.num_hidden = tuple(int(h) for h in num_hidden)
+        _check_conv_params(num_filters, filter_len, pool_length, num_hidden, activation, initializer)
+        self.num_filters = num_filters
+        self.filter_len = filter_len
+        self.pool_length = pool_length
+        self.num_hidden = num_hidden
         self.activation = activation
         self.initializer = initializer
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
         if self.task != "regression":
             raise InputValidationError("ApogeeBCNN is a regression model (task='regression')")
-        return ApogeeBCNNNet(_n_pix(input_shape), output_dim, self.num_filters, self.filter_len, self.pool_length,
-                             self.num_hidden, self.dropout_rate, self.activation, self.initializer)
+        return ApogeeBCNNNet(_n_pix(input_shape), output_dim, *self._conv_args(), self.dropout_rate, self.activation,
+                             self.initializer)
 
 
 def aspcap_element_windows(path: str | Path | None = None, dr: int = 17,
@@ -383,26 +406,33 @@ class ApogeeBCNNCensored(_CalibratedBayesian):
         for k, v in dict(lr=0.0005, l2=5e-9, dropout_rate=0.3, max_epochs=50, input_norm_mode=3).items():
             kwargs.setdefault(k, v)
         super().__init__(**kwargs)
-        self.element_windows = _windows_to_indices(element_windows)
-        self.trunk_labels = tuple(trunk_labels)
-        self.wide_labels = tuple(wide_labels)
-        self.num_filters = tuple(int(f) for f in num_filters)
-        self.filter_len = int(filter_len)
-        self.pool_length = int(pool_length)
-        self.num_hidden = tuple(int(h) for h in num_hidden)
+        _windows_to_indices(element_windows)  # validates
+        _check_conv_params(num_filters, filter_len, pool_length, num_hidden, activation, initializer)
+        check_float("maxnorm", maxnorm, 0.0, low_inclusive=False)
+        for pname, labels in (("trunk_labels", trunk_labels), ("wide_labels", wide_labels)):
+            if isinstance(labels, str) or not all(isinstance(v, str) for v in labels):
+                raise InputValidationError(f"{pname} must be a list or tuple of label names, got {labels!r}")
+        self.element_windows = element_windows
+        self.trunk_labels = trunk_labels
+        self.wide_labels = wide_labels
+        self.num_filters = num_filters
+        self.filter_len = filter_len
+        self.pool_length = pool_length
+        self.num_hidden = num_hidden
         self.activation = activation
         self.initializer = initializer
-        self.maxnorm = float(maxnorm)
+        self.maxnorm = maxnorm
 
     def resolved_windows(self, n_pix: int) -> dict[str, np.ndarray]:
         """The element windows as bool masks of ``n_pix`` pixels, keyed by label name."""
-        if self.element_windows == "synthetic":
+        windows = _windows_to_indices(self.element_windows)
+        if windows == "synthetic":
             from astrotorch.datasets.spectra import element_windows
 
             wins = element_windows()
         else:
             wins = {}
-            for name, idx in self.element_windows.items():  # type: ignore[union-attr]
+            for name, idx in windows.items():  # type: ignore[union-attr]
                 idx_arr = np.asarray(idx, dtype=np.int64)
                 if idx_arr.max() >= n_pix:
                     raise InputValidationError(f"window of {name!r} reaches pixel {idx_arr.max()}, spectra have {n_pix}")
@@ -427,9 +457,8 @@ class ApogeeBCNNCensored(_CalibratedBayesian):
         wins = self.resolved_windows(n_pix)
         by_index = {i: wins[n] for i, n in enumerate(names) if n in wins and n not in self.trunk_labels}
         wide = [i for i, n in enumerate(names) if n in self.wide_labels]
-        return ApogeeBCNNCensoredNet(n_pix, output_dim, by_index, wide, self.num_filters, self.filter_len,
-                                     self.pool_length, self.num_hidden, self.dropout_rate, self.activation,
-                                     self.initializer, self.maxnorm)
+        return ApogeeBCNNCensoredNet(n_pix, output_dim, by_index, wide, *self._conv_args(), self.dropout_rate,
+                                     self.activation, self.initializer, float(self.maxnorm))
 
 
 @register_model
@@ -459,10 +488,11 @@ class ApogeeDR14GaiaDR2BCNN(_CalibratedBayesian):
                          targetname=["parallax"]).items():
             kwargs.setdefault(k, v)
         super().__init__(**kwargs)
-        self.num_filters = tuple(int(f) for f in num_filters)
-        self.filter_len = int(filter_len)
-        self.pool_length = int(pool_length)
-        self.num_hidden = tuple(int(h) for h in num_hidden)
+        _check_conv_params(num_filters, filter_len, pool_length, num_hidden, activation, initializer)
+        self.num_filters = num_filters
+        self.filter_len = filter_len
+        self.pool_length = pool_length
+        self.num_hidden = num_hidden
         self.activation = activation
         self.initializer = initializer
         if not isinstance(self.input_norm_mode, Mapping) or self.input_norm_mode.get("mag", 0) != 0:
@@ -486,7 +516,7 @@ class ApogeeDR14GaiaDR2BCNN(_CalibratedBayesian):
         if output_dim != 1:
             raise InputValidationError(f"the target is the parallax (one column), got {output_dim} columns")
         return ApogeeDR14GaiaDR2Net(_n_pix(input_shape["spectra"]), int(np.prod(input_shape["aux"])),
-                                    self.num_filters, self.filter_len, self.pool_length, self.num_hidden,
+                                    *self._conv_args(),
                                     self.dropout_rate, self.activation, self.initializer)
 
     def predict_fakemag(self, x: Any, batch_size: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -534,16 +564,16 @@ class StarNet2017(_SpectraModel):
                          early_stopping_patience=4, early_stopping_min_delta=1e-4, input_norm_mode=3).items():
             kwargs.setdefault(k, v)
         super().__init__(**kwargs)
-        self.num_filters = tuple(int(f) for f in num_filters)
-        self.filter_len = int(filter_len)
-        self.pool_length = int(pool_length)
-        self.num_hidden = tuple(int(h) for h in num_hidden)
+        _check_conv_params(num_filters, filter_len, pool_length, num_hidden, activation, initializer)
+        self.num_filters = num_filters
+        self.filter_len = filter_len
+        self.pool_length = pool_length
+        self.num_hidden = num_hidden
         self.activation = activation
         self.initializer = initializer
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
-        return StarNet2017Net(_n_pix(input_shape), output_dim, self.num_filters, self.filter_len, self.pool_length,
-                              self.num_hidden, self.activation, self.initializer)
+        return StarNet2017Net(_n_pix(input_shape), output_dim, *self._conv_args(), self.activation, self.initializer)
 
 
 __all__ = [

@@ -39,6 +39,7 @@ from astrotorch.models.arch.stars import (
     StellarPhysicsNet,
 )
 from astrotorch.models.base import AstroModel
+from astrotorch.models.hyperparams import check_choice, check_float, check_int
 from astrotorch.models.registry import register_model
 from astrotorch.physics import stellar as ph
 
@@ -178,6 +179,9 @@ class StellarPhysicsModel(AstroModel):
 
     name = "stellar_physics"
     bayesian = True
+    _prefit: dict[str, Any] | None = None
+    _loss_scale: np.ndarray | None = None
+    _mc_var: np.ndarray | None = None
 
     def __init__(
         self,
@@ -197,6 +201,7 @@ class StellarPhysicsModel(AstroModel):
         input_norm_mode: int | str = 0,
         labels_norm_mode: int | str = 0,
         mc_num: int = 50,
+        targetname: list[str] | tuple[str, ...] | None = tuple(STAR_TARGETS),
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -209,23 +214,25 @@ class StellarPhysicsModel(AstroModel):
             input_norm_mode=input_norm_mode,
             labels_norm_mode=labels_norm_mode,
             mc_num=mc_num,
+            targetname=targetname,
             **kwargs,
         )
-        if consistency_weight < 0:
-            raise InputValidationError(f"consistency_weight must be >= 0, got {consistency_weight}")
-        if likelihood not in ("gaussian", "laplace"):
-            raise InputValidationError(f"likelihood must be 'gaussian' or 'laplace', got {likelihood!r}")
+        check_float("consistency_weight", consistency_weight, 0.0)
+        check_choice("likelihood", likelihood, ("gaussian", "laplace"))
+        check_int("hidden", hidden, 1)
+        check_int("n_layers", n_layers, 1)
+        check_float("class_softness", class_softness, 0.0)
+        check_int("max_rule_leaves", max_rule_leaves, 2)
         if input_norm_mode != 0 or labels_norm_mode != 0:
             raise InputValidationError("the stellar model scales its own inputs/labels: keep input_norm_mode=labels_norm_mode=0")
+        if targetname is not None and list(targetname) != list(STAR_TARGETS):
+            raise InputValidationError(f"targetname of the stellar model is fixed to {list(STAR_TARGETS)}, got {targetname!r}")
         self.hidden = hidden
         self.n_layers = n_layers
         self.consistency_weight = consistency_weight
         self.class_softness = class_softness
         self.max_rule_leaves = max_rule_leaves
         self.likelihood = likelihood
-        self.targetname = list(STAR_TARGETS)
-        self._prefit: dict[str, Any] | None = None
-        self._loss_scale: np.ndarray | None = None
 
     # ------------------------------------------------------------------ data layout
     def prepare_x(self, x: Any) -> np.ndarray:
@@ -481,7 +488,7 @@ class StellarPhysicsModel(AstroModel):
             frame[c] = frame[c].round().astype(np.int64)
         return frame
 
-    def evaluate(self, x: Any, y: Any, y_err: Any = None, batch_size: int | None = None) -> dict[str, Any]:
+    def evaluate(self, x: Any, y: Any, x_err: Any = None, y_err: Any = None, batch_size: int | None = None) -> dict[str, Any]:
         """Per-output metrics (see :func:`stellar_metrics`) and the physics-violation report."""
         frame = self.predict_frame(x)
         truth = pd.DataFrame(_targets_array(y), columns=STAR_TARGETS)

@@ -7,8 +7,10 @@
   epoch-level metric, the learning rate and the epoch's wall time; ``to_dataframe()`` /
   ``to_csv()`` (the model writes ``history.csv`` from it).
 * :class:`EpochTimer` — wall-clock seconds per training epoch, for benchmarks.
+* :class:`EpochProgress` — one line per epoch (epoch/max, train and validation loss, elapsed time)
+  for output that is not a terminal (logs, CI), where a progress bar is noise.
 
-All three keep their state in ``state_dict`` so a run resumed from a Lightning checkpoint continues
+The first three keep their state in ``state_dict`` so a run resumed from a Lightning checkpoint continues
 its history instead of starting a new one.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from typing import Any, Iterable, Mapping
 
@@ -235,7 +238,57 @@ class EpochTimer(pl.Callback):
         self.times = list(state_dict.get("times", []))
 
 
+class EpochProgress(pl.Callback):
+    """Print exactly one line per training epoch to ``stream`` (default: ``sys.stderr``), e.g.::
+
+        epoch 3/50  loss 0.1234  val_loss 0.2345  elapsed 12.3s
+
+    ``loss``/``val_loss`` are the epoch means Lightning logged (``val_loss`` only with a validation
+    split); ``elapsed`` is the wall time since the fit started (seconds). Only the global-zero rank
+    prints. astrotorch adds it when the ``progress`` setting resolves to ``"epoch"``.
+    """
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__()
+        self.stream = stream
+        self._t0: float | None = None
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._t0 = time.perf_counter()
+
+    def format_line(self, epoch: int, max_epochs: int | None, metrics: Mapping[str, Any], elapsed: float) -> str:
+        """The line for one epoch (``epoch`` 1-based)."""
+        total = "?" if max_epochs is None or max_epochs < 0 else str(max_epochs)
+        parts = [f"epoch {epoch}/{total}"]
+        for key in ("loss", "val_loss"):
+            value = _to_float(metrics.get(key))
+            if value is not None:
+                parts.append(f"{key} {value:.4g}")
+        parts.append(f"elapsed {elapsed:.1f}s")
+        return "  ".join(parts)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        elapsed = time.perf_counter() - (self._t0 if self._t0 is not None else time.perf_counter())
+        line = self.format_line(trainer.current_epoch + 1, trainer.max_epochs, trainer.callback_metrics, elapsed)
+        stream = self.stream if self.stream is not None else sys.stderr
+        print(line, file=stream, flush=True)
+
+
 # astroNN name
 VirtualCSVLogger = HistoryRecorder
 
-__all__ = ["NonFiniteLossError", "ErrorOnNaN", "HistoryRecorder", "VirtualCSVLogger", "EpochTimer"]
+
+def __getattr__(name: str) -> Any:
+    # astroNN's own spelling, ``VirutalCSVLogger`` (with ``savefile()``), lives in nn/astronn_callbacks.py,
+    # which builds on this module: imported on first use to avoid a circular import
+    if name == "VirutalCSVLogger":
+        from astrotorch.nn.astronn_callbacks import VirutalCSVLogger
+
+        return VirutalCSVLogger
+    raise AttributeError(f"module 'astrotorch.nn.callbacks' has no attribute {name!r}")
+
+
+__all__ = ["NonFiniteLossError", "ErrorOnNaN", "HistoryRecorder", "VirtualCSVLogger", "VirutalCSVLogger", "EpochTimer",
+           "EpochProgress"]

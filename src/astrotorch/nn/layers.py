@@ -7,6 +7,9 @@ inference mode; ``disable=True`` turns the randomness off. Every layer here carr
 ``stochastic`` attribute (True when it draws random numbers at inference), which
 :mod:`astrotorch.uncertainty.mc` uses to find where the deterministic part of a network ends.
 
+astroNN's utility layers (PolyFit, StopGrad, BoolMask) live in :mod:`astrotorch.nn.tool_layers` and its
+fast-MC layers in :mod:`astrotorch.nn.fastmc`; both are re-exported here.
+
 Extra loss terms (concrete-dropout regularisation, VAE KL divergence) are exposed on the layer
 (``.regularization`` / ``.loss``) and summed over a network by :func:`auxiliary_loss`.
 """
@@ -20,8 +23,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.modules.lazy import LazyModuleMixin
-from torch.nn.parameter import UninitializedParameter
 
 from astrotorch.errors import ConfigError, InputValidationError, ShapeMismatchError
 
@@ -359,32 +360,44 @@ class MCBatchNorm(nn.Module):
     ``nn.BatchNorm*`` (and updates running statistics); in ``eval()`` it keeps using the statistics
     of the batch at hand, which makes predictions depend on the batch drawn, the stochastic
     behaviour astroNN's MC batch norm relies on. With ``disable=True`` it is an ordinary batch
-    norm (running statistics at inference).
+    norm (running statistics at inference). ``num_features=None`` (astroNN's ``MCBatchNorm()``)
+    sizes the layer on its first input: run one forward pass before creating an optimiser.
     """
 
     def __init__(
         self,
-        num_features: int,
+        num_features: int | None = None,
         eps: float = 1e-3,
         momentum: float = 0.01,
         affine: bool = True,
         disable: bool = False,
     ) -> None:
         super().__init__()
-        if int(num_features) < 1:
-            raise ConfigError(f"num_features must be a positive integer, got {num_features!r}")
-        self.num_features = int(num_features)
         self.eps = float(eps)
         self.momentum = float(momentum)
         self.disable = bool(disable)
-        if affine:
-            self.weight = nn.Parameter(torch.ones(self.num_features))
-            self.bias = nn.Parameter(torch.zeros(self.num_features))
+        self.affine = bool(affine)
+        if num_features is None:  # astroNN's MCBatchNorm(): the size comes from the first input
+            self.num_features = 0
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            return
+        if isinstance(num_features, bool) or int(num_features) < 1:
+            raise ConfigError(f"num_features must be a positive integer, got {num_features!r}")
+        self._allocate(int(num_features))
+
+    def _allocate(self, num_features: int, device: Any = None) -> None:
+        self.num_features = num_features
+        if self.affine:
+            self.weight = nn.Parameter(torch.ones(num_features, device=device))
+            self.bias = nn.Parameter(torch.zeros(num_features, device=device))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
-        self.register_buffer("running_mean", torch.zeros(self.num_features))
-        self.register_buffer("running_var", torch.ones(self.num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features, device=device))
+        self.register_buffer("running_var", torch.ones(num_features, device=device))
 
     @property
     def stochastic(self) -> bool:
@@ -392,6 +405,9 @@ class MCBatchNorm(nn.Module):
         return not self.disable
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.num_features == 0 and x.ndim >= 2:
+            # sized on the first call (create it before the optimiser so its parameters are included)
+            self._allocate(int(x.shape[1]), device=x.device)
         if x.ndim < 2 or x.shape[1] != self.num_features:
             raise ShapeMismatchError(
                 f"MCBatchNorm({self.num_features}) expects (N, {self.num_features}, ...) inputs, "
@@ -437,7 +453,11 @@ class ErrorProp(nn.Module):
         """True: the layer adds noise at inference unless disabled."""
         return not self.disable
 
-    def forward(self, x: Tensor, x_err: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor | Sequence[Tensor], x_err: Tensor | None = None) -> Tensor:
+        if isinstance(x, (list, tuple)):  # astroNN's call: ErrorProp()([x, x_err])
+            if len(x) != 2 or x_err is not None:
+                raise InputValidationError("ErrorProp takes (x, x_err) or a [x, x_err] list")
+            x, x_err = x
         if self.training or self.disable:
             return x
         err = x_err if x_err is not None else self.input_err
@@ -495,149 +515,8 @@ class KLDivergence(nn.Module):
         return f"weight={self.weight}"
 
 
-class PolyFit(LazyModuleMixin, nn.Module):
-    """Polynomial layer with learnable coefficients (astroNN's ``PolyFit``).
-
-    For input ``x`` of shape ``(N, J)``::
-
-        out[n, k] = sum_j sum_{i=0..deg} W[i, j, k] * x[n, j] ** i   (+ sum_j x[n, j] if use_xbias)
-
-    i.e. ``output = P(x) + x`` with ``use_xbias`` (a residual on the input) or ``P(x)`` without.
-
-    Parameters
-    ----------
-    deg:
-        Polynomial degree (>= 0).
-    output_units:
-        Number of outputs ``K``.
-    use_xbias:
-        Add the (summed) input to the polynomial, astroNN's ``output = P(inputs) + inputs``.
-    init_w:
-        Optional initial coefficients, nested list/array of shape ``(deg + 1, input_dim, output_units)``
-        (``init_w[i][j][k]`` multiplies ``x_j ** i`` for output ``k``); it fixes ``input_dim``.
-    input_dim:
-        Number of input features; if neither this nor ``init_w`` is given the weights are created
-        on the first forward pass.
-    """
-
-    cls_to_become = None
-    stochastic = False
-
-    def __init__(
-        self,
-        deg: int = 1,
-        output_units: int = 1,
-        use_xbias: bool = True,
-        init_w: Sequence[Any] | np.ndarray | Tensor | None = None,
-        input_dim: int | None = None,
-    ) -> None:
-        super().__init__()
-        if isinstance(deg, bool) or not isinstance(deg, (int, np.integer)) or deg < 0:
-            raise ConfigError(f"deg must be a non-negative integer, got {deg!r}")
-        if (
-            isinstance(output_units, bool)
-            or not isinstance(output_units, (int, np.integer))
-            or output_units < 1
-        ):
-            raise ConfigError(f"output_units must be a positive integer, got {output_units!r}")
-        self.deg = int(deg)
-        self.output_units = int(output_units)
-        self.use_xbias = bool(use_xbias)
-        if init_w is not None:
-            w = torch.as_tensor(np.asarray(init_w, dtype=np.float32))
-            if w.ndim != 3 or w.shape[0] != self.deg + 1 or w.shape[2] != self.output_units:
-                raise ConfigError(
-                    "init_w must have shape (deg + 1, input_dim, output_units) = "
-                    f"({self.deg + 1}, input_dim, {self.output_units}), got {tuple(w.shape)}"
-                )
-            if input_dim is not None and int(input_dim) != w.shape[1]:
-                raise ConfigError(f"init_w has input_dim {w.shape[1]} but input_dim={input_dim} was given")
-            self.kernel: nn.Parameter = nn.Parameter(w.clone())
-        elif input_dim is not None:
-            if int(input_dim) < 1:
-                raise ConfigError(f"input_dim must be a positive integer, got {input_dim!r}")
-            self.kernel = nn.Parameter(torch.empty(self.deg + 1, int(input_dim), self.output_units))
-            self.reset_parameters()
-        else:
-            self.kernel = UninitializedParameter()
-
-    def reset_parameters(self) -> None:
-        """Keras ``random_normal`` initialisation (std 0.05), as astroNN."""
-        if not self.has_uninitialized_params():
-            nn.init.normal_(self.kernel, mean=0.0, std=0.05)
-
-    def initialize_parameters(self, x: Tensor) -> None:  # called by LazyModuleMixin on the first pass
-        if self.has_uninitialized_params():
-            if x.ndim != 2:
-                raise ShapeMismatchError(f"PolyFit expects (N, input_dim) inputs, got shape {tuple(x.shape)}")
-            with torch.no_grad():
-                self.kernel.materialize((self.deg + 1, int(x.shape[1]), self.output_units))
-                self.reset_parameters()
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 2 or x.shape[1] != self.kernel.shape[1]:
-            raise ShapeMismatchError(
-                f"PolyFit expects (N, {self.kernel.shape[1]}) inputs, got shape {tuple(x.shape)}"
-            )
-        powers = torch.arange(self.deg + 1, device=x.device, dtype=x.dtype)
-        # (N, deg+1, J); pow with exponent 0 gives 1 everywhere, including x = 0
-        xp = x.unsqueeze(1) ** powers.view(1, -1, 1)
-        out = torch.einsum("nij,ijk->nk", xp, self.kernel.to(x.dtype))
-        if self.use_xbias:
-            out = out + x.sum(dim=1, keepdim=True)
-        return out
-
-    def extra_repr(self) -> str:
-        return f"deg={self.deg}, output_units={self.output_units}, use_xbias={self.use_xbias}"
-
-
-class StopGrad(nn.Module):
-    """Identity in the forward pass that blocks gradients (``x.detach()``)."""
-
-    stochastic = False
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.detach()
-
-
-class BoolMask(nn.Module):
-    """Keep the input features selected by a boolean mask (along the last axis).
-
-    For spectra ``(N, L)`` (or ``(N, C, L)``) this selects pixels, e.g. the wavelength windows
-    of one element, as astroNN's ``BoolMask``. Gradients flow to the kept features only.
-    """
-
-    stochastic = False
-
-    def __init__(self, mask: Any) -> None:
-        super().__init__()
-        m = torch.as_tensor(np.asarray(mask))
-        if m.ndim != 1:
-            raise ConfigError(f"BoolMask needs a 1-D mask, got shape {tuple(m.shape)}")
-        if m.dtype != torch.bool:
-            if not bool(((m == 0) | (m == 1)).all()):
-                raise ConfigError("BoolMask mask must be boolean (or 0/1)")
-            m = m.bool()
-        if not bool(m.any()):
-            raise ConfigError("BoolMask mask selects no feature")
-        self.register_buffer("mask", m)
-        self.register_buffer("index", torch.nonzero(m, as_tuple=False).squeeze(1))
-
-    @property
-    def out_features(self) -> int:
-        """Number of features kept."""
-        return int(self.index.numel())
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim < 2 or x.shape[-1] != self.mask.numel():
-            raise ShapeMismatchError(
-                f"BoolMask of length {self.mask.numel()} does not fit input shape {tuple(x.shape)} "
-                "(last axis)"
-            )
-        return x.index_select(-1, self.index)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.mask.numel()}, out_features={self.out_features}"
+#: astroNN's name: ``z_mu, z_log_var = KLDivergenceLayer()([z_mu, z_log_var])`` works unchanged
+KLDivergenceLayer = KLDivergence
 
 
 def auxiliary_loss(module: nn.Module) -> Tensor:
@@ -673,5 +552,14 @@ __all__ = [
     "PolyFit",
     "StopGrad",
     "BoolMask",
+    "KLDivergenceLayer",
+    "FastMCInference",
+    "FastMCRepeat",
+    "FastMCInferenceMeanVar",
+    "TensorInput",
     "auxiliary_loss",
 ]
+
+# astroNN keeps these in astroNN.nn.layers too (one implementation each, in their own modules)
+from astrotorch.nn.fastmc import FastMCInference, FastMCInferenceMeanVar, FastMCRepeat, TensorInput  # noqa: E402
+from astrotorch.nn.tool_layers import BoolMask, PolyFit, StopGrad  # noqa: E402

@@ -19,7 +19,10 @@ afterwards: ``torch.where(mask, f(x), 0)`` back-propagates ``0 * f'(x)``, which 
 gradient.
 
 Classification losses take ``from_logits=True`` by default because astrotorch networks output
-logits (see docs/CONTRACT.md).
+logits (see docs/CONTRACT.md); with ``from_logits=False`` values outside ``[0, 1]`` raise
+:class:`~astrotorch.errors.InputValidationError` rather than being clipped into a number.
+
+For astroNN's exact formulas and per-sample reduction see :mod:`astrotorch.nn.astronn.losses`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import torch.nn.functional as F
 
 from astrotorch.config import magic_number
 from astrotorch.errors import InputValidationError, ShapeMismatchError
+from astrotorch.nn._wrappers import make_loss_wrappers
 
 #: Smallest value used to clip probabilities and denominators (Keras' ``epsilon()``).
 EPSILON: float = 1e-7
@@ -426,9 +430,20 @@ def _prepare_categorical(
     )
 
 
+def _check_probabilities(p: torch.Tensor, fn: str) -> None:
+    """Refuse "probabilities" outside [0, 1] (or NaN) instead of clipping them into a plausible number."""
+    bad = torch.isnan(p) | (p < 0) | (p > 1)
+    if bool(bad.any()):
+        raise InputValidationError(
+            f"{fn} with from_logits=False needs probabilities in [0, 1], got {p[bad][0].item()!r} in y_pred; "
+            "pass logits with from_logits=True"
+        )
+
+
 def _log_probs(y_pred: torch.Tensor, from_logits: bool) -> torch.Tensor:
     if from_logits:
         return F.log_softmax(y_pred, dim=-1)
+    _check_probabilities(y_pred, "categorical_crossentropy")
     # Keras semantics for probabilities: renormalise rows, clip away from 0 and 1
     p = y_pred / y_pred.sum(dim=-1, keepdim=True).clamp_min(EPSILON)
     return torch.log(p.clamp(EPSILON, 1.0 - EPSILON))
@@ -476,6 +491,7 @@ def binary_crossentropy(
     if from_logits:
         per_entry = F.binary_cross_entropy_with_logits(p, t, reduction="none")
     else:
+        _check_probabilities(p, "binary_crossentropy")
         pc = p.clamp(EPSILON, 1.0 - EPSILON)
         per_entry = -(t * torch.log(pc) + (1.0 - t) * torch.log1p(-pc))
     return _masked_mean(per_entry, mask, sample_weight)
@@ -582,6 +598,16 @@ def binary_accuracy(
     prob = torch.sigmoid(p) if from_logits else p
     hit = ((prob > threshold) == (t > 0.5)).to(p.dtype)
     return _masked_mean(hit, mask, sample_weight).detach()
+
+
+# astroNN's Keras-style closures over the other head (porting aid; one loss sees both heads in torch)
+_wrappers = make_loss_wrappers(robust_mse, robust_categorical_crossentropy, robust_binary_crossentropy)
+mse_lin_wrapper = _wrappers["mse_lin_wrapper"]
+mse_var_wrapper = _wrappers["mse_var_wrapper"]
+bayesian_categorical_crossentropy_wrapper = _wrappers["bayesian_categorical_crossentropy_wrapper"]
+bayesian_categorical_crossentropy_var_wrapper = _wrappers["bayesian_categorical_crossentropy_var_wrapper"]
+bayesian_binary_crossentropy_wrapper = _wrappers["bayesian_binary_crossentropy_wrapper"]
+bayesian_binary_crossentropy_var_wrapper = _wrappers["bayesian_binary_crossentropy_var_wrapper"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -699,6 +725,12 @@ __all__ = [
     "bayesian_mse",
     "robust_cce",
     "robust_bce",
+    "mse_lin_wrapper",
+    "mse_var_wrapper",
+    "bayesian_categorical_crossentropy_wrapper",
+    "bayesian_categorical_crossentropy_var_wrapper",
+    "bayesian_binary_crossentropy_wrapper",
+    "bayesian_binary_crossentropy_var_wrapper",
     "get_loss",
     "list_losses",
 ]

@@ -144,6 +144,42 @@ def mean_error(
 
 
 @torch.no_grad()
+def mean_percentage_error(
+    y_true: torch.Tensor,
+    y_pred: torch.Tensor,
+    sample_weight: torch.Tensor | None = None,
+    axis: int | None = None,
+) -> torch.Tensor:
+    """Mean signed ``100 (y_true - y_pred) / max(|y_true|, 1e-7)`` over valid entries (percent)."""
+    t, p, mask = _prepare(y_true, y_pred.detach() if isinstance(y_pred, torch.Tensor) else y_pred)
+    t, p = _sanitise(t, mask, 1.0), _sanitise(p, mask, 1.0)
+    return _masked_mean_axis(100.0 * (t - p) / t.abs().clamp_min(EPSILON), mask, axis, sample_weight)
+
+
+@torch.no_grad()
+def median_error(y_true: torch.Tensor, y_pred: torch.Tensor, axis: int | None = None) -> torch.Tensor:
+    """Median signed ``y_true - y_pred`` over valid entries (a robust bias, units of ``y``)."""
+    t, p, mask = _prepare(y_true, y_pred.detach() if isinstance(y_pred, torch.Tensor) else y_pred)
+    return _masked_median_axis(_sanitise(t, mask) - _sanitise(p, mask), mask, axis)
+
+
+@torch.no_grad()
+def median_absolute_deviation(y_true: torch.Tensor, y_pred: torch.Tensor, axis: int | None = None) -> torch.Tensor:
+    """astroNN's ``mad``: median ``|y_true - y_pred|`` over valid entries (same as :func:`median_absolute_error`)."""
+    return median_absolute_error(y_true, y_pred, axis=axis)
+
+
+@torch.no_grad()
+def mad_std(y_true: torch.Tensor, y_pred: torch.Tensor, axis: int | None = None) -> torch.Tensor:
+    """``1.4826 ×`` :func:`median_absolute_deviation`: a standard deviation robust to outliers (units of ``y``).
+
+    astroNN's definition (no re-centring on the median residual); for the re-centred scatter of one
+    array use :func:`astrotorch.nn.numpy.mad_std`.
+    """
+    return 1.4826 * median_absolute_deviation(y_true, y_pred, axis=axis)
+
+
+@torch.no_grad()
 def mean_squared_error(
     y_true: torch.Tensor,
     y_pred: torch.Tensor,
@@ -213,7 +249,17 @@ def binary_accuracy(
     return _masked_mean_axis(hit, mask, None, sample_weight)
 
 
+@torch.no_grad()
+def binary_accuracy_from_logits(
+    y_true: torch.Tensor, y_pred: torch.Tensor, sample_weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """astroNN's name for :func:`binary_accuracy` on logits."""
+    return binary_accuracy(y_true, y_pred, sample_weight=sample_weight, from_logits=True)
+
+
 # astroNN aliases
+mpe = mean_percentage_error
+mad = median_absolute_deviation
 mae = mean_absolute_error
 mape = mean_absolute_percentage_error
 median_ae = median_absolute_error
@@ -242,6 +288,13 @@ _REGISTRY = {
     "msle": mean_squared_logarithmic_error,
     "categorical_accuracy": categorical_accuracy,
     "binary_accuracy": binary_accuracy,
+    "binary_accuracy_from_logits": binary_accuracy_from_logits,
+    "mean_percentage_error": mean_percentage_error,
+    "mpe": mean_percentage_error,
+    "median_error": median_error,
+    "median_absolute_deviation": median_absolute_deviation,
+    "mad": median_absolute_deviation,
+    "mad_std": mad_std,
 }
 
 
@@ -262,6 +315,13 @@ __all__ = [
     "mean_squared_logarithmic_error",
     "categorical_accuracy",
     "binary_accuracy",
+    "binary_accuracy_from_logits",
+    "mean_percentage_error",
+    "median_error",
+    "median_absolute_deviation",
+    "mad_std",
+    "mpe",
+    "mad",
     "mae",
     "mape",
     "median_ae",

@@ -168,6 +168,58 @@ def zscore_histogram(true_logm: Any, pred_logm: Any, sigma: Any, title: str = "z
     return fig
 
 
+def mass_bias_plot(true_logm: Any, pred_logm: Any, edges: Any | None = None, sigma: Any | None = None,
+                   title: str = "Binned mass bias") -> Any:
+    """Bias (mean of predicted − true log10 M500, dex) and scatter per bin of true mass, with the fitted
+    slope of predicted against true: the mass-dependent bias a mass function is sensitive to. Bins and
+    slope come from :func:`astrotorch.models.cluster.binned_mass_bias` / :func:`~astrotorch.models.cluster.mass_slope`."""
+    from astrotorch.models.cluster import binned_mass_bias, mass_slope
+
+    rows = binned_mass_bias(true_logm, pred_logm, edges=edges, sigma=sigma)
+    slope = mass_slope(true_logm, pred_logm, lo=rows[0]["lo"], hi=rows[-1]["hi"])
+    centre = np.array([0.5 * (r["lo"] + r["hi"]) for r in rows])
+    bias = np.array([r["bias_dex"] for r in rows])
+    scat = np.array([r["scatter_dex"] for r in rows])
+    err = scat / np.sqrt(np.maximum([r["n"] for r in rows], 1))
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    ax.axhline(0, color="k", lw=1)
+    ax.fill_between(centre, bias - scat, bias + scat, color="C0", alpha=0.15, label="± scatter")
+    ax.errorbar(centre, bias, yerr=err, fmt="o-", color="C0", label="bias (± its standard error)")
+    ax.set_xlabel(r"true $\log_{10} M_{500}\ [M_\odot]$")
+    ax.set_ylabel("predicted − true [dex]")
+    ax.set_title(f"{title} (slope {slope:.3f})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------- selection
+def precision_recall_plot(probs: Any, labels: Any, class_names: Sequence[str] | None = None,
+                          purity: float | None = None, title: str = "Precision–recall (one vs rest)") -> Any:
+    """Per-class precision–recall curves (:func:`astrotorch.uncertainty.selection.precision_recall_curves`)
+    with each class's average precision and prevalence (the precision of a random selection) in the
+    legend; ``purity`` draws that precision level as a horizontal line."""
+    from astrotorch.uncertainty.selection import precision_recall_curves
+
+    curves = precision_recall_curves(probs, labels, class_names)
+    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    for i, (name, c) in enumerate(curves.items()):
+        if c["n_positive"] == 0:
+            continue
+        ax.step(c["recall"], c["precision"], where="post", color=f"C{i}",
+                label=f"{name}: AP {c['average_precision']:.2f} (n = {c['n_positive']}, base {c['prevalence']:.2f})")
+    if purity is not None:
+        ax.axhline(purity, color="k", ls=":", lw=1, label=f"purity {purity:g}")
+    ax.set_xlim(0, 1.01)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall (completeness)")
+    ax.set_ylabel("precision (purity)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
 __all__ = [
     "confusion_matrix",
     "confusion_matrix_plot",
@@ -176,4 +228,6 @@ __all__ = [
     "mass_scatter_plot",
     "error_histogram",
     "zscore_histogram",
+    "mass_bias_plot",
+    "precision_recall_plot",
 ]

@@ -26,9 +26,19 @@ def batch_size_of(batch: dict[str, Any]) -> int:
     return int(x.shape[0])
 
 
+def is_kernel(param: torch.Tensor) -> bool:
+    """Weight matrices and convolution kernels (``ndim > 1``): what Keras' ``kernel_regularizer``
+    acts on. Biases and normalisation scales/shifts are 1-D and are not regularised."""
+    return param.ndim > 1
+
+
 def make_adam(params: Any, lr: float, l2: float = 0.0) -> torch.optim.Adam:
     """Adam as astroNN configures it: Keras' ``eps=1e-7``, and its L2 kernel regulariser
-    (``l2·Σw²`` in the loss, i.e. a gradient ``2·l2·w``) as weight decay ``2·l2``.
+    (``l2·Σw²`` in the loss, i.e. a gradient ``2·l2·w``) as weight decay ``2·l2`` on the kernels only.
+
+    Behaviour change (issue 19): until then the decay applied to every parameter, biases and
+    normalisation parameters included, while the reported penalty counted kernels only; now both
+    follow Keras (two parameter groups: kernels with decay, the rest without).
 
     Uses PyTorch's fused (single-kernel) implementation where every parameter is a floating tensor
     on CPU or CUDA: on CPU it is ~10x cheaper per step than the per-tensor loop (bench/vs_astronn.py),
@@ -36,7 +46,35 @@ def make_adam(params: Any, lr: float, l2: float = 0.0) -> torch.optim.Adam:
     """
     params = list(params)
     fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.Adam(params, lr=lr, eps=1e-7, weight_decay=2.0 * l2, fused=True if fused else None)
+    if l2 > 0:
+        kernels = [p for p in params if is_kernel(p)]
+        others = [p for p in params if not is_kernel(p)]
+        groups: Any = [g for g in ({"params": kernels, "weight_decay": 2.0 * l2},
+                                   {"params": others, "weight_decay": 0.0}) if g["params"]]
+    else:
+        groups = params
+    return torch.optim.Adam(groups, lr=lr, eps=1e-7, fused=True if fused else None)
+
+
+def _plain(obj: Any) -> Any:
+    """A value made of dicts, lists, str, int, float, bool and None (checkpoints load with
+    ``weights_only=True``): numpy values become Python ones, other objects their ``repr``."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if obj is None or isinstance(obj, (str, bool, int, float)):
+        return obj
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy scalar or array
+        return _plain(obj.tolist())
+    if hasattr(obj, "__fspath__"):
+        return str(obj)
+    return repr(obj)
+
+
+def model_hyperparameters(model: Any) -> dict[str, Any]:
+    """What made a checkpoint: the model's registry name, class and every hyper-parameter."""
+    return {"model": model.name, "model_class": type(model).__name__, **_plain(model.get_params(deep=False))}
 
 
 class AstroLightningModule(L.LightningModule):
@@ -56,6 +94,8 @@ class AstroLightningModule(L.LightningModule):
         self.network = network
         # kept out of the module tree on purpose: the AstroModel is not an nn.Module
         object.__setattr__(self, "_astro_model", model)
+        # Lightning's mechanism: the hyper-parameters go into every checkpoint and to the loggers
+        self.save_hyperparameters(model_hyperparameters(model))
 
     def forward(self, x: Any) -> Any:
         return self.network(x)
@@ -66,7 +106,7 @@ class AstroLightningModule(L.LightningModule):
         if l2 <= 0.0:
             return 0.0
         with torch.no_grad():
-            return l2 * sum(p.detach().float().square().sum() for p in self.network.parameters() if p.ndim > 1)
+            return l2 * sum(p.detach().float().square().sum() for p in self.network.parameters() if is_kernel(p))
 
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
         output = self.network(batch["x"])
@@ -98,8 +138,8 @@ class AstroLightningModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         m = self._astro_model
-        # Keras' l2 kernel regulariser adds l2·Σw² to the loss, i.e. a gradient 2·l2·w: weight decay 2·l2
-        # eps=1e-7 as Keras (astroNN's optimiser), so equal hyper-parameters mean equal training
+        # Keras' l2 kernel regulariser adds l2·Σw² to the loss, i.e. a gradient 2·l2·w: weight decay 2·l2 on
+        # the kernels; eps=1e-7 as Keras (astroNN's optimiser), so equal hyper-parameters mean equal training
         optimizer = make_adam(self.network.parameters(), lr=m.lr, l2=m.l2)
         has_val = bool(getattr(m, "_has_val", True))
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(

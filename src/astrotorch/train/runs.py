@@ -1,8 +1,12 @@
 """Run folders: everything one training run produced, written atomically.
 
-A run folder holds the saved model, ``metrics.json``, ``plots/*.png`` and ``report.md``. It is built
+A run folder holds the saved model, ``metrics.json``, ``plots/*.png``, ``report.md``, the held-out
+set's per-object predictions (``predictions_test.csv``) and the training log (``logs/``). It is built
 under a temporary sibling name and renamed into place only when the ``with`` block succeeds, so a
 crash never leaves a half-written run at the final path.
+
+:func:`baseline_comparison` puts a network's metrics beside the classical baselines'
+(:mod:`astrotorch.train.baselines`) as a report section and a ``metrics.json`` entry.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -84,6 +88,13 @@ class RunFolder:
         self.figures.append(f"plots/{name}")
         return target
 
+    def write_table(self, name: str, table: Any, units: Mapping[str, str] | None = None,
+                    meta: Mapping[str, Any] | None = None) -> Path:
+        """Write a table (e.g. ``predictions_test.csv``) with :func:`astrotorch.io.write_table`."""
+        from astrotorch.io import write_table
+
+        return write_table(table, self.path / name, units=units, meta=meta)
+
     def write_report(self, markdown: str) -> Path:
         """Write ``report.md``."""
         target = self.path / "report.md"
@@ -105,3 +116,41 @@ def markdown_table(rows: list[dict[str, Any]], floatfmt: str = ".4g") -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def baseline_comparison(network: Mapping[str, Any], baselines: Mapping[str, Any],
+                        metrics: Sequence[str | tuple[str, Sequence[str | None]]],
+                        outputs: Sequence[str | None] | None = None, model_name: str = "network",
+                        note: str = "") -> tuple[str, dict[str, Any]]:
+    """The network beside the classical baselines on the same split.
+
+    ``network``: per-output metrics (``{output: {metric: value}}``) or, with ``outputs=[None]``, one
+    flat dict (classification); ``baselines``: name → :class:`~astrotorch.train.baselines.BaselineResult`.
+    For each of ``metrics`` (a name, or ``(name, outputs)`` to score other outputs than ``outputs``),
+    one line per output says which wins (:func:`~astrotorch.train.baselines.which_wins`). Returns
+    ``(markdown section, JSON entry)``; the JSON holds each baseline's metrics and fit time and the
+    which-wins rows per metric.
+    """
+    from astrotorch.train.baselines import HIGHER_IS_BETTER, which_wins
+
+    lines = ["## Classical baselines on the same split", ""]
+    if note:
+        lines += [note, ""]
+    lines += [f"- **{name}** (fitted in {getattr(b, 'fit_seconds', 0.0):.1f} s)" for name, b in baselines.items()]
+    lines.append("")
+    wins: dict[str, list[dict[str, Any]]] = {}
+    for item in metrics:
+        metric, outs = (item, outputs) if isinstance(item, str) else item
+        rows = which_wins(network, baselines, outputs=outs, metric=metric, model_name=model_name)
+        if not rows:
+            continue
+        wins[metric] = rows
+        better = "higher" if HIGHER_IS_BETTER[metric] else "lower"
+        lines += [f"### {metric} ({better} is better)", "", markdown_table(rows), ""]
+        lines += [f"- {r['output']}: **{r['wins']}** wins" for r in rows]
+        lines.append("")
+    entry = {"baselines": {name: {"metrics": b.metrics, "fit_seconds": b.fit_seconds,
+                                  **({"info": {k: v for k, v in b.info.items() if k != "frame"}} if b.info else {})}
+                           for name, b in baselines.items()},
+             "which_wins": wins}
+    return "\n".join(lines), entry
