@@ -258,3 +258,24 @@ def test_galaxy_zoo_split_is_the_same_at_higher_resolution(shared_data, monkeypa
                                              mode="area").permute(0, 2, 3, 1).numpy()
     diff = np.abs(binned - low["x_test"][:50].astype(np.float32)).mean(axis=(1, 2, 3))
     assert np.all(diff < 3.0), diff
+
+
+def test_first_predict_call_gives_probabilities_for_classifiers_and_predictions_for_regressors():
+    """astroNN's ``predict`` returns class probabilities; astrotorch's returns labels
+    (scikit-learn's convention), so the benchmark times ``predict_proba`` for classifiers."""
+
+    class _Model:
+        def __init__(self, task: str):
+            self.task = task
+
+        def predict(self, x):
+            return np.zeros(len(x), dtype=np.int64) if self.task == "classification" else np.full((len(x), 3), 2.0)
+
+        def predict_proba(self, x):
+            return np.full((len(x), 4), 0.25)
+
+    x = np.zeros((5, 7), np.float32)
+    probs = vs_astronn._predict_outputs(_Model("classification"), x)
+    assert probs.shape == (5, 4)
+    assert vs_astronn.accuracy_metrics(probs, np.eye(4)[[0, 0, 1, 2, 3]], True)["accuracy"] == pytest.approx(0.4)
+    assert np.array_equal(vs_astronn._predict_outputs(_Model("regression"), x), np.full((5, 3), 2.0))
