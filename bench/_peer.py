@@ -86,7 +86,7 @@ def find_peer_python(explicit: str | None = None, build: bool = True,
         return None, f"building the astroNN environment failed: {exc}"
     if res.returncode != 0:
         tail = (res.stderr or res.stdout).strip().splitlines()[-3:]
-        return None, "building the astroNN environment failed (setup.sh exit %d): %s" % (res.returncode, " | ".join(tail))
+        return None, f"building the astroNN environment failed (setup.sh exit {res.returncode}): {' | '.join(tail)}"
     lines = res.stdout.strip().splitlines()
     if not lines:
         return None, "setup.sh printed no python path"

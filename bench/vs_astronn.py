@@ -1,5 +1,5 @@
 """astrotorch vs astroNN, side by side on identical data: training and MC-prediction throughput,
-peak memory and accuracy, each as an astrotorch / astroNN ratio.
+peak memory and accuracy, each as an astrotorch / astroNN ratio, from a cold and a warm start.
 
 What it does
 ------------
@@ -11,21 +11,31 @@ What it does
    (``astrotorch.datasets.synthetic_galaxies.make_synthetic_galaxies``, uint8 g/r/z stamps) for
    Galaxy10CNN.
 2. For every model and repeat, runs astroNN's model (the shared ``run_peer.py`` in the astroNN
-   environment) and astrotorch's same-architecture model, each in its own subprocess, with the same
-   epochs, batch size (astroNN's 64), validation fraction (astroNN's 10%), MC samples (100) and
-   thread budget (``--threads``: OMP/MKL/TF intra- and inter-op threads; ``torch.set_num_threads``),
-   alternating which side runs first from repeat to repeat and model to model.
-3. Prints (and writes as JSON / markdown) a table of medians over the repeats:
-   training samples/s after the first epoch (``n_train·0.9 / median epoch time``, validation
-   included, the formula ``run_peer.py`` uses), prediction samples/s (Bayesian models: ``mc_num``
-   MC samples), peak RSS of the child (``os.wait4``), and MAE per label (mean over repeats) or
-   accuracy, each as astrotorch / astroNN. CPU seconds per epoch (process time, both threads
-   summed) are reported too: on a shared machine they are less noisy than wall seconds.
+   environment) and astrotorch's same-architecture model through the public API only, each in its
+   own subprocesses, with the same epochs, batch size (astroNN's 64), validation fraction
+   (astroNN's 10%), MC samples (100) and thread budget (``--threads``), rotating the order from
+   repeat to repeat. An astrotorch run is two fresh processes: one calls ``create_model``, ``fit``,
+   ``predict`` and ``save``; the next calls ``load_folder`` and ``predict`` (the first call of a user
+   who loads a trained model). Each astrotorch run is made per ``--precision`` and per start:
+   **cold** — both processes see an empty ``TORCHINDUCTOR_CACHE_DIR`` of their own (a fresh machine,
+   container or CI runner); **warm** — they share an inductor cache filled by an unmeasured run
+   beforehand. astroNN keeps no compilation cache between processes (TensorFlow traces its
+   functions in every process), so its runs are the reference for both.
+3. Prints (and writes as JSON / markdown) a table of medians over the repeats: the first epoch's
+   seconds on their own; training samples/s over all epochs (first included) and after the first
+   epoch (``n_train·0.9 / median epoch time``, validation included, ``run_peer.py``'s formula);
+   prediction samples/s of the first ``predict`` call in the fresh process (Bayesian models:
+   ``mc_num`` MC samples; astroNN: its first call after ``fit``) and of astrotorch's call after
+   ``fit``; peak RSS of the fitting process (``os.wait4``); MAE per label (mean over repeats) or
+   accuracy. CPU seconds per epoch (process time, all threads) are reported too: on a shared
+   machine they are less noisy than wall seconds. Cold runs also report how many files the
+   compiler left in their inductor cache (0: nothing was compiled).
 
 Usage::
 
     python -m bench.vs_astronn                               # the default run (BENCHMARKS.md)
-    python -m bench.vs_astronn --models apogee_bcnn --repeats 3
+    python -m bench.vs_astronn --models apogee_bcnn --threads 2 --repeats 3 --epochs 5 \
+        --precision 32-true,bf16-mixed                       # the cold/warm table of BENCHMARKS.md
     python -m bench.vs_astronn --device cuda --astrotorch-only --n-train 20000   # GPU rows
 
 When the astroNN environment cannot be found or built, the astroNN columns are left empty and the
@@ -37,10 +47,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -49,26 +60,20 @@ import numpy as np
 
 try:  # python -m bench.vs_astronn
     from bench import _peer
+    from bench._vs_report import (
+        MODELS, TARGETS, VAL_SIZE, accuracy_metrics, format_mae_table, format_table, summarise, target_lines,
+        train_rate, train_rate_all,
+    )
 except ImportError:  # python bench/vs_astronn.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from bench import _peer
+    from bench._vs_report import (
+        MODELS, TARGETS, VAL_SIZE, accuracy_metrics, format_mae_table, format_table, summarise, target_lines,
+        train_rate, train_rate_all,
+    )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-#: astrotorch registry name → (astroNN class name, data kind, bayesian)
-MODELS: dict[str, tuple[str, str, bool]] = {
-    "apogee_bcnn": ("ApogeeBCNN", "spectra", True),
-    "apogee_cnn": ("ApogeeCNN", "spectra", False),
-    "starnet2017": ("StarNet2017", "spectra", False),
-    "galaxy10_cnn": ("Galaxy10CNN", "galaxy", False),
-}
-#: astroNN's default validation fraction (run_peer.py keeps astroNN's defaults)
-VAL_SIZE = 0.1
-
-TARGETS = {
-    "apogee_bcnn": {"train": 2.0, "predict": 5.0, "rss": 1.0},
-    "galaxy10_cnn": {"train": 1.5},
-}
+_T_START = time.perf_counter()
 
 
 # --------------------------------------------------------------------------------------- data
@@ -113,184 +118,40 @@ def galaxy_npz(cache: Path, n_train: int, n_test: int, size: int, seed: int) -> 
     return path
 
 
-# --------------------------------------------------------------------------------------- metrics
-def train_rate(n_train: int, epoch_s: list[float], val_size: float = VAL_SIZE) -> float:
-    """Training samples/s after the first epoch (``run_peer.py``'s formula, for both sides)."""
-    times = epoch_s[1:] or epoch_s
-    if not times:
-        return float("nan")
-    return n_train * (1.0 - val_size) / float(np.median(times))
+# --------------------------------------------------------------------------------------- astrotorch workers
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:
+        pass
 
 
-def accuracy_metrics(pred: np.ndarray, y_test: np.ndarray, classification: bool) -> dict[str, Any]:
-    """MAE per label (regression; NaN/magic entries skipped) or accuracy (classification, one-hot truth)."""
-    pred = np.asarray(pred, dtype=np.float64)
-    if classification:
-        return {"accuracy": float(np.mean(np.argmax(pred, 1) == np.argmax(y_test, 1)))}
-    y = np.asarray(y_test, dtype=np.float64)
-    r = np.abs(pred - y)
-    r[~np.isfinite(r) | (y == -9999.0)] = np.nan
-    return {"mae": np.nanmean(r, axis=0).tolist()}
+def _predict_outputs(model: Any, x: np.ndarray) -> Any:
+    """What astroNN's ``predict`` returns: class probabilities for classifiers (``predict_proba``;
+    astrotorch's ``predict`` gives labels), the prediction (and uncertainties) for regressors."""
+    if getattr(model, "task", None) == "classification":
+        return model.predict_proba(x)
+    return model.predict(x)
 
 
-def _median(vals: list[float]) -> float:
-    vals = [v for v in vals if v is not None and np.isfinite(v)]
-    return float(np.median(vals)) if vals else float("nan")
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if (np.isfinite(a) and np.isfinite(b) and b != 0) else float("nan")
-
-
-def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Medians over repeats per model and side, and the astrotorch / astroNN ratios."""
-    out: dict[str, dict[str, Any]] = {}
-    for model in dict.fromkeys(r["model"] for r in runs):
-        row: dict[str, Any] = {"model": model}
-        for side in ("astrotorch", "astroNN"):
-            rs = [r for r in runs if r["model"] == model and r["side"] == side and r.get("ok")]
-            s: dict[str, Any] = {"n_ok": len(rs)}
-            s["train_per_s"] = _median([r["train_per_s"] for r in rs])
-            s["train_cpu_s_per_1k"] = _median([r.get("train_cpu_s_per_1k", float("nan")) for r in rs])
-            s["predict_per_s"] = _median([r["predict_per_s"] for r in rs])
-            s["predict_cpu_s_per_1k"] = _median([r.get("predict_cpu_s_per_1k", float("nan")) for r in rs])
-            s["peak_rss_mib"] = _median([r["peak_rss_mib"] for r in rs])
-            s["epoch_s"] = [r["epoch_s"] for r in rs]
-            if rs and "mae" in rs[0]:
-                m = np.array([r["mae"] for r in rs], dtype=np.float64)
-                s["mae_mean"] = m.mean(0).tolist()
-                s["mae_std"] = (m.std(0, ddof=1) if len(rs) > 1 else np.full(m.shape[1], np.nan)).tolist()
-            if rs and "accuracy" in rs[0]:
-                a = np.array([r["accuracy"] for r in rs])
-                s["accuracy_mean"] = float(a.mean())
-                s["accuracy_std"] = float(a.std(ddof=1)) if len(a) > 1 else float("nan")
-            if rs and rs[0].get("label_names"):
-                row["label_names"] = rs[0]["label_names"]
-            row[side] = s
-        at, nn = row["astrotorch"], row["astroNN"]
-        row["ratio"] = {
-            "train": _ratio(at["train_per_s"], nn["train_per_s"]),
-            # CPU seconds per 1000 samples: astroNN / astrotorch, so that > 1 means astrotorch is faster
-            "train_cpu": _ratio(nn["train_cpu_s_per_1k"], at["train_cpu_s_per_1k"]),
-            "predict": _ratio(at["predict_per_s"], nn["predict_per_s"]),
-            "predict_cpu": _ratio(nn["predict_cpu_s_per_1k"], at["predict_cpu_s_per_1k"]),
-            "rss": _ratio(at["peak_rss_mib"], nn["peak_rss_mib"]),
-        }
-        if "mae_mean" in at and "mae_mean" in nn:
-            ma, mn = np.array(at["mae_mean"]), np.array(nn["mae_mean"])
-            sa, sn = np.array(at["mae_std"]), np.array(nn["mae_std"])
-            k = max(at["n_ok"], 1), max(nn["n_ok"], 1)
-            # noise of the difference of the two means over repeats (standard errors in quadrature)
-            se = np.sqrt(np.nan_to_num(sa) ** 2 / k[0] + np.nan_to_num(sn) ** 2 / k[1])
-            ratios = ma / mn
-            row["ratio"]["mae_per_label"] = ratios.tolist()
-            row["ratio"]["mae_median"] = float(np.median(ratios))
-            row["ratio"]["mae_worst"] = float(np.max(ratios))
-            worse = (ma - mn) > 2.0 * se
-            row["ratio"]["mae_labels_worse_2se"] = int(worse.sum()) if np.isfinite(se).all() and (se > 0).all() else None
-        if "accuracy_mean" in at and "accuracy_mean" in nn:
-            row["ratio"]["accuracy"] = _ratio(at["accuracy_mean"], nn["accuracy_mean"])
-        out[model] = row
-    return out
-
-
-# --------------------------------------------------------------------------------------- formatting
-def _f(v: Any, fmt: str = "{:.3g}") -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    return fmt.format(v)
-
-
-def format_table(summary: dict[str, dict[str, Any]]) -> str:
-    """Markdown table: value astrotorch / value astroNN / ratio for each quantity."""
-    head = ("| model | train /s (at · nn · ratio) | train CPU-s per 1k (at · nn · speed-up) | predict /s (at · nn · ratio) "
-            "| predict CPU-s per 1k (at · nn · speed-up) | peak RSS MiB (at · nn · ratio) | accuracy (at / nn) | repeats |")
-    lines = [head, "|" + "---|" * 8]
-    for model, row in summary.items():
-        at, nn, r = row["astrotorch"], row["astroNN"], row["ratio"]
-        if "mae_median" in r:
-            acc = f"MAE ratio median {_f(r['mae_median'])}, worst {_f(r['mae_worst'])}"
-            if r.get("mae_labels_worse_2se") is not None:
-                acc += f"; {r['mae_labels_worse_2se']}/{len(r['mae_per_label'])} labels worse by > 2σ"
-        elif "accuracy" in r:
-            acc = (f"{_f(at['accuracy_mean'], '{:.3f}')} / {_f(nn['accuracy_mean'], '{:.3f}')} "
-                   f"(ratio {_f(r['accuracy'])})")
-        elif "accuracy_mean" in at:
-            acc = f"{_f(at['accuracy_mean'], '{:.3f}')} / –"
-        elif "mae_mean" in at:
-            acc = "MAE astrotorch only"
-        else:
-            acc = "–"
-        lines.append(
-            f"| {MODELS.get(model, (model,))[0]} "
-            f"| {_f(at['train_per_s'], '{:.0f}')} · {_f(nn['train_per_s'], '{:.0f}')} · **{_f(r['train'], '{:.2f}')}×** "
-            f"| {_f(at['train_cpu_s_per_1k'], '{:.1f}')} · {_f(nn['train_cpu_s_per_1k'], '{:.1f}')} · {_f(r['train_cpu'], '{:.2f}')}× "
-            f"| {_f(at['predict_per_s'])} · {_f(nn['predict_per_s'])} · **{_f(r['predict'], '{:.2f}')}×** "
-            f"| {_f(at['predict_cpu_s_per_1k'], '{:.1f}')} · {_f(nn['predict_cpu_s_per_1k'], '{:.1f}')} · {_f(r['predict_cpu'], '{:.2f}')}× "
-            f"| {_f(at['peak_rss_mib'], '{:.0f}')} · {_f(nn['peak_rss_mib'], '{:.0f}')} · **{_f(r['rss'], '{:.2f}')}** "
-            f"| {acc} | {at['n_ok']} · {nn['n_ok']} |"
-        )
-    return "\n".join(lines)
-
-
-def format_mae_table(row: dict[str, Any]) -> str:
-    """Per-label MAE (mean ± std over repeats) for one regression model."""
-    at, nn = row["astrotorch"], row["astroNN"]
-    if "mae_mean" not in at:
-        return ""
-    names = row.get("label_names") or [f"label_{i}" for i in range(len(at["mae_mean"]))]
-    has_nn = "mae_mean" in nn
-    lines = ["| label | MAE astrotorch | MAE astroNN | ratio |", "|---|---|---|---|"]
-    for j, name in enumerate(names):
-        a = f"{at['mae_mean'][j]:.4g} ± {_f(at['mae_std'][j], '{:.2g}')}"
-        b = f"{nn['mae_mean'][j]:.4g} ± {_f(nn['mae_std'][j], '{:.2g}')}" if has_nn else "–"
-        r = _f(row["ratio"]["mae_per_label"][j], "{:.3f}") if has_nn else "–"
-        lines.append(f"| {name} | {a} | {b} | {r} |")
-    return "\n".join(lines)
-
-
-def target_lines(summary: dict[str, dict[str, Any]]) -> list[str]:
-    """The issue's targets, met or missed, with the measured ratios."""
-    out = []
-    b = summary.get("apogee_bcnn")
-    if b:
-        r = b["ratio"]
-        out.append(f"ApogeeBCNN training ≥ 2×: {_f(r['train'], '{:.2f}')}× (CPU time {_f(r['train_cpu'], '{:.2f}')}×) "
-                   f"→ {'met' if r['train'] >= 2 else 'MISSED'}")
-        out.append(f"ApogeeBCNN MC prediction ≥ 5×: {_f(r['predict'], '{:.2f}')}× (CPU time {_f(r['predict_cpu'], '{:.2f}')}×) "
-                   f"→ {'met' if r['predict'] >= 5 else 'MISSED'}")
-        out.append(f"ApogeeBCNN peak RSS ≤ astroNN: {_f(r['rss'], '{:.2f}')} → {'met' if r['rss'] <= 1 else 'MISSED'}")
-        if "mae_median" in r:
-            w = r.get("mae_labels_worse_2se")
-            out.append(f"ApogeeBCNN MAE no worse: median ratio {_f(r['mae_median'], '{:.3f}')}, "
-                       f"{w if w is not None else '?'} labels worse by > 2σ of the repeat scatter")
-    g = summary.get("galaxy10_cnn")
-    if g:
-        r = g["ratio"]
-        out.append(f"Galaxy10CNN training ≥ 1.5×: {_f(r['train'], '{:.2f}')}× (CPU time {_f(r['train_cpu'], '{:.2f}')}×) "
-                   f"→ {'met' if r['train'] >= 1.5 else 'MISSED'}; accuracy ratio {_f(r.get('accuracy'), '{:.3f}')}")
-    return out
-
-
-# --------------------------------------------------------------------------------------- astrotorch worker
 def astrotorch_worker(a: argparse.Namespace) -> int:
-    """Child process: train and time one astrotorch model on the .npz (``run_peer.py``'s JSON schema)."""
+    """Child process: ``create_model``, ``fit``, ``predict`` (timed), ``save`` (``run_peer.py``'s JSON schema)."""
     import resource
+    import warnings
 
     import torch
 
-    torch.set_num_threads(a.threads)
-    try:
-        torch.set_num_interop_threads(a.threads)
-    except RuntimeError:
-        pass
+    _set_threads(a.threads)
     import lightning
-    import warnings
 
     warnings.filterwarnings("ignore")
     import astrotorch
     from astrotorch.models import create_model
 
+    import_s = time.perf_counter() - _T_START
     _, kind, bayesian = MODELS[a.model]
     d = np.load(a.data)
     x_train, y_train, x_test = d["x_train"], d["y_train"], d["x_test"]
@@ -301,10 +162,7 @@ def astrotorch_worker(a: argparse.Namespace) -> int:
         kw["mc_num"] = a.mc_num
     if a.precision:
         kw["precision"] = a.precision
-    if kind == "galaxy":
-        y_fit = np.argmax(y_train, 1)
-    else:
-        y_fit = y_train
+    y_fit = np.argmax(y_train, 1) if kind == "galaxy" else y_train
     model = create_model(a.model, **kw)
     if a.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -312,23 +170,55 @@ def astrotorch_worker(a: argparse.Namespace) -> int:
     model.fit(x_train, y_fit)
     fit_s = time.perf_counter() - t0
     epoch_s = [float(v) for v in model.history["epoch_time_s"]]
-    # warm-up call on a few rows (allocations, first-call dispatch) is not part of the timing, as in
-    # astroNN where the Keras predict function is traced on its first batch inside the timed call
+    # the first predict call of this process (as astroNN's, whose Keras function is traced inside it)
     c0, t0 = time.process_time(), time.perf_counter()
-    out = model.predict(x_test)
+    out = _predict_outputs(model, x_test)
     predict_s = time.perf_counter() - t0
     predict_cpu = time.process_time() - c0
     pred = out[0] if isinstance(out, tuple) else out
     res: dict[str, Any] = dict(
         model=a.model, astrotorch=astrotorch.__version__, torch=torch.__version__, lightning=lightning.__version__,
-        device=a.device, n_train=len(x_train), n_test=len(x_test), epochs=a.epochs, batch_size=a.batch_size,
-        mc_num=a.mc_num if bayesian else None, n_params=int(model.n_parameters()), epoch_s=epoch_s,
+        device=a.device, precision=a.precision or "32-true", n_train=len(x_train), n_test=len(x_test),
+        epochs=a.epochs, batch_size=a.batch_size, mc_num=a.mc_num if bayesian else None,
+        n_params=int(model.n_parameters()), import_s=import_s, epoch_s=epoch_s,
         epoch_cpu_s=getattr(_EPOCH_CPU, "times", []), fit_s=fit_s, predict_s=predict_s, predict_cpu_s=predict_cpu,
         train_per_s=train_rate(len(x_train), epoch_s), predict_per_s=len(x_test) / predict_s,
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
     if a.device == "cuda":
         res["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    if a.save_folder:
+        model.save(a.save_folder, overwrite=True)
+    np.save(a.out + ".pred.npy", np.asarray(pred, np.float32))
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1, default=float)
+    return 0
+
+
+def predict_worker(a: argparse.Namespace) -> int:
+    """Child process: ``load_folder`` a saved model and time its first ``predict`` call."""
+    import resource
+    import warnings
+
+    import torch
+
+    _set_threads(a.threads)
+    warnings.filterwarnings("ignore")
+    from astrotorch.models import load_folder
+
+    import_s = time.perf_counter() - _T_START
+    x_test = np.load(a.data)["x_test"]
+    t0 = time.perf_counter()
+    model = load_folder(a.folder)
+    load_s = time.perf_counter() - t0
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = _predict_outputs(model, x_test)
+    predict_s = time.perf_counter() - t0
+    predict_cpu = time.process_time() - c0
+    pred = out[0] if isinstance(out, tuple) else out
+    res = dict(import_s=import_s, load_s=load_s, predict_s=predict_s, predict_cpu_s=predict_cpu,
+               n_test=len(x_test), predict_per_s=len(x_test) / predict_s, torch=torch.__version__,
+               peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     np.save(a.out + ".pred.npy", np.asarray(pred, np.float32))
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1, default=float)
@@ -378,59 +268,116 @@ def _versions() -> dict[str, str]:
             "python": platform.python_version(), "numpy": np.__version__, "cpu_count": str(os.cpu_count())}
 
 
-def run_one(side: str, model: str, data: Path, a: argparse.Namespace, repeat: int, work: Path,
-            peer_python: str | None) -> dict[str, Any]:
-    """Run one side on one model in a subprocess; returns the parsed result plus child measurements."""
-    astronn_name, kind, bayesian = MODELS[model]
-    epochs = a.galaxy_epochs if (kind == "galaxy" and a.galaxy_epochs) else a.epochs
-    out = work / f"{model}_{side}_r{repeat}.json"
-    log = work / f"{model}_{side}_r{repeat}.log"
-    for p in (out, Path(str(out) + ".pred.npy")):
-        p.unlink(missing_ok=True)
-    if side == "astrotorch":
-        cmd = [sys.executable, "-m", "bench.vs_astronn", "--worker", "--model", model, "--data", str(data),
-               "--epochs", str(epochs), "--batch-size", str(a.batch_size), "--mc-num", str(a.mc_num),
-               "--threads", str(a.threads), "--device", a.device, "--seed", str(a.seed + repeat), "--out", str(out)]
-        if a.precision:
-            cmd += ["--precision", a.precision]
-        env = _peer.thread_env(a.threads, a.device, omp_passive=not a.omp_active)
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        cwd = REPO_ROOT
-    else:
-        assert peer_python is not None
-        cmd = _peer.peer_command(peer_python, astronn_name, data, epochs, out, a.batch_size,
-                                 a.mc_num if bayesian else None, script=a.peer_script, cpu_shim=not a.no_cpu_shim)
-        env = _peer.thread_env(a.threads, "cpu", omp_passive=not a.omp_active)
-        cwd = work
+def _files_in(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def _child(cmd: list[str], env: dict[str, str], a: argparse.Namespace, log: Path, cwd: Path) -> _peer.ChildResult:
     if a.nice:
         cmd = ["nice", "-n", str(a.nice), *cmd]
-    child = _peer.run_child(cmd, env=env, timeout=a.timeout, log_path=log, cwd=cwd)
-    res: dict[str, Any] = {"side": side, "model": model, "repeat": repeat, "ok": False,
-                           "child_wall_s": child.wall_s, "child_user_s": child.user_s, "child_sys_s": child.sys_s,
-                           "peak_rss_mib": child.peak_rss_mib, "returncode": child.returncode,
-                           "timed_out": child.timed_out}
-    if child.returncode != 0 or not out.is_file():
-        tail = "\n".join(child.log.strip().splitlines()[-8:])
-        res["error"] = f"exit {child.returncode}{' (timed out)' if child.timed_out else ''}: {tail}"
-        return res
-    rep = json.loads(out.read_text())
+    return _peer.run_child(cmd, env=env, timeout=a.timeout, log_path=log, cwd=cwd)
+
+
+def _failed(res: dict[str, Any], child: _peer.ChildResult, out: Path) -> bool:
+    if child.returncode == 0 and out.is_file():
+        return False
+    tail = "\n".join(child.log.strip().splitlines()[-8:])
+    res["error"] = f"exit {child.returncode}{' (timed out)' if child.timed_out else ''}: {tail}"
+    return True
+
+
+def run_astrotorch(model: str, data: Path, a: argparse.Namespace, repeat: int, work: Path, precision: str,
+                   mode: str, epochs: int, warm_cache: Path | None = None) -> dict[str, Any]:
+    """One astrotorch run: a fit process (fit, predict, save) and a fresh predict process (load, predict).
+
+    ``mode="cold"``: each process gets a new empty inductor cache; ``"warm"``: both use ``warm_cache``.
+    ``repeat`` −1 is the unmeasured warm-up run.
+    """
+    tag = f"{model}_astrotorch_{precision}_{mode}_r{repeat}"
+    out, out_p = work / f"{tag}.json", work / f"{tag}.predict.json"
+    folder = work / f"{tag}_model"
+    for p in (out, out_p, Path(str(out) + ".pred.npy"), Path(str(out_p) + ".pred.npy")):
+        p.unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    res: dict[str, Any] = {"side": "astrotorch", "model": model, "precision": precision, "mode": mode,
+                           "repeat": repeat, "ok": False}
+    env = _peer.thread_env(a.threads, a.device, omp_passive=not a.omp_active)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    common = ["--data", str(data), "--threads", str(a.threads), "--device", a.device]
+    fit_cmd = [sys.executable, "-m", "bench.vs_astronn", "--worker", "--model", model, *common, "--epochs", str(epochs),
+               "--batch-size", str(a.batch_size), "--mc-num", str(a.mc_num), "--seed", str(a.seed + max(repeat, 0)),
+               "--out", str(out), "--save-folder", str(folder), "--precision", precision]
+    pred_cmd = [sys.executable, "-m", "bench.vs_astronn", "--worker-predict", "--folder", str(folder), *common,
+                "--out", str(out_p)]
+    with tempfile.TemporaryDirectory(prefix="inductor-cold-", dir=work) as cold:
+        caches = [Path(cold) / "fit", Path(cold) / "predict"] if mode == "cold" else [warm_cache, warm_cache]
+        env["TORCHINDUCTOR_CACHE_DIR"] = str(caches[0])
+        child = _child(fit_cmd, env, a, work / f"{tag}.log", REPO_ROOT)
+        res.update(child_wall_s=child.wall_s, child_user_s=child.user_s, child_sys_s=child.sys_s,
+                   peak_rss_mib=child.peak_rss_mib, returncode=child.returncode, timed_out=child.timed_out)
+        if _failed(res, child, out):
+            return res
+        env["TORCHINDUCTOR_CACHE_DIR"] = str(caches[1])
+        child_p = _child(pred_cmd, env, a, work / f"{tag}.predict.log", REPO_ROOT)
+        if _failed(res, child_p, out_p):
+            return res
+        if mode == "cold":
+            res["compiled_files"] = _files_in(Path(cold))
+    rep, rep_p = json.loads(out.read_text()), json.loads(out_p.read_text())
     d = np.load(data)
-    pred = np.load(str(out) + ".pred.npy")
-    metrics = accuracy_metrics(pred, d["y_test"], kind == "galaxy")
-    n_train_eff = rep["n_train"] * (1 - VAL_SIZE)
+    n_fit = rep["n_train"] * (1 - VAL_SIZE)
     res.update(
         ok=True, epoch_s=rep["epoch_s"], epoch_cpu_s=rep.get("epoch_cpu_s") or [], fit_s=rep.get("fit_s"),
-        predict_s=rep["predict_s"], predict_cpu_s=rep.get("predict_cpu_s"),
-        train_per_s=train_rate(rep["n_train"], rep["epoch_s"]), predict_per_s=rep["n_test"] / rep["predict_s"],
-        self_peak_rss_mib=rep.get("peak_rss_mib"), n_params=rep.get("n_params"), n_train=rep["n_train"],
-        n_test=rep["n_test"], versions={k: rep[k] for k in ("astroNN", "tf", "astrotorch", "torch", "lightning") if k in rep},
+        first_epoch_s=rep["epoch_s"][0] if rep["epoch_s"] else float("nan"),
+        train_per_s=train_rate(rep["n_train"], rep["epoch_s"]), train_all_per_s=train_rate_all(rep["n_train"], rep["epoch_s"]),
+        fit_predict_s=rep["predict_s"], fit_predict_per_s=rep["n_test"] / rep["predict_s"],
+        predict_s=rep_p["predict_s"], predict_per_s=rep_p["n_test"] / rep_p["predict_s"], predict_cpu_s=rep_p["predict_cpu_s"],
+        load_s=rep_p["load_s"], import_s=rep.get("import_s"), predict_peak_rss_mib=child_p.peak_rss_mib,
+        self_peak_rss_mib=rep.get("peak_rss_mib"), n_params=rep.get("n_params"), n_train=rep["n_train"], n_test=rep["n_test"],
+        versions={k: rep[k] for k in ("astrotorch", "torch", "lightning") if k in rep},
         label_names=[str(s) for s in d["label_names"]] if "label_names" in d else None,
-        **metrics,
+        **accuracy_metrics(np.load(str(out) + ".pred.npy"), d["y_test"], MODELS[model][1] == "galaxy"),
     )
+    # the saved model predicts the same as the fitted one (MC noise aside)
+    res["fresh_vs_fit_pred_max_abs"] = float(np.nanmax(np.abs(np.load(str(out_p) + ".pred.npy") - np.load(str(out) + ".pred.npy"))))
     if "peak_gpu_mib" in rep:
         res["peak_gpu_mib"] = rep["peak_gpu_mib"]
     cpu = res["epoch_cpu_s"][1:] or res["epoch_cpu_s"]
-    res["train_cpu_s_per_1k"] = float(np.median(cpu)) / n_train_eff * 1000 if cpu else float("nan")
+    res["train_cpu_s_per_1k"] = float(np.median(cpu)) / n_fit * 1000 if cpu else float("nan")
+    res["predict_cpu_s_per_1k"] = rep_p["predict_cpu_s"] / rep_p["n_test"] * 1000
+    return res
+
+
+def run_peer(model: str, data: Path, a: argparse.Namespace, repeat: int, work: Path, peer_python: str,
+             epochs: int) -> dict[str, Any]:
+    """One astroNN run (``run_peer.py`` in the peer environment)."""
+    astronn_name, kind, bayesian = MODELS[model]
+    out, log = work / f"{model}_astroNN_r{repeat}.json", work / f"{model}_astroNN_r{repeat}.log"
+    for p in (out, Path(str(out) + ".pred.npy")):
+        p.unlink(missing_ok=True)
+    cmd = _peer.peer_command(peer_python, astronn_name, data, epochs, out, a.batch_size,
+                             a.mc_num if bayesian else None, script=a.peer_script, cpu_shim=not a.no_cpu_shim)
+    child = _child(cmd, _peer.thread_env(a.threads, "cpu", omp_passive=not a.omp_active), a, log, work)
+    res: dict[str, Any] = {"side": "astroNN", "model": model, "repeat": repeat, "ok": False,
+                           "child_wall_s": child.wall_s, "child_user_s": child.user_s, "child_sys_s": child.sys_s,
+                           "peak_rss_mib": child.peak_rss_mib, "returncode": child.returncode, "timed_out": child.timed_out}
+    if _failed(res, child, out):
+        return res
+    rep = json.loads(out.read_text())
+    d = np.load(data)
+    n_fit = rep["n_train"] * (1 - VAL_SIZE)
+    res.update(
+        ok=True, epoch_s=rep["epoch_s"], epoch_cpu_s=rep.get("epoch_cpu_s") or [], fit_s=rep.get("fit_s"),
+        first_epoch_s=rep["epoch_s"][0] if rep["epoch_s"] else float("nan"),
+        train_per_s=train_rate(rep["n_train"], rep["epoch_s"]), train_all_per_s=train_rate_all(rep["n_train"], rep["epoch_s"]),
+        predict_s=rep["predict_s"], predict_cpu_s=rep.get("predict_cpu_s"), predict_per_s=rep["n_test"] / rep["predict_s"],
+        self_peak_rss_mib=rep.get("peak_rss_mib"), n_params=rep.get("n_params"), n_train=rep["n_train"],
+        n_test=rep["n_test"], versions={k: rep[k] for k in ("astroNN", "tf") if k in rep},
+        label_names=[str(s) for s in d["label_names"]] if "label_names" in d else None,
+        **accuracy_metrics(np.load(str(out) + ".pred.npy"), d["y_test"], kind == "galaxy"),
+    )
+    cpu = res["epoch_cpu_s"][1:] or res["epoch_cpu_s"]
+    res["train_cpu_s_per_1k"] = float(np.median(cpu)) / n_fit * 1000 if cpu else float("nan")
     pc = res["predict_cpu_s"]
     res["predict_cpu_s_per_1k"] = pc / rep["n_test"] * 1000 if pc else float("nan")
     return res
@@ -455,7 +402,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="keep OpenMP's default spin-wait (default: OMP_WAIT_POLICY=PASSIVE for both sides)")
     ap.add_argument("--nice", type=int, default=0, help="nice level applied equally to both sides")
     ap.add_argument("--device", default="cpu", help="astrotorch device: cpu or cuda")
-    ap.add_argument("--precision", default=None, help="astrotorch precision, e.g. bf16-mixed (GPU rows)")
+    ap.add_argument("--precision", default="32-true",
+                    help="astrotorch precision(s), comma list, e.g. 32-true,bf16-mixed (one row each)")
+    ap.add_argument("--modes", default="cold,warm",
+                    help="astrotorch starts: cold (empty inductor cache per process), warm (a filled one)")
     ap.add_argument("--astrotorch-only", action="store_true", help="skip astroNN (GPU rows)")
     ap.add_argument("--peer-python", default=None, help="python of the astroNN environment (default: setup.sh)")
     ap.add_argument("--peer-script", default=None, help=argparse.SUPPRESS)
@@ -466,18 +416,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per child run")
     ap.add_argument("--json", default=None, help="write all runs + summary here (default: <cache>/vs_astronn.json)")
     ap.add_argument("--markdown", default=None, help="also write the tables to this markdown file")
-    # worker mode (one astrotorch run in this process)
+    # worker modes (one astrotorch process)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--worker-predict", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--model", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--data", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--save-folder", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--folder", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     models = [m.strip() for m in a.models.split(",") if m.strip()]
     bad = [m for m in models if m not in MODELS]
     if bad:
         ap.error(f"unknown model(s) {bad}; choose from {list(MODELS)}")
     a.model_list = models
+    a.precision_list = [p.strip() for p in str(a.precision).split(",") if p.strip()] or ["32-true"]
+    a.mode_list = [m.strip() for m in a.modes.split(",") if m.strip()]
+    if not a.mode_list or any(m not in ("cold", "warm") for m in a.mode_list):
+        ap.error(f"--modes takes cold and/or warm, got {a.modes!r}")
+    if a.worker:
+        a.precision = a.precision_list[0]
     return a
+
+
+def _jobs(a: argparse.Namespace, model: str, has_peer: bool) -> list[tuple[str, str | None, str | None]]:
+    """(side, precision, mode) of one repeat of one model."""
+    jobs: list[tuple[str, str | None, str | None]] = [("astroNN", None, None)] if has_peer else []
+    jobs += [("astrotorch", p, m) for p in a.precision_list for m in a.mode_list]
+    return jobs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -485,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.worker:
         _install_cpu_timer()
         return astrotorch_worker(a)
+    if a.worker_predict:
+        return predict_worker(a)
     cache = Path(a.cache_dir)
     work = cache / "runs"
     work.mkdir(parents=True, exist_ok=True)
@@ -498,7 +466,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[vs_astronn] astroNN side skipped: {peer_msg}", flush=True)
         else:
             print(f"[vs_astronn] astroNN peer: {peer_python} ({peer_msg})", flush=True)
-    sides = ["astrotorch"] + (["astroNN"] if peer_python else [])
     data: dict[str, Path] = {}
     t0 = time.perf_counter()
     for m in a.model_list:
@@ -508,41 +475,61 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "galaxy" and "galaxy" not in data:
             data["galaxy"] = galaxy_npz(cache, a.n_train_galaxy, a.n_test_galaxy, a.galaxy_size, a.seed)
     print(f"[vs_astronn] data ready in {time.perf_counter() - t0:.0f}s: {', '.join(str(p) for p in data.values())}", flush=True)
+    warm_cache = cache / "inductor-warm"
     runs: list[dict[str, Any]] = []
-    for rep in range(a.repeats):
-        for i, m in enumerate(a.model_list):
-            order = sides if (rep + i) % 2 == 0 else sides[::-1]
-            for side in order:
-                r = run_one(side, m, data[MODELS[m][1]], a, rep, work, peer_python)
-                r["order"] = order.index(side)
-                runs.append(r)
-                if r["ok"]:
-                    extra = f"acc {r['accuracy']:.3f}" if "accuracy" in r else f"MAE[teff] {r['mae'][0]:.4g}"
-                    print(f"[vs_astronn] r{rep} {m:13s} {side:10s} train {r['train_per_s']:8.1f}/s  "
-                          f"predict {r['predict_per_s']:8.2f}/s  RSS {r['peak_rss_mib']:6.0f} MiB  {extra}  "
-                          f"(epochs {', '.join(f'{t:.1f}' for t in r['epoch_s'])} s)", flush=True)
+    for m in a.model_list:
+        kind = MODELS[m][1]
+        epochs = a.galaxy_epochs if (kind == "galaxy" and a.galaxy_epochs) else a.epochs
+        if "warm" in a.mode_list:
+            # fill the warm cache with one unmeasured run per precision (what an earlier session leaves)
+            for p in a.precision_list:
+                r = run_astrotorch(m, data[kind], a, -1, work, p, "warm", epochs, warm_cache)
+                print(f"[vs_astronn] warm-up {m} {p}: {'ok' if r['ok'] else r['error']}", flush=True)
+        jobs = _jobs(a, m, peer_python is not None)
+        for rep in range(a.repeats):
+            k = rep % len(jobs)
+            for side, precision, mode in jobs[k:] + jobs[:k]:  # rotate the order from repeat to repeat
+                if side == "astroNN":
+                    assert peer_python is not None
+                    r = run_peer(m, data[kind], a, rep, work, peer_python, epochs)
                 else:
-                    print(f"[vs_astronn] r{rep} {m} {side} FAILED: {r['error']}", flush=True)
+                    r = run_astrotorch(m, data[kind], a, rep, work, precision, mode, epochs, warm_cache)
+                runs.append(r)
+                what = f"{side:10s}" + (f" {precision} {mode}" if side == "astrotorch" else "")
+                if r["ok"]:
+                    extra = f"acc {r['accuracy']:.3f}" if "accuracy" in r else f"MAE[0] {r['mae'][0]:.4g}"
+                    print(f"[vs_astronn] r{rep} {m:13s} {what}: train {r['train_per_s']:7.1f}/s "
+                          f"(all epochs {r['train_all_per_s']:7.1f}/s) predict {r['predict_per_s']:7.2f}/s "
+                          f"RSS {r['peak_rss_mib']:5.0f} MiB {extra} (epochs {', '.join(f'{t:.2f}' for t in r['epoch_s'])} s)",
+                          flush=True)
+                else:
+                    print(f"[vs_astronn] r{rep} {m} {what} FAILED: {r['error']}", flush=True)
     summary = summarise(runs)
-    table = format_table(summary)
-    parts = [table, ""]
-    for m, row in summary.items():
-        if MODELS[m][2]:
-            parts += [f"Per-label MAE, {MODELS[m][0]} (mean ± std over repeats):", "", format_mae_table(row), ""]
+    parts = [format_table(summary), ""]
+    for key, row in summary.items():
+        if MODELS[row["model"]][2]:
+            parts += [f"Per-label MAE, {key} (mean ± std over repeats):", "", format_mae_table(row), ""]
     targets = target_lines(summary) if peer_python else []
     text = "\n".join(parts + (["Targets:"] + [f"- {t}" for t in targets] if targets else []))
     print("\n" + text)
     versions = _versions()
     for r in runs:
         versions.update({k: v for k, v in (r.get("versions") or {}).items() if k in ("astroNN", "tf")})
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": " ".join(["python", "-m", "bench.vs_astronn", *(argv if argv is not None else sys.argv[1:])]),
-            "versions": versions, "peer": peer_msg, "args": {k: v for k, v in vars(a).items() if k != "model_list"}}
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "command": " ".join(["python", "-m", "bench.vs_astronn", *(argv if argv is not None else sys.argv[1:])]),
+            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+            "versions": versions, "peer": peer_msg,
+            "args": {k: v for k, v in vars(a).items() if k not in ("model_list", "precision_list", "mode_list")}}
     out_json = Path(a.json) if a.json else cache / "vs_astronn.json"
     out_json.write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=1, default=float))
     print(f"\n[vs_astronn] {json.dumps(meta['versions'])}\n[vs_astronn] results: {out_json}")
     if a.markdown:
         Path(a.markdown).write_text(f"<!-- {meta['date']} · {meta['command']} -->\n\n{text}\n")
     return 0
+
+
+__all__ = ["TARGETS", "accuracy_metrics", "format_mae_table", "format_table", "main", "summarise", "target_lines",
+           "train_rate", "train_rate_all"]
 
 
 if __name__ == "__main__":

@@ -182,3 +182,49 @@ def test_compile_real_apstar_files_with_continuum(tmp_path, shared_data):
     med = np.median(x[:, cmask], axis=1)
     assert np.all(np.abs(med - 1) < 0.02), med
     assert list(y[:, 0]).count(-9999.0) == 2  # the second star (and its visit) keep a missing Teff
+
+
+@pytest.mark.realdata
+def test_one_reader_takes_both_spectra_layouts(compiled, tmp_path):
+    """Issue 19: the compiled layout reads into the same container as the generators' layout."""
+    from astrotorch.datasets.spectra import load_spectra_hdf5, load_synthetic_hdf5
+    from astrotorch.errors import DataFormatError
+
+    ds = load_spectra_hdf5(compiled)
+    with h5py.File(compiled, "r") as f:
+        flag, star = f["in_flag"][:], f["star_index"][:]
+        teff, spectra0 = f["labels/TEFF"][:], f["spectra"][0]
+    n_comb = int((flag == 0).sum())
+    assert ds.n_stars == n_comb and len(ds) == flag.size
+    assert np.all(ds.visit_of[:n_comb] == -1) and np.all(ds.visit_of[n_comb:] >= 0)
+    # combined rows first; each visit points at its star's combined row
+    comb_star = star[flag == 0]
+    vis_star = star[flag == 1]
+    assert np.array_equal(comb_star[ds.visit_of[n_comb:]], vis_star)
+    assert {"teff", "logg", "M_H", "alpha_M", "Fe_H", "Mg_H", "C_Fe", "C1_H", "parallax"} <= set(ds.label_names)
+    j = ds.label_index("teff")[0]
+    np.testing.assert_array_equal(ds.labels[:n_comb, j], teff[flag == 0])
+    np.testing.assert_array_equal(ds.flux[0], spectra0)
+    assert ds.meta["layout"] == "compiled" and ds.meta["apogee_id"].shape == (len(ds),)
+    sub = ds.select(np.arange(3))
+    assert sub.meta["apogee_id"].shape == (3,)
+    assert load_synthetic_hdf5(compiled, rows=np.arange(5)).flux.shape == (5, NPIX)
+    # the generators' layout, with its provenance, through the same function
+    from astrotorch.datasets.spectra import SyntheticSpectra
+
+    rng = np.random.default_rng(0)
+    lab = rng.normal(size=(4, 2)).astype(np.float32)
+    syn = SyntheticSpectra(flux=rng.random((4, NPIX)).astype(np.float32), flux_err=np.full((4, NPIX), 0.01, np.float32),
+                           bitmask=np.zeros((4, NPIX), np.int32), labels=lab, label_err=np.abs(lab), labels_true=lab,
+                           label_names=["teff", "logg"], wavelength=np.arange(NPIX, dtype=float),
+                           visit_of=np.array([-1, -1, 0, 1]), snr=np.full(4, 50.0), meta={"generator": "synthetic"})
+    p = syn.to_hdf5(tmp_path / "syn.h5")
+    back = load_spectra_hdf5(p)
+    assert np.array_equal(back.flux, syn.flux) and back.meta["generator"] == "synthetic"
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = np.ones(3)
+    with pytest.raises(DataFormatError, match="neither a spectra HDF5 file"):
+        load_spectra_hdf5(other)
+    with pytest.raises(FileNotFoundError):
+        load_spectra_hdf5(tmp_path / "absent.h5")

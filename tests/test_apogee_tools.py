@@ -192,6 +192,28 @@ def test_apogee_continuum_masks_and_shapes():
         apogee_continuum(flux, err[:1], cont_mask=cmask)
 
 
+def test_continuum_refuses_an_empty_continuum_mask_and_non_numbers():
+    """Issue 16: an all-False mask used to return all-NaN; string arrays raised a raw ValueError (or converted)."""
+    cont, lines, _ = _synthetic_chip_spectra(n=2)
+    flux, err = cont * lines, cont * lines / 150
+    with pytest.raises(InputValidationError, match="cont_mask selects 0 continuum pixel"):
+        apogee_continuum(flux, err, cont_mask=np.zeros(7514, bool))
+    one_chip = lines > 0.999
+    one_chip[3028:5523] = False  # the green chip loses every continuum pixel
+    with pytest.raises(InputValidationError, match="in chip 1"):
+        apogee_continuum(flux, err, cont_mask=one_chip)
+    with pytest.raises(InputValidationError, match="at least 3"):
+        continuum(flux[:, :100], err[:, :100], cont_mask=np.r_[np.ones(2, bool), np.zeros(98, bool)])
+    with pytest.raises(InputValidationError, match="spectra must be an array of numbers"):
+        apogee_continuum(flux.astype(str), err, cont_mask=lines > 0.999)
+    with pytest.raises(InputValidationError, match="spectra_err must be an array of numbers"):
+        apogee_continuum(flux, err.astype(object), cont_mask=lines > 0.999)
+    with pytest.raises(InputValidationError, match="cont_mask must be a boolean"):
+        continuum(flux, err, cont_mask=(lines > 0.999).astype(str))
+    with pytest.raises(InputValidationError, match="bitmask must hold integers"):
+        apogee_continuum(flux, err, cont_mask=lines > 0.999, bitmask=np.full(flux.shape, "0"))
+
+
 def test_apogee_continuum_vectorised_speed():
     rng = np.random.default_rng(0)
     flux = 1 + 0.01 * rng.standard_normal((2000, 7514))

@@ -131,8 +131,34 @@ def test_summary_ratios_tables_and_targets():
     assert "ApogeeBCNN" in table and "**2.50×**" in table and "Galaxy10CNN" in table
     assert "| a |" in vs_astronn.format_mae_table(s["apogee_bcnn"])
     lines = "\n".join(vs_astronn.target_lines(s))
-    assert "training ≥ 2×: 2.50× " in lines and "MC prediction ≥ 5×: 5.00×" in lines and "→ met" in lines
+    assert "training ≥ 2×: –× all epochs, 2.50× after the first" in lines and "→ met" in lines
+    assert "MC prediction ≥ 5×: 5.00× fresh process" in lines
     assert "Galaxy10CNN training ≥ 1.5×: 1.50×" in lines
+
+
+def test_rows_per_precision_and_start_share_the_astronn_reference():
+    def at(mode, precision, tr_all, pr):
+        r = _run("astrotorch", "apogee_bcnn", 400, pr, 500, mae=[1.0, 0.1])
+        r.update(mode=mode, precision=precision, train_all_per_s=tr_all, fit_predict_per_s=2 * pr, first_epoch_s=3.0)
+        return r
+
+    nn = _run("astroNN", "apogee_bcnn", 200, 10, 1000, mae=[1.0, 0.1])
+    nn.update(train_all_per_s=100, first_epoch_s=4.0)
+    s = vs_astronn.summarise([at("cold", "32-true", 150, 40), at("warm", "32-true", 300, 60),
+                              at("cold", "bf16-mixed", 250, 70), nn])
+    assert list(s) == ["apogee_bcnn/32-true/cold", "apogee_bcnn/32-true/warm", "apogee_bcnn/bf16-mixed/cold"]
+    cold, warm = s["apogee_bcnn/32-true/cold"], s["apogee_bcnn/32-true/warm"]
+    assert cold["ratio"]["train_all"] == pytest.approx(1.5) and warm["ratio"]["train_all"] == pytest.approx(3.0)
+    assert cold["ratio"]["predict"] == pytest.approx(4.0) and cold["ratio"]["fit_predict"] == pytest.approx(8.0)
+    assert cold["astroNN"]["n_ok"] == warm["astroNN"]["n_ok"] == 1  # one astroNN run, reference for every row
+    lines = "\n".join(vs_astronn.target_lines(s))
+    # a target holds only if every measure of it does: cold training 1.5x all epochs misses
+    assert "ApogeeBCNN · 32-true · cold training ≥ 2×: 1.50× all epochs, 2.00× after the first" in lines
+    assert lines.split("\n")[0].endswith("→ MISSED")
+    assert "ApogeeBCNN · 32-true · warm MC prediction ≥ 5×: 6.00× fresh process, 12.00× after fit" in lines
+    table = vs_astronn.format_table(s)
+    assert "ApogeeBCNN · bf16-mixed · cold" in table and "3.00 · 4.00" in table  # first epoch seconds
+    assert vs_astronn.train_rate_all(1000, [10.0, 2.0, 3.0]) == pytest.approx(900 * 3 / 15.0)
 
 
 def test_summary_without_peer_leaves_ratios_empty():
@@ -182,20 +208,24 @@ def test_end_to_end_with_mocked_peer(tmp_path, capsys):
     md = tmp_path / "table.md"
     rc = vs_astronn.main([
         "--models", "apogee_cnn", "--n-train", "40", "--n-test", "8", "--epochs", "2", "--repeats", "2",
-        "--threads", "1", "--peer-python", sys.executable, "--peer-script", str(script),
+        "--threads", "1", "--peer-python", sys.executable, "--peer-script", str(script), "--modes", "cold",
         "--cache-dir", str(tmp_path / "cache"), "--json", str(out_json), "--markdown", str(md),
     ]) if _peer_ok_python() else pytest.skip("needs numpy in the test python")
     assert rc == 0
     res = json.loads(out_json.read_text())
     runs = res["runs"]
-    assert [r["side"] for r in runs] == ["astrotorch", "astroNN", "astroNN", "astrotorch"]  # alternating order
+    assert [r["side"] for r in runs] == ["astroNN", "astrotorch", "astrotorch", "astroNN"]  # rotating order
     assert all(r["ok"] for r in runs), [r.get("error") for r in runs]
     peer_run = next(r for r in runs if r["side"] == "astroNN")
     assert len(peer_run["epoch_cpu_s"]) == 2 and peer_run["predict_cpu_s"] is not None  # CPU shim worked
     at = next(r for r in runs if r["side"] == "astrotorch")
     assert len(at["epoch_s"]) == 2 and len(at["mae"]) == 22 and at["peak_rss_mib"] > 50
-    row = res["summary"]["apogee_cnn"]
-    assert np.isfinite(row["ratio"]["train"]) and len(row["ratio"]["mae_per_label"]) == 22
+    # cold start: the saved model predicted in a fresh process, and nothing was compiled on the way
+    assert at["mode"] == "cold" and at["compiled_files"] == 0 and at["load_s"] > 0
+    assert at["predict_per_s"] > 0 and at["fit_predict_per_s"] > 0 and at["first_epoch_s"] == at["epoch_s"][0]
+    row = res["summary"]["apogee_cnn/32-true/cold"]
+    assert np.isfinite(row["ratio"]["train"]) and np.isfinite(row["ratio"]["train_all"])
+    assert len(row["ratio"]["mae_per_label"]) == 22
     assert "ApogeeCNN" in md.read_text()
     # the data set was written once and is reused
     assert len(list((tmp_path / "cache").glob("spectra_*.npz"))) == 1
@@ -228,3 +258,24 @@ def test_galaxy_zoo_split_is_the_same_at_higher_resolution(shared_data, monkeypa
                                              mode="area").permute(0, 2, 3, 1).numpy()
     diff = np.abs(binned - low["x_test"][:50].astype(np.float32)).mean(axis=(1, 2, 3))
     assert np.all(diff < 3.0), diff
+
+
+def test_first_predict_call_gives_probabilities_for_classifiers_and_predictions_for_regressors():
+    """astroNN's ``predict`` returns class probabilities; astrotorch's returns labels
+    (scikit-learn's convention), so the benchmark times ``predict_proba`` for classifiers."""
+
+    class _Model:
+        def __init__(self, task: str):
+            self.task = task
+
+        def predict(self, x):
+            return np.zeros(len(x), dtype=np.int64) if self.task == "classification" else np.full((len(x), 3), 2.0)
+
+        def predict_proba(self, x):
+            return np.full((len(x), 4), 0.25)
+
+    x = np.zeros((5, 7), np.float32)
+    probs = vs_astronn._predict_outputs(_Model("classification"), x)
+    assert probs.shape == (5, 4)
+    assert vs_astronn.accuracy_metrics(probs, np.eye(4)[[0, 0, 1, 2, 3]], True)["accuracy"] == pytest.approx(0.4)
+    assert np.array_equal(vs_astronn._predict_outputs(_Model("regression"), x), np.full((5, 3), 2.0))

@@ -171,3 +171,36 @@ def test_classification_input_errors():
         temperature_scale(np.array([[np.nan, 0.0]]), [0])
     with pytest.raises(ConfigError):
         apply_temperature(p, 0.0)
+
+
+def test_ece_from_torchmetrics_equals_the_reliability_curve_formula():
+    """The ECE (torchmetrics) equals the count-weighted |accuracy - confidence| of the reliability
+    curve, including saturated confidences of exactly 1 (float32 softmax) and missing labels."""
+    rng = np.random.default_rng(11)
+    logits = 3.0 * rng.normal(size=(4000, 6))
+    logits[:300, 2] = 80.0  # confidence exactly 1 in float64
+    probs = special.softmax(logits, axis=1)
+    labels = rng.integers(0, 6, 4000).astype(float)
+    labels[:100] = 2
+    labels[-50:] = MAGIC
+    for n_bins in (1, 10, 15):
+        curve = reliability_curve(probs, labels, n_bins=n_bins)
+        filled = curve.counts > 0
+        by_hand = np.sum(curve.counts[filled] / curve.counts.sum()
+                         * np.abs(curve.accuracy[filled] - curve.confidence[filled]))
+        assert expected_calibration_error(probs, labels, n_bins=n_bins) == pytest.approx(by_hand, abs=1e-6)
+
+
+def test_robust_zscore_std_is_astropy_mad_std():
+    from astropy.stats import mad_std
+
+    rng = np.random.default_rng(12)
+    y_true, y_pred, sigma = _gaussian_case(rng, n=3000)
+    y_true[:30, 1] = MAGIC
+    z = (y_true - y_pred) / sigma
+    expected = [mad_std(z[:, j][y_true[:, j] != MAGIC]) for j in range(3)]
+    np.testing.assert_allclose(zscore_std(y_true, y_pred, sigma, robust=True), expected, rtol=1e-12)
+    # the former hand-written formula, 1.4826 x median |z - median z|
+    z0 = z[:, 0]
+    assert zscore_std(y_true[:, 0], y_pred[:, 0], sigma[:, 0], robust=True) == pytest.approx(
+        1.482602218505602 * np.median(np.abs(z0 - np.median(z0))), rel=1e-12)

@@ -81,3 +81,19 @@ def test_run_folder_is_atomic(tmp_path):
     with RunFolder(target) as run:
         run.write_metrics({"a": np.float32(2.5), "b": float("nan")})
     assert json.loads((target / "metrics.json").read_text()) == {"a": 2.5, "b": None}
+
+
+@pytest.mark.parametrize("command", [["train", "spectra"], ["train", "images"], ["train", "stars"],
+                                     ["train", "lightcurves"], ["train", "tabular"], ["predict", "file"],
+                                     ["predict", "images"], ["predict", "stars"], ["predict", "lightcurves"],
+                                     ["predict", "spectra"], ["fit", "spectra"], ["convert-astronn"]])
+def test_every_documented_command_is_registered(command):
+    res = CliRunner().invoke(app, [*command, "--help"])
+    assert res.exit_code == 0, res.output
+    assert "Usage" in res.output
+
+
+def test_fit_spectra_missing_file_is_exit_code_2(tmp_path, capsys):
+    rc = run_cli(["fit", "spectra", "binspec_plus", str(tmp_path / "missing.fits"), "--out", str(tmp_path / "fit.csv")])
+    assert rc == 2
+    assert not (tmp_path / "fit.csv").exists()

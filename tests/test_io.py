@@ -132,7 +132,7 @@ def test_atomic_dir_success_and_failure(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with atomic_dir(target, overwrite=True) as tmp:
             (tmp / "b.txt").write_text("2")
-            1 / 0
+            1 / 0  # noqa: B018 (raises on purpose)
     # the old folder is intact, no temporary folder left over
     assert _names(target) == [MARKER_NAME, "a.txt"]
     assert _names(tmp_path) == ["run"]
@@ -541,6 +541,10 @@ def test_compressed_fits_is_checked_against_its_decompressed_size(tmp_path, comp
     z = tmp_path / "t.fits.z"
     with opener(z, "wb") as fh:
         fh.write(p.read_bytes())
+    if compression == "xz" and int(__import__("astropy").__version__.split(".")[0]) < 7:
+        with pytest.raises(DataFormatError, match="t.fits.z is xz-compressed: reading xz FITS needs astropy >= 7.0"):
+            read_fits_table(z)
+        return
     t = read_fits_table(z)
     assert len(t) == 5000 and t["TEFF"][-1] == 5000
     raw = z.read_bytes()

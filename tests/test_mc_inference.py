@@ -392,8 +392,9 @@ def test_mixed_bayesian_layers_network():
 
 
 def test_mc_predict_large_cpu_pass_uses_fused_masks_with_the_right_moments(monkeypatch):
-    """Large CPU passes take their masks from the compiled hash kernel: the MC mean and variance of
-    a dropout layer still match p and 1/(1-p) (and the eager path gives the same)."""
+    """Large CPU passes take their masks from the eager kernels (default) or, when requested with
+    ASTROTORCH_COMPILE_KERNELS=1, the compiled hash kernel: either way the MC mean and variance of a
+    dropout layer match p and 1/(1-p)."""
     from astrotorch.nn import layers
     from astrotorch.uncertainty import mc as mc_mod
 
@@ -407,3 +408,60 @@ def test_mc_predict_large_cpu_pass_uses_fused_masks_with_the_right_moments(monke
         assert abs(float(res.mean.mean()) - 2.0) < 0.01
         # per-element variance of 2·Bernoulli(1-p)/(1-p): 4 p / (1 - p)
         assert abs(float(res.model_var.mean()) - 4 * p / (1 - p)) < 0.03
+
+
+def test_repeat_forward_protocol_is_used_and_matches_explicit_repetition():
+    """A stochastic part with ``repeat_forward(h, n)`` gets the unrepeated prefix output (looked up on
+    its class, so wrappers that only forward attributes keep their own ``forward``)."""
+
+    class Rest(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def forward(self, h):
+            return h * torch.rand_like(h)
+
+        def repeat_forward(self, h, n):
+            self.calls.append((h.shape[0], n))
+            return self(h.unsqueeze(0).expand(n, *h.shape).reshape(-1, *h.shape[1:]))
+
+    rest = Rest()
+
+    class Net(nn.Module):
+        def forward(self, x):
+            return rest(x)
+
+        def mc_split(self):
+            return nn.Identity(), rest
+
+    x = torch.full((6, 3), 2.0)
+    torch.manual_seed(0)
+    a = mc_predict(Net(), x, n_samples=50, max_rows=120)
+    assert rest.calls and all(b <= 6 and n <= 50 for b, n in rest.calls)
+    assert torch.allclose(a.mean, torch.ones(6, 3), atol=0.25)  # E[2·U(0,1)] = 1
+    assert torch.allclose(a.model_var, torch.full((6, 3), 4 / 12), atol=0.15)  # Var[2·U] = 1/3
+
+    class Wrapper(nn.Module):  # forwards attribute access, like torch.compile's OptimizedModule
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, h):
+            return self.inner(h)
+
+        def __getattr__(self, name):
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                return getattr(self.inner, name)
+
+    rest.calls.clear()
+    wrapped = Wrapper(rest)
+
+    class Net2(Net):
+        def mc_split(self):
+            return nn.Identity(), wrapped
+
+    mc_predict(Net2(), x, n_samples=10)
+    assert rest.calls == []  # the wrapper's forward ran on the repeated input

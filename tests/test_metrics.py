@@ -127,3 +127,19 @@ def test_get_metric():
     assert M.get_metric(M.rmse) is M.rmse
     with pytest.raises(InputValidationError, match="unknown metric 'nope'"):
         M.get_metric("nope")
+
+
+def test_accuracies_have_one_implementation_with_nan_when_nothing_is_valid():
+    from astrotorch.nn import losses as L
+
+    assert L.categorical_accuracy is M.categorical_accuracy and L.binary_accuracy is M.binary_accuracy
+    assert L.get_loss("categorical_accuracy") is M.get_metric("categorical_accuracy")
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]], requires_grad=True)
+    assert torch.isnan(L.categorical_accuracy(torch.tensor([-1, -1]), logits))
+    assert torch.isnan(L.categorical_accuracy(torch.full((2, 2), float("nan")), logits))
+    assert torch.isnan(L.binary_accuracy(torch.tensor([MAGIC, float("nan")]), torch.tensor([0.3, -1.0])))
+    assert torch.isnan(L.binary_accuracy(torch.empty(0), torch.empty(0)))
+    acc = L.categorical_accuracy(torch.tensor([0, 0]), logits)
+    assert acc.item() == 0.5 and not acc.requires_grad
+    # weights multiply the hits; the denominator counts the valid rows, as for the mean metrics
+    assert M.categorical_accuracy(torch.tensor([0, 1]), logits, sample_weight=torch.tensor([2.0, 1.0])).item() == 1.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -98,6 +99,24 @@ def test_mad_std_robust_and_with_units():
     assert q.unit == u.mag and q.value == pytest.approx(1.482602218505602)
     two = np.stack([small, 2 * small])
     assert anp.mad_std(two, axis=1).tolist() == pytest.approx([1.482602218505602, 2 * 1.482602218505602])
+
+
+def test_mad_std_is_astropy_on_the_valid_entries():
+    from astropy.stats import mad_std
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_t(3, size=(400, 3))
+    dirty = x.copy()
+    dirty[::7, 0], dirty[::11, 2] = MAGIC, np.nan
+    for axis in (None, 0):
+        expected = mad_std(np.where((dirty == MAGIC) | np.isnan(dirty), np.nan, dirty), axis=axis, ignore_nan=True)
+        np.testing.assert_allclose(anp.mad_std(dirty, axis=axis), expected, rtol=1e-12)
+    assert anp.mad_std(x[:, 1]) == pytest.approx(mad_std(x[:, 1]), rel=1e-12)
+    # a slice with nothing valid gives NaN, without warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = anp.mad_std(np.array([[MAGIC, np.nan], [1.0, 3.0]]), axis=1)
+    assert np.isnan(out[0]) and out[1] == pytest.approx(1.482602218505602)
 
 
 def test_sigmoid_and_inverse():

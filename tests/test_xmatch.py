@@ -51,6 +51,36 @@ def test_proper_motion_epoch_propagation():
     assert (shifted[0][0] - 10.0) * 3600 == pytest.approx(1.0, rel=1e-9)
 
 
+def _linear_propagation(ra, dec, pmra, pmdec, dt_yr):
+    """The small-angle formula astrotorch used before astropy's apply_space_motion (reference numbers)."""
+    mas = 1.0 / 3.6e6
+    return (ra + pmra * mas * dt_yr / np.cos(np.deg2rad(dec))) % 360.0, dec + pmdec * mas * dt_yr
+
+
+def test_propagation_matches_the_former_linear_numbers_and_is_exact_near_the_poles():
+    from astropy.coordinates import SkyCoord
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    ra = rng.uniform(0, 360, n)
+    dec = np.rad2deg(np.arcsin(rng.uniform(-0.95, 0.95, n)))
+    pmra, pmdec = rng.normal(0, 200, n), rng.normal(0, 200, n)
+    new = SkyCoord(*propagate_epoch(ra, dec, pmra, pmdec, 15.5), unit="deg")
+    old = SkyCoord(*_linear_propagation(ra, dec, pmra, pmdec, 15.5), unit="deg")
+    assert new.separation(old).to_value(u.mas).max() < 5.0  # second-order terms of 3" moves
+    # Barnard's star (10.4"/yr) over 15.5 yr: as the linear step to 1 mas
+    b_new = SkyCoord(*propagate_epoch(np.array([269.452]), np.array([4.693]), np.array([-801.551]),
+                                      np.array([10362.394]), 15.5), unit="deg")
+    b_old = SkyCoord(*_linear_propagation(269.452, 4.693, -801.551, 10362.394, 15.5), unit="deg")
+    assert b_new.separation(b_old).to_value(u.mas)[0] < 1.0
+    # next to the pole, where the linear step breaks down, the star moves by exactly |pm| * dt
+    ra_p, dec_p = np.array([0.0, 100.0]), np.array([89.9999, -89.99])
+    pm_ra, pm_dec = np.array([50.0, 1e4]), np.array([0.0, -1e4])
+    moved = SkyCoord(*propagate_epoch(ra_p, dec_p, pm_ra, pm_dec, 15.5), unit="deg")
+    step = SkyCoord(ra_p, dec_p, unit="deg").separation(moved).to_value(u.mas)
+    np.testing.assert_allclose(step, np.hypot(pm_ra, pm_dec) * 15.5, rtol=1e-6)
+
+
 def test_bad_inputs():
     with pytest.raises(ShapeMismatchError):
         xmatch([1.0, 2.0], [1.0], [1.0], [1.0])

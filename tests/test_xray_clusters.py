@@ -97,8 +97,10 @@ def test_each_loss_trains_and_predicts(small, loss: str) -> None:
 
 def test_gaussian_nll_learns_the_mass(small) -> None:
     # a few epochs on 96 clusters must beat predicting the mean mass (the scatter of the truth)
+    # the posterior mean (prior_correction off): dividing the prior out of a barely trained network's
+    # broad posterior trades shrinkage for a much larger scatter
     m = ClusterMassCNN(loss="gaussian_nll", max_epochs=12, widths=(8, 16, 16), hidden=32, accelerator="cpu",
-                       batch_size=16, val_size=0.0, early_stopping_patience=None, lr=3e-3)
+                       batch_size=16, val_size=0.0, early_stopping_patience=None, lr=3e-3, prior_correction=False)
     m.fit(small.inputs(), small.log10_m500)
     met = m.mass_metrics(small.inputs(), small.log10_m500)
     assert met["rmse_dex"] < 0.8 * np.std(small.log10_m500)
@@ -149,3 +151,63 @@ def test_model_input_errors(small) -> None:
         m.fit({"image": small.images}, small.log10_m500)
     with pytest.raises(InputValidationError, match="negative"):
         m.fit({"image": -small.images - 1, "redshift": small.redshift}, small.log10_m500)
+
+
+# --------------------------------------------------------------------------- mass-dependent bias
+def test_binned_mass_bias_and_slope() -> None:
+    from astrotorch.models.cluster import binned_mass_bias, mass_slope
+
+    rng = np.random.default_rng(0)
+    true = rng.uniform(13.8, 15.2, 5000)
+    shrunk = 14.5 + 0.9 * (true - 14.5) + 0.05 * rng.normal(size=true.size)
+    assert mass_slope(true, shrunk) == pytest.approx(0.9, abs=0.01)
+    rows = binned_mass_bias(true, shrunk, sigma=np.full(true.size, 0.05))
+    assert [r["lo"] for r in rows] == pytest.approx([13.8, 14.0, 14.2, 14.4, 14.6, 14.8, 15.0])
+    assert sum(r["n"] for r in rows) == true.size  # the last bin keeps its upper edge
+    assert rows[0]["bias_dex"] == pytest.approx(0.1 * 0.6, abs=0.01)  # +0.1·(14.5 − 13.9)
+    assert rows[-1]["bias_dex"] == pytest.approx(-0.1 * 0.6, abs=0.01)
+    assert all(r["scatter_dex"] == pytest.approx(0.05, abs=0.01) and r["zscore_std"] > 0.8 for r in rows)
+    with pytest.raises(InputValidationError):
+        binned_mass_bias(true, shrunk, edges=[14.0, 13.0])
+    with pytest.raises(InputValidationError):
+        mass_slope(true, shrunk, lo=16.0, hi=17.0)
+
+
+def test_prior_correction_trains_on_the_prior_aware_likelihood(small) -> None:
+    from astrotorch.uncertainty.prior import prior_gaussian_nll
+
+    m = ClusterMassCNN(loss="gaussian_nll", max_epochs=1, widths=(8, 8, 8), hidden=16, accelerator="cpu")
+    m.fit(small.inputs(), small.log10_m500)
+    assert m.prior_edges_.size == m.prior_density_.size + 1
+    assert m.prior_edges_[0] == pytest.approx(small.log10_m500.min())
+    x = {k: torch.as_tensor(v) for k, v in m._normalize_x(m.prepare_x(small.inputs())).items()}
+    y = torch.as_tensor(m._label_norm.transform(small.log10_m500[:, None].astype(np.float32)))
+    with torch.no_grad():
+        out = m.network(x)
+        loss = m.compute_loss({"x": x, "y": y}, out)
+        edges = m._label_norm.transform(m.prior_edges_[:, None].astype(np.float32)).ravel()
+        expected = prior_gaussian_nll(y, out[0], out[1], edges, m.prior_density_)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-6)
+    assert set(m.prepare_x(small.inputs())) == {"image", "redshift", "band_flux"}
+    # off: the plain Gaussian NLL, and no prior is kept
+    plain = ClusterMassCNN(loss="gaussian_nll", max_epochs=1, widths=(8, 8, 8), hidden=16, accelerator="cpu",
+                           prior_correction=False, band_fluxes=False)
+    plain.fit(small.inputs(), small.log10_m500)
+    assert plain.prior_density_ is None and set(plain.prepare_x(small.inputs())) == {"image", "redshift"}
+    with pytest.raises(InputValidationError, match="lr_schedule"):
+        ClusterMassCNN(lr_schedule="step")
+
+
+@pytest.mark.parametrize("param,value", [("band_fluxes", "yes"), ("prior_correction", 1), ("lr_schedule", "step"),
+                                         ("warmup_fraction", 1.0), ("min_lr_fraction", -0.1)])
+def test_new_hyperparameters_are_validated(param: str, value: object) -> None:
+    with pytest.raises(InputValidationError, match=param):
+        ClusterMassCNN(**{param: value})
+
+
+def test_clone_keeps_every_parameter_as_given() -> None:
+    from sklearn.base import clone
+
+    m = ClusterMassCNN(widths=[8, 8], band_fluxes=False, prior_correction=False, lr_schedule="plateau")
+    c = clone(m)
+    assert c.get_params() == m.get_params() and c.widths == [8, 8] and c.bayesian

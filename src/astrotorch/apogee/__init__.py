@@ -1,8 +1,11 @@
-"""APOGEE tools: chips and wavelength grid, bitmasks, continuum normalisation, file readers, downloaders.
+"""APOGEE tools: chips and wavelength grid, bitmasks, continuum normalisation, file readers, downloaders,
+spectral emulators and the emulator fitter.
 
 Names and semantics follow :mod:`astroNN.apogee` (``chips_pix_info``, ``wavelength_solution``,
 ``gap_delete``, ``chips_split``, ``bitmask_boolean``, ``bitmask_decompositor``, ``continuum``,
 ``apogee_continuum``, ``aspcap_mask``, ``allstar``, ``combined_spectra``, ``visit_spectra`` ...).
+The torch-based parts (``load_emulator``, ``SpectralEmulator``, ``fit_spectrum``) are imported on first
+use, so ``import astrotorch.apogee`` does not import torch.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from astrotorch.apogee.chips import (
     aspcap_mask,
     chips_pix_info,
     chips_split,
+    dr12_pixels,
+    embed_dr12,
     gap_delete,
     gap_deleted_wavelength,
     gap_insert,
@@ -42,6 +47,24 @@ from astrotorch.apogee.downloaders import (
     visit_spectra,
 )
 from astrotorch.apogee.readers import ApogeeSpectrum, read_apstar, read_apvisit, read_aspcapstar, resample_to_apstar
+
+# torch-based parts, imported on first access (module __getattr__, PEP 562)
+_LAZY = {
+    "EMULATOR_FILES": "astrotorch.apogee.emulators",
+    "SpectralEmulator": "astrotorch.apogee.emulators",
+    "load_emulator": "astrotorch.apogee.emulators",
+    "SpectrumFit": "astrotorch.apogee.fitting",
+    "fit_spectrum": "astrotorch.apogee.fitting",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'astrotorch.apogee' has no attribute {name!r}")
+
 
 __all__ = [
     "ApogeeSpectrum",
@@ -73,11 +96,14 @@ __all__ = [
     "chips_pix_info",
     "chips_split",
     "continuum",
+    "dr12_pixels",
+    "embed_dr12",
     "gap_delete",
     "gap_deleted_wavelength",
     "gap_insert",
     "load_continuum_mask",
     "wavelength_solution",
+    *_LAZY,
 ]
 
 # astroNN's APOGEE catalogue loaders (astroNN.datasets.apogee); catalogs.py imports only on call

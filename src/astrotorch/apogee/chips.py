@@ -144,6 +144,34 @@ def gap_insert(spectra: np.ndarray, dr: int | None = None, fill_value: float = n
     return out
 
 
+def dr12_pixels(dr: int | None = None) -> np.ndarray:
+    """Indices, in the gap-deleted grid of ``dr``, of the 7,214 pixels of the DR11–12 gap-deleted grid.
+
+    Both grids are cut from the same 8,575-pixel apStar grid and DR11–12 trimmed every chip edge more
+    than DR ≥ 13 did, so the DR12 grid is a subset of the DR ≥ 13 one (7,514 pixels; the other 300 are
+    chip edges DR12 does not have). For ``dr`` ≤ 12 this is ``arange(7214)``.
+    """
+    dr = apogee_default_dr(dr)
+    pos = np.searchsorted(_gap_index(dr), _gap_index(12))
+    return pos.astype(np.int64)
+
+
+def embed_dr12(spectra: np.ndarray, dr: int | None = None, fill_value: float = np.nan) -> np.ndarray:
+    """Put DR12 gap-deleted spectra ``(…, 7214)`` on the gap-deleted grid of ``dr`` (7,514 pixels for DR ≥ 13).
+
+    The pixels DR12 lacks (chip edges) get ``fill_value``. Returns a 2-D ``(N, total_pixel)`` array.
+    """
+    arr = np.atleast_2d(np.asarray(spectra))
+    n12 = chips_pix_info(12)[6]
+    if arr.ndim != 2 or arr.shape[1] != n12:
+        raise ShapeMismatchError(f"embed_dr12 expects spectra on the {n12}-pixel DR12 grid, got shape {np.shape(spectra)}")
+    total = chips_pix_info(dr)[6]
+    dtype = np.result_type(arr.dtype, np.asarray(fill_value).dtype)
+    out = np.full((arr.shape[0], total), fill_value, dtype=dtype)
+    out[:, dr12_pixels(dr)] = arr
+    return out
+
+
 def chips_split(spectra: np.ndarray, dr: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split spectra into their blue, green and red chips.
 
@@ -269,6 +297,8 @@ __all__ = [
     "chip_slices",
     "chips_pix_info",
     "chips_split",
+    "dr12_pixels",
+    "embed_dr12",
     "gap_delete",
     "gap_deleted_wavelength",
     "gap_insert",

@@ -39,9 +39,17 @@ from astrotorch.errors import InputValidationError, ShapeMismatchError
 DEFAULT_MASK_ERR: float = 100.0
 
 
+def _as_float(a: np.ndarray, name: str) -> np.ndarray:
+    raw = np.asarray(a)
+    # strings such as "1.0" would convert silently; anything that is not a number array is refused
+    if raw.dtype.kind not in "biuf":
+        raise InputValidationError(f"{name} must be an array of numbers, got dtype {raw.dtype}")
+    return raw.astype(np.float64, copy=False)
+
+
 def _check_pair(spectra: np.ndarray, spectra_err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    flux = np.asarray(spectra, dtype=np.float64)
-    err = np.asarray(spectra_err, dtype=np.float64)
+    flux = _as_float(spectra, "spectra")
+    err = _as_float(spectra_err, "spectra_err")
     if flux.ndim not in (1, 2):
         raise ShapeMismatchError(f"spectra must be 1-D or 2-D, got shape {flux.shape}")
     flux = np.atleast_2d(flux)
@@ -144,6 +152,12 @@ def continuum(
         segments = (slice(0, flux.shape[1]),)
     if cmask.shape != (flux.shape[1],):
         raise ShapeMismatchError(f"cont_mask has shape {cmask.shape}, spectra have {flux.shape[1]} pixels")
+    for k, seg in enumerate(segments):
+        n_cont = int(np.count_nonzero(cmask[seg]))
+        if n_cont < int(deg) + 1:  # the fit would return NaN everywhere: refuse instead
+            where = f" in chip {k} ({seg.start}:{seg.stop})" if dr is not None else ""
+            raise InputValidationError(
+                f"cont_mask selects {n_cont} continuum pixel(s){where}; a degree-{deg} fit needs at least {int(deg) + 1}")
     if bad is not None and bad.shape != flux.shape:
         raise ShapeMismatchError(f"pixel_mask has shape {bad.shape}, spectra have shape {flux.shape}")
 

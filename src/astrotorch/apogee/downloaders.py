@@ -346,12 +346,13 @@ def apogee_vac(name: str, dr: int | None = None, overwrite: bool = False, progre
 
 def _lookup_ids(dr: int, apogee: str, telescope: str | None, allstar_path: str | os.PathLike[str] | None) -> dict[str, str]:
     """Location/field/telescope of ``apogee`` from the allStar catalogue (downloaded if needed)."""
-    from astropy.io import fits
     import numpy as np
+
+    from astrotorch.io import open_fits
 
     path = Path(allstar_path) if allstar_path is not None else allstar(dr)
     try:
-        with fits.open(path, memmap=True) as hdul:
+        with open_fits(path) as hdul:
             data = hdul[1].data
             ids = np.char.strip(np.asarray(data["APOGEE_ID"]).astype(str))
             sel = ids == apogee.strip()
@@ -367,7 +368,7 @@ def _lookup_ids(dr: int, apogee: str, telescope: str | None, allstar_path: str |
                 if col in names:
                     out[key] = str(row[col]).strip()
             return out
-    except (InputValidationError, ChecksumError):
+    except (InputValidationError, ChecksumError, DataFormatError, FileNotFoundError):
         raise
     except Exception as exc:
         raise DataFormatError(f"cannot read APOGEE_ID/FIELD columns from allStar file {path}: {exc}") from exc

@@ -93,8 +93,11 @@ class ApogeeSpectrum:
 
 
 def _open_all(path: str | os.PathLike[str], kind: str) -> list[tuple[Any, np.ndarray | None]]:
-    """Read every HDU's header and data eagerly, turning any FITS failure into DataFormatError."""
-    from astropy.io import fits
+    """Read every HDU's header and data eagerly (through :func:`astrotorch.io.open_fits`).
+
+    Any FITS failure (corrupt, truncated, not FITS) becomes a DataFormatError naming the file and ``kind``.
+    """
+    from astrotorch.io import open_fits
 
     p = Path(path)
     if not p.is_file():
@@ -102,17 +105,14 @@ def _open_all(path: str | os.PathLike[str], kind: str) -> list[tuple[Any, np.nda
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with fits.open(p, memmap=False, lazy_load_hdus=False) as hdul:
+            with open_fits(p, memmap=False, lazy_load_hdus=False) as hdul:
                 out = []
                 for hdu in hdul:
                     data = hdu.data
-                    if data is not None and not isinstance(data, np.ndarray):
-                        data = np.asarray(data)
-                    elif data is not None:
-                        data = np.array(data)  # detach from the file before it closes
-                    out.append((hdu.header.copy(), data))
-    except DataFormatError:
-        raise
+                    # np.array copies: the data must outlive the closed file
+                    out.append((hdu.header.copy(), None if data is None else np.array(data)))
+    except DataFormatError as exc:
+        raise DataFormatError(f"{p} is not a readable {kind} FITS file: {exc}") from exc
     except Exception as exc:  # astropy raises OSError, ValueError, TypeError, IndexError ... on bad files
         raise DataFormatError(f"{p} is not a readable {kind} FITS file: {type(exc).__name__}: {exc}") from exc
     for w in caught:
@@ -299,8 +299,12 @@ def read_apvisit(path: str | os.PathLike[str]) -> ApogeeSpectrum:
     )
 
 
-#: speed of light in km/s
-_C_KMS = 299792.458
+def _c_kms() -> float:
+    """Speed of light in km/s (astropy.constants; imported on use, not with the module)."""
+    from astropy import constants as const
+    from astropy import units as u
+
+    return float(const.c.to(u.km / u.s).value)
 
 
 def resample_to_apstar(
@@ -336,15 +340,16 @@ def resample_to_apstar(
             velocity = spec.vhelio - _float(spec.meta, "BC")
         if not np.isfinite(velocity):
             raise InputValidationError(f"{spec.path}: no VRAD/VHELIO+BC in the header; pass velocity= explicitly")
-    if not np.isfinite(velocity) or abs(velocity) > 0.1 * _C_KMS:
+    if not np.isfinite(velocity) or abs(velocity) > 0.1 * _c_kms():
         raise InputValidationError(f"velocity must be a finite value in km/s well below c, got {velocity!r}")
     grid = apstar_wavelength()
+    c_kms = _c_kms()
     flux = np.full(APSTAR_NPIX, np.nan)
     err = np.full(APSTAR_NPIX, fill_error, dtype=np.float64)
     mask = np.ones(APSTAR_NPIX, dtype=np.int64)
     for chip in range(spec.flux.shape[0]):
         # non-relativistic Doppler shift to the rest frame: λ_rest = λ_obs / (1 + v/c)
-        w = spec.wavelength[chip] / (1.0 + velocity / _C_KMS)
+        w = spec.wavelength[chip] / (1.0 + velocity / c_kms)
         inside = (grid >= w[0]) & (grid <= w[-1])
         flux[inside] = np.interp(grid[inside], w, spec.flux[chip])
         err[inside] = np.interp(grid[inside], w, spec.error[chip])

@@ -29,6 +29,9 @@ train_app = typer.Typer(help="Train a model on one data kind and write a run fol
 predict_app = typer.Typer(help="Predict with a saved model.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 app.add_typer(predict_app, name="predict")
+fit_app = typer.Typer(help="Fit physical models to observed data (no network): spectra through an emulator.",
+                      no_args_is_help=True)
+app.add_typer(fit_app, name="fit")
 
 
 def _print_version(value: bool) -> None:
@@ -157,6 +160,8 @@ def _register_kinds() -> None:
     """Register each data kind's train/predict commands (``cli/train_<kind>.py``, ``cli/predict*.py``)."""
     from astrotorch.cli.convert_astronn import convert_astronn
     from astrotorch.cli.predict import predict_file, predict_images
+    from astrotorch.cli.predict_lightcurves import predict_lightcurves
+    from astrotorch.cli.spectra_commands import fit_spectra, predict_spectra
     from astrotorch.cli.train_images import train_images
     from astrotorch.cli.train_lightcurves import train_lightcurves
     from astrotorch.cli.train_spectra import train_spectra
@@ -171,13 +176,10 @@ def _register_kinds() -> None:
     predict_app.command("file")(predict_file)
     predict_app.command("images")(predict_images)
     predict_app.command("stars")(predict_stars)
+    predict_app.command("lightcurves")(predict_lightcurves)
+    predict_app.command("spectra")(predict_spectra)
+    fit_app.command("spectra")(fit_spectra)
     app.command("convert-astronn")(convert_astronn)
-    # Commands of other parts, registered here when they land (each a plain function with typer
-    # annotations, following the prediction-table contract of cli/prediction_table.py):
-    #   predict_app.command("lightcurves")(cli.predict_lightcurves.predict_lightcurves)
-    #   predict_app.command("spectra")(cli.spectra_commands.predict_spectra)
-    #   app.command("fit-spectra")(cli.spectra_commands.fit_spectra)
-
 
 _register_kinds()
 

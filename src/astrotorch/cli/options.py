@@ -128,7 +128,7 @@ class TrainOptions:
             raise InputValidationError(f"{self.test_fraction_option} must be in (0, 1), got {self.test_fraction}")
         self.devices = parse_devices(self.devices)
         if self.logger is LoggerKind.tensorboard and not tensorboard_available():
-            raise InputValidationError("--logger tensorboard needs the tensorboard package (pip install tensorboard); "
+            raise InputValidationError("--logger tensorboard needs the tensorboard package (pip install 'astrotorch[tensorboard]'); "
                                        "use --logger csv")
         if self.checkpoint_dir is not None:
             ck = Path(self.checkpoint_dir).resolve()

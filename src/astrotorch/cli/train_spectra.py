@@ -3,10 +3,19 @@
 The function :func:`train_spectra` is both the typer command (registered by ``cli/main.py``) and a
 plain Python function (``make demo`` calls it directly), so every parameter has a plain default.
 
+Data (``--data``): ``emulated[:NAME]`` — spectra of a published emulator trained on real APOGEE spectra,
+labels from the real DR12 catalogue (:func:`astrotorch.datasets.emulated.emulated_spectra`, default
+emulator ``binspec_plus``; needs the emulator files, which are not shipped); ``synthetic`` — the
+library's own line-list generator (no data files needed); ``auto`` (default) — emulated when the
+emulator file is found, synthetic otherwise; or an HDF5 file in either spectra layout (the generators'
+or :func:`~astrotorch.datasets.apogee_h5.compile_apogee_h5`'s).
+
 The run folder (written atomically with :class:`~astrotorch.train.runs.RunFolder`) holds:
 ``model/`` (the saved model), ``metrics.json``, ``metrics.csv``/``metrics.md`` (held-out combined
-spectra) and ``metrics_visits.*`` (the same stars' lower-S/N visit spectra, synthetic data only),
-``plots/`` (loss curves, residuals, calibration, jacobian) and ``report.md``.
+spectra) and ``metrics_visits.*`` (the same stars' lower-S/N visit spectra), ``plots/`` (loss curves,
+residuals, calibration, jacobian) and ``report.md``. On emulated data every metrics table shows each
+label's RMSE beside its Cramér–Rao bound (the RMS over the held-out stars of
+:func:`astrotorch.uncertainty.crlb`, with and without a prior fitted to the training labels) and their ratio.
 """
 
 from __future__ import annotations
@@ -19,50 +28,108 @@ import numpy as np
 import typer
 from typing_extensions import Annotated
 
-from astrotorch.errors import DataFormatError, InputValidationError
+from astrotorch.cli import options as O
+from astrotorch.errors import InputValidationError
 
-#: labels trained on by default: stellar parameters and a few abundances with distinct line physics
+#: labels trained on by default on synthetic data: stellar parameters and a few abundances
 DEFAULT_LABELS = "teff,logg,M_H,alpha_M,Fe_H,C_H,N_H,O_H,Mg_H,Si_H,Ca_H,Al_H"
+#: labels trained on by default on emulated data: the emulator's stellar labels (v_macro is a nuisance)
+EMULATED_LABELS = "teff,logg,Fe_H,Mg_Fe"
 #: the synthetic label set, for ``--labels all``
 ALL = "all"
 
 
-def _load_data(data: str, n_train: int, n_test: int, snr: float, seed: int, n_visits: int) -> tuple[Any, Any, Any, str]:
-    """(train set, test combined, test visits or None, description) from 'synthetic' or an HDF5 file."""
-    from astrotorch.datasets.spectra import load_synthetic_hdf5, synthetic_spectra
+def resolve_data(data: str) -> str:
+    """``auto`` → ``emulated:binspec_plus`` when that emulator's file is found, else ``synthetic``."""
+    if data != "auto":
+        return data
+    from astrotorch.apogee.emulators import emulator_path
+    from astrotorch.errors import ConfigError
 
-    if data == "synthetic":
-        t0 = time.perf_counter()
-        ds = synthetic_spectra(n_train + n_test, snr=snr, seed=seed, n_visits=n_visits)
-        n = n_train + n_test
-        train = ds.select(np.arange(n_train))
-        test = ds.select(np.arange(n_train, n))
-        visits = None
-        if n_visits > 0:
-            rows = np.flatnonzero((ds.visit_of >= n_train))
-            visits = ds.select(rows)
-        desc = (f"synthetic APOGEE-like spectra (astrotorch.datasets.spectra, seed {seed}): {n_train} training and "
-                f"{n_test} held-out stars at S/N {snr:g} per pixel"
-                + (f", plus {n_visits} visit spectra per held-out star at S/N {snr / np.sqrt(n_visits) if n_visits > 1 else snr / 2:.0f}" if n_visits else "")
-                + f"; generated in {time.perf_counter() - t0:.1f} s")
+    try:
+        emulator_path("binspec_plus")
+    except ConfigError:
+        return "synthetic"
+    return "emulated:binspec_plus"
+
+
+def _split(ds: Any, n_train: int, n_test: int, n_visits: int) -> tuple[Any, Any, Any]:
+    n = n_train + n_test
+    visits = ds.select(np.flatnonzero(ds.visit_of >= n_train)) if n_visits > 0 else None
+    return ds.select(np.arange(n_train)), ds.select(np.arange(n_train, n)), visits
+
+
+def _load_data(data: str, n_train: int, n_test: int, snr: float, seed: int, n_visits: int,
+               test_fraction: float = 0.2) -> tuple[Any, Any, Any, str]:
+    """(train set, test combined, test visits or None, description) for ``--data``: generated sets hold
+    ``n_train`` + ``n_test`` stars; a file's combined spectra are split at random, ``test_fraction`` held
+    out and at most ``n_train`` of the rest trained on."""
+    from astrotorch.datasets.spectra import load_spectra_hdf5, synthetic_spectra
+
+    visit_snr = snr / np.sqrt(n_visits) if n_visits > 1 else snr / 2
+    visit_txt = f", plus {n_visits} visit spectra per held-out star at S/N {visit_snr:.0f}" if n_visits else ""
+    t0 = time.perf_counter()
+    if data == "synthetic" or data.startswith("emulated"):
+        if data == "synthetic":
+            ds = synthetic_spectra(n_train + n_test, snr=snr, seed=seed, n_visits=n_visits)
+            what = "synthetic APOGEE-like spectra (astrotorch.datasets.spectra, the library's line-list generator"
+        else:
+            from astrotorch.datasets.emulated import emulated_spectra
+
+            name = data.split(":", 1)[1] if ":" in data else "binspec_plus"
+            if data not in ("emulated",) and not data.startswith("emulated:"):
+                raise InputValidationError(f"--data must be 'auto', 'emulated[:NAME]', 'synthetic' or an HDF5 file, got {data!r}")
+            ds = emulated_spectra(n_train + n_test, emulator=name, snr=snr, seed=seed, n_visits=n_visits)
+            what = (f"emulated APOGEE spectra (emulator `{ds.meta['emulator']}` trained on real APOGEE spectra, labels "
+                    "drawn from the real DR12 ASPCAP catalogue; astrotorch.datasets.emulated")
+        train, test, visits = _split(ds, n_train, n_test, n_visits)
+        desc = (f"{what}, seed {seed}): {n_train} training and {n_test} held-out stars at S/N {snr:g} per pixel"
+                f"{visit_txt}; generated in {time.perf_counter() - t0:.1f} s")
         return train, test, visits, desc
     path = Path(data)
     if not path.is_file():
-        raise InputValidationError(f"--data must be 'synthetic' or an existing HDF5 file, got {data!r}")
-    try:
-        ds = load_synthetic_hdf5(path)
-    except KeyError as exc:
-        raise DataFormatError(f"{path} lacks dataset {exc}: expected flux, flux_err, labels, label_err ...") from exc
+        raise InputValidationError(f"--data must be 'auto', 'emulated[:NAME]', 'synthetic' or an existing HDF5 file, got {data!r}")
+    ds = load_spectra_hdf5(path)
     comb = np.flatnonzero(ds.visit_of < 0)
     rng = np.random.default_rng(seed)
     comb = rng.permutation(comb)
-    n_test_eff = min(n_test, len(comb) // 5) if len(comb) < n_train + n_test else n_test
+    n_test_eff = int(round(len(comb) * test_fraction))
     te, tr = comb[:n_test_eff], comb[n_test_eff:n_test_eff + n_train]
-    if len(tr) == 0:
-        raise InputValidationError(f"{path} holds too few spectra ({len(comb)}) for a train/test split")
+    if len(tr) < 2 or len(te) == 0:
+        raise InputValidationError(f"{path} holds too few spectra ({len(comb)}) for a train/test split with "
+                                   f"--test-fraction {test_fraction}")
     visits = ds.select(np.flatnonzero(np.isin(ds.visit_of, te))) if (ds.visit_of >= 0).any() else None
-    desc = f"HDF5 file `{path}`: {len(tr)} training and {len(te)} held-out spectra (random split, seed {seed})"
+    layout = ds.meta.get("layout", "generator")
+    desc = (f"HDF5 file `{path}` ({layout} layout): {len(tr)} training and {len(te)} held-out spectra "
+            f"(random split, seed {seed})")
     return ds.select(tr), ds.select(te), visits, desc
+
+
+def _bounds(ds: Any, names: list[str], prior_labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-star CRLB (and with a Gaussian prior fitted to ``prior_labels``) of the labels ``names``, for
+    emulated data; None for other data. Columns of labels the emulator lacks are NaN."""
+    name = ds.meta.get("emulator") if ds.meta.get("generator") == "emulated" else None
+    if name is None or len(ds) == 0:
+        return None
+    from astrotorch.apogee.chips import dr12_pixels
+    from astrotorch.apogee.emulators import load_emulator
+    from astrotorch.datasets.emulated import flagged_pixels
+    from astrotorch.uncertainty import crlb
+
+    emu = load_emulator(name)
+    idx = dr12_pixels(17)
+    cols = ds.label_index(emu.label_names)
+    prior = np.cov(prior_labels[:, cols].T) if prior_labels is not None and len(prior_labels) > len(cols) else None
+    res = crlb(emu, ds.labels_true[:, cols], flux_err=ds.flux_err[:, idx], mask=flagged_pixels(ds.bitmask)[:, idx],
+               prior=prior)
+    out = np.full((len(ds), len(names)), np.nan)
+    out_p = np.full_like(out, np.nan)
+    for j, n in enumerate(names):
+        if n in emu.label_names:
+            out[:, j] = res.bound[:, emu.label_names.index(n)]
+            if res.bound_prior is not None:
+                out_p[:, j] = res.bound_prior[:, emu.label_names.index(n)]
+    return out, out_p
 
 
 def _predict(model: Any, ds: Any, cols: list[int], bayesian: bool) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray] | None]:
@@ -74,33 +141,46 @@ def _predict(model: Any, ds: Any, cols: list[int], bayesian: bool) -> tuple[np.n
 
 def train_spectra(
     model: Annotated[str, typer.Option(help="registered model: apogee_bcnn, apogee_cnn, apogee_bcnn_censored, starnet2017, mlp, knn, linear ...")] = "apogee_bcnn",
-    data: Annotated[str, typer.Option(help="'synthetic' or an HDF5 file written by astrotorch.datasets.spectra")] = "synthetic",
-    n_train: Annotated[int, typer.Option(help="training spectra")] = 4000,
-    n_test: Annotated[int, typer.Option(help="held-out spectra for the report")] = 500,
-    snr: Annotated[float, typer.Option(help="synthetic data: per-pixel S/N of the combined spectra")] = 100.0,
-    n_visits: Annotated[int, typer.Option(help="synthetic data: visit spectra per held-out star (lower S/N)")] = 1,
-    labels: Annotated[str, typer.Option(help="comma-separated label names, or 'all'")] = DEFAULT_LABELS,
-    epochs: Annotated[int, typer.Option(min=1, help="maximum epochs")] = 15,
+    data: Annotated[str, typer.Option(help="'auto' (emulated if the emulator file is found, else synthetic), 'emulated[:NAME]', 'synthetic', or an HDF5 file (generated or compiled layout)")] = "auto",
+    n_train: Annotated[int, typer.Option(min=10, help="training spectra")] = 4000,
+    n_test: Annotated[int, typer.Option(min=10, help="generated data: held-out stars for the report (files: "
+                                                     "--test-fraction)")] = 500,
+    snr: Annotated[float, typer.Option(help="generated data: per-pixel S/N of the combined spectra")] = 100.0,
+    n_visits: Annotated[int, typer.Option(min=0, help="generated data: visit spectra per held-out star (lower S/N)")] = 1,
+    labels: Annotated[Optional[str], typer.Option(help="comma-separated label names, or 'all' (default: teff,logg,Fe_H,Mg_Fe on emulated data, 12 labels otherwise)")] = None,
     lr: Annotated[Optional[float], typer.Option(help="learning rate (default: 0.003 for CNNs, a quick-converging choice; the model's own otherwise)")] = None,
-    batch_size: Annotated[int, typer.Option(help="mini-batch size")] = 64,
-    mc_num: Annotated[int, typer.Option(help="MC dropout samples for Bayesian predictions (astroNN uses 100)")] = 50,
+    mc_num: Annotated[int, typer.Option(min=1, help="MC dropout samples for Bayesian predictions (astroNN uses 100)")] = 50,
     calibrate: Annotated[bool, typer.Option(help="Bayesian models: rescale σ on the validation split (never the test split)")] = True,
-    seed: Annotated[int, typer.Option(help="seed for data, split and training")] = 0,
-    out: Annotated[Path, typer.Option(help="run folder to write")] = Path("runs/spectra"),
-    overwrite: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
-    threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default)")] = 0,
+    threads: Annotated[int, typer.Option(min=0, help="CPU threads for torch (0: torch's default)")] = 0,
+    epochs: O.Epochs = 15,
+    batch_size: O.BatchSize = 64,
+    seed: O.Seed = 0,
+    test_fraction: O.TestFraction = 0.2,
+    test_size: O.TestSizeAlias = None,
+    accelerator: O.Accelerator = "auto",
+    devices: O.Devices = "1",
+    precision: O.Precision = "32-true",
+    checkpoint_dir: O.CheckpointDir = None,
+    resume: O.Resume = False,
+    out: O.Out = Path("runs/spectra"),
+    overwrite: O.Overwrite = False,
+    quiet: O.Quiet = False,
+    logger: O.Logger = O.LoggerKind.csv,
+    no_baseline: O.NoBaseline = False,
 ) -> Path:
-    """Train a spectral model on synthetic (or HDF5) APOGEE spectra, evaluate on held-out stars, write a run folder."""
-    from astrotorch.cli.main import check_out  # --out is checked before any work: see cli/exit_codes.py
-    check_out(Path(out), overwrite, inputs=[] if data == "synthetic" else [data])
+    """Train a spectral model on emulated, synthetic or HDF5 APOGEE spectra, evaluate on held-out stars
+    (beside ridge and kNN baselines on the same split), write a run folder."""
+    opts = O.TrainOptions(out=out, epochs=epochs, seed=seed, batch_size=batch_size, test_fraction=test_fraction,
+                          test_size=test_size, accelerator=accelerator,
+                          devices=devices, precision=precision, checkpoint_dir=checkpoint_dir, resume=resume,
+                          overwrite=overwrite, quiet=quiet, logger=logger, baseline=not no_baseline)
+    generated_data = data in ("auto", "synthetic", "emulated") or data.startswith("emulated:")
+    opts.check(inputs=[] if generated_data else [data])  # --out is checked before any work: cli/exit_codes.py
     import torch
 
     import astrotorch.models.spectra  # noqa: F401  (registers the spectral models)
-    from astrotorch.datasets.spectra import element_windows
-    from astrotorch.models import create_model, get_model_class
-    from astrotorch.plots import spectra as P
-    from astrotorch.plots.training import loss_curves
-    from astrotorch.train.runs import RunFolder, markdown_table
+    from astrotorch.cli.training import say
+    from astrotorch.models import get_model_class
 
     if threads > 0:
         torch.set_num_threads(threads)
@@ -110,11 +190,16 @@ def train_spectra(
     if "spectra" in getattr(cls, "INPUT_KEYS", ()):
         raise InputValidationError(f"{model} needs parallaxes and magnitudes (dict input); use the Python API")
     t_start = time.perf_counter()
-    train, test, visits, data_desc = _load_data(data, n_train, n_test, snr, seed, n_visits)
+    data = resolve_data(data)
+    say(opts, f"loading {data} spectra")
+    train, test, visits, data_desc = _load_data(data, n_train, n_test, snr, seed, n_visits, opts.test_fraction)
+    generated = train.meta.get("generator") in ("synthetic", "emulated")
+    if labels is None:
+        labels = EMULATED_LABELS if train.meta.get("generator") == "emulated" else DEFAULT_LABELS
     names = train.label_names if labels == ALL else [s.strip() for s in labels.split(",") if s.strip()]
     cols = train.label_index(names)
 
-    kw: dict[str, Any] = dict(max_epochs=epochs, seed=seed, targetname=names, batch_size=batch_size)
+    kw: dict[str, Any] = dict(targetname=names, **opts.model_kwargs(cls))
     params = cls._param_names()
     if "mc_num" in params:
         kw["mc_num"] = mc_num
@@ -127,26 +212,46 @@ def train_spectra(
         kw["lr"] = 0.003
     if is_cnn or model == "mlp":
         kw.update(early_stopping_patience=5, reduce_lr_patience=2)
-    m = create_model(model, **kw)
-    t0 = time.perf_counter()
-    m.fit(train.flux, train.labels[:, cols], x_err=train.flux_err, y_err=train.label_err[:, cols])
-    t_fit = time.perf_counter() - t0
+    m = cls(**{k: v for k, v in kw.items() if k in params})
+    return _run(m, model, data, train, test, visits, data_desc, names, cols, generated, opts, t_start)
 
-    t0 = time.perf_counter()
-    pred, sig, sig_parts = _predict(m, test, cols, cls.bayesian)
-    t_pred = time.perf_counter() - t0
-    # synthetic data: score against the noise-free truth; files: against the catalogue labels
-    truth = test.labels_true[:, cols] if data == "synthetic" else test.labels[:, cols]
-    table = P.metrics_table(truth, pred, sig, names)
-    vis_table = None
-    if visits is not None and len(visits):
-        vpred, vsig, _ = _predict(m, visits, cols, cls.bayesian)
-        vtruth = visits.labels_true[:, cols] if data == "synthetic" else visits.labels[:, cols]
-        vis_table = P.metrics_table(vtruth, vpred, vsig, names)
 
-    out = Path(out)
-    with RunFolder(out, overwrite=overwrite) as run:
+def _run(m: Any, model: str, data: str, train: Any, test: Any, visits: Any, data_desc: str, names: list[str],
+         cols: list[int], generated: bool, opts: O.TrainOptions, t_start: float) -> Path:
+    import torch
+
+    from astrotorch.cli.training import fit_model, say
+    from astrotorch.datasets.spectra import element_windows
+    from astrotorch.plots import spectra as P
+    from astrotorch.plots.training import loss_curves
+    from astrotorch.train.runs import RunFolder, markdown_table
+
+    bayesian = type(m).bayesian
+    with RunFolder(opts.out, overwrite=opts.overwrite) as run:
+        t_fit, notes = fit_model(m, opts, run.path, train.flux, train.labels[:, cols], x_err=train.flux_err,
+                                 y_err=train.label_err[:, cols], what=f"{len(train)} spectra")
+        say(opts, f"predicting {len(test)} held-out stars" + (f" and {len(visits)} visit spectra" if visits is not None else ""))
+        t0 = time.perf_counter()
+        pred, sig, sig_parts = _predict(m, test, cols, bayesian)
+        t_pred = time.perf_counter() - t0
+        # generated data: score against the noise-free truth; files: against the catalogue labels
+        truth = test.labels_true[:, cols] if generated else test.labels[:, cols]
+        t0 = time.perf_counter()
+        prior_labels = train.labels_true if generated else None
+        bnd = _bounds(test, names, prior_labels)
+        table = P.metrics_table(truth, pred, sig, names, *(bnd or ()))
+        vis_table = None
+        if visits is not None and len(visits):
+            vpred, vsig, _ = _predict(m, visits, cols, bayesian)
+            vtruth = visits.labels_true[:, cols] if generated else visits.labels[:, cols]
+            vis_table = P.metrics_table(vtruth, vpred, vsig, names, *(_bounds(visits, names, prior_labels) or ()))
+        t_bound = time.perf_counter() - t0 if bnd is not None else None
+        section, base_entry = ("", {})
+        if opts.baseline:
+            section, base_entry = _baselines(train, test, truth, cols, names, table, opts)
+
         m.save(run.path / "model")
+        _write_predictions(run, m, test, pred, sig_parts, names, data_desc)
         P.write_metrics_table(table, run.path, "metrics")
         if vis_table is not None:
             P.write_metrics_table(vis_table, run.path, "metrics_visits")
@@ -162,16 +267,19 @@ def train_spectra(
         jac_ok = hasattr(m, "network") and isinstance(m.network, torch.nn.Module) and any(True for _ in m.network.parameters())
         if jac_ok:
             jac = m.jacobian(test.flux[: min(32, len(test))], mean_output=True)
-            wins = element_windows() if data == "synthetic" else None
+            wins = element_windows() if data == "synthetic" else None  # the generator's line windows
             show = [n for n in ("teff", "logg", "Fe_H", "Mg_H", "C_H", "N_H", "Al_H", "O_H") if n in names][:6]
             run.savefig(P.jacobian_plot(jac, test.wavelength, names, wins, labels=show or names[:6],
                                         title=f"{model}: mean jacobian of 32 held-out spectra"), "jacobian.png")
-            figs.append(("Jacobian ∂label/∂flux with the generator's line windows of each element shaded", "jacobian.png"))
+            figs.append(("Jacobian ∂label/∂flux" + (" with the generator's line windows of each element shaded" if wins else ""),
+                         "jacobian.png"))
         metrics = {
-            "model": model, "params": m.get_params(), "data": data_desc, "labels": names,
+            "model": model, "params": m.get_params(), "data": data_desc, "labels": names, "seed": opts.seed,
             "n_train": len(train), "n_test": len(test), "n_visits_test": 0 if visits is None else len(visits),
-            "fit_seconds": t_fit, "predict_seconds": t_pred, "epochs_run": 0 if m.history is None else len(m.history),
+            "fit_seconds": t_fit, "predict_seconds": t_pred, "bound_seconds": t_bound,
+            "epochs_run": 0 if m.history is None else len(m.history),
             "test": {r["label"]: {k: v for k, v in r.items() if k != "label"} for r in table.to_dict("records")},
+            **base_entry,
         }
         if vis_table is not None:
             metrics["test_visits"] = {r["label"]: {k: v for k, v in r.items() if k != "label"} for r in vis_table.to_dict("records")}
@@ -179,14 +287,49 @@ def train_spectra(
             metrics["sigma_scale_validation"] = dict(zip(names, [float(s) for s in m.sigma_scale_]))
         run.write_metrics(metrics)
         run.write_report(_report(model, m, data_desc, names, table, vis_table, figs, t_fit, t_pred,
-                                 time.perf_counter() - t_start, markdown_table))
+                                 time.perf_counter() - t_start, markdown_table, section, notes))
+    out = Path(opts.out)
     typer.echo(f"run folder: {out}  (report: {out / 'report.md'})")
     return out
 
 
+def _baselines(train: Any, test: Any, truth: np.ndarray, cols: list[int], names: list[str], table: Any,
+               opts: O.TrainOptions) -> tuple[str, dict[str, Any]]:
+    """Ridge regression and kNN on the same split, scored against the same truth as the network."""
+    from astrotorch.cli.training import say
+    from astrotorch.train.baselines import spectra_baselines
+    from astrotorch.train.runs import baseline_comparison
+
+    say(opts, "fitting the ridge and kNN baselines on the same split")
+    base = spectra_baselines(train.flux, train.labels[:, cols], test.flux, truth, names=names, seed=opts.seed)
+    network = {r["label"]: {"rmse": r["rmse"], "mad_std": r["mad_std"]} for r in table.to_dict("records")}
+    return baseline_comparison(network, {b.name: b for b in base.values()}, ["rmse"], outputs=names)
+
+
+def _write_predictions(run: Any, m: Any, test: Any, pred: np.ndarray, sig_parts: dict[str, np.ndarray] | None,
+                       names: list[str], data_desc: str) -> None:
+    """``predictions_test.csv``: the held-out stars' labels and σ (parts) with their ids — APOGEE_ID for
+    files, the star's index in the generated set otherwise."""
+    from astrotorch.cli.prediction_table import model_table, table_meta
+    from astrotorch.cli.spectra_commands import label_unit
+    from astrotorch.cli.training import write_predictions_test
+
+    if "apogee_id" in test.meta:
+        ids, id_name = np.asarray(test.meta["apogee_id"]), "APOGEE_ID"
+    else:
+        ids, id_name = np.arange(len(test)), "row"  # the held-out star's row in the test set
+    outputs = {"values": pred, "sigma": sig_parts}
+    table, units = model_table(m, outputs, ids, id_name, units={n: label_unit(n) for n in names})
+    write_predictions_test(run, table, units, table_meta(m, data=data_desc))
+
+
 def _report(model: str, m: Any, data_desc: str, names: list[str], table: Any, vis_table: Any,
-            figs: list[tuple[str, str]], t_fit: float, t_pred: float, t_total: float, markdown_table: Any) -> str:
-    cols = ["label", "n", "median", "mad_std", "rmse"] + (["median_sigma", "z_std", "coverage_68"] if "z_std" in table else [])
+            figs: list[tuple[str, str]], t_fit: float, t_pred: float, t_total: float, markdown_table: Any,
+            baseline_section: str = "", notes: list[str] | None = None) -> str:
+    cols = ["label", "n", "median", "mad_std", "rmse"]
+    if "bound_rms" in table:
+        cols += ["bound_rms", "rmse_over_bound", "bound_prior_rms", "rmse_over_bound_prior"]
+    cols += ["median_sigma", "z_std", "coverage_68"] if "z_std" in table else []
     lines = [f"# Stellar labels from spectra: `{model}`", ""]
     lines += ["## Data", "", data_desc + ".", ""]
     params = {k: v for k, v in m.get_params().items() if k in (
@@ -204,6 +347,11 @@ def _report(model: str, m: Any, data_desc: str, names: list[str], table: Any, vi
               "scatter; `z_std` is the standard deviation of residual/σ_total (1 = calibrated) and `coverage_68` "
               "the fraction within ±1σ (0.683 expected).", "",
               markdown_table([{c: r.get(c) for c in cols} for r in table.to_dict("records")]), ""]
+    if "bound_rms" in table:
+        lines += ["`bound_rms` is the Cramér–Rao bound of each label (`astrotorch.uncertainty.crlb` through the "
+                  "emulator that made the spectra, per held-out star over its unflagged pixels, RMS over the stars): "
+                  "no unbiased estimator can reach a lower RMSE. `bound_prior_rms` adds a Gaussian prior fitted to the "
+                  "training labels (the Bayesian bound). `rmse_over_bound` = RMSE ÷ bound (1 = optimal).", ""]
     if vis_table is not None:
         lines += ["## Held-out metrics (lower-S/N visit spectra of the same stars)", "",
                   markdown_table([{c: r.get(c) for c in cols} for r in vis_table.to_dict("records")]), ""]
@@ -213,10 +361,14 @@ def _report(model: str, m: Any, data_desc: str, names: list[str], table: Any, vi
                   "Standard deviation of z-scores per label: " + ", ".join(f"{k} {v:.2f}" for k, v in z.items()) + "."
                   + (" All within 0.85–1.15." if ((z > 0.85) & (z < 1.15)).all() else
                      " Labels outside 0.85–1.15: " + ", ".join(k for k, v in z.items() if not 0.85 < v < 1.15) + "."), ""]
+    if baseline_section:
+        lines += [baseline_section, ""]
+    lines += [f"Note: {n}." for n in notes or []]
     lines += ["## Figures", ""]
     lines += [f"**{cap}**\n\n![{cap}](plots/{f})\n" for cap, f in figs]
     lines += ["## Files", "", "`model/` saved model (load with `astrotorch.models.load_folder`), `metrics.json`, "
-              "`metrics.csv`/`metrics.md`" + (", `metrics_visits.*`" if vis_table is not None else "") + ", `plots/`.", ""]
+              "`metrics.csv`/`metrics.md`" + (", `metrics_visits.*`" if vis_table is not None else "") +
+              ", `predictions_test.csv` (the held-out stars' labels and σ), `plots/`.", ""]
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ _LAZY = {
 }
 
 # astroNN's ``from astroNN.datasets import xmatch`` gives the function: bind it over the submodule name
-from astrotorch.datasets.xmatch import xmatch  # noqa: E402
+from astrotorch.datasets.xmatch import xmatch  # noqa: E402, F401
 
 
 def __getattr__(name: str) -> Any:

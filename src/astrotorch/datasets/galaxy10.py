@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -144,17 +145,6 @@ def galaxy10_confusion(confusion_mat: np.ndarray, class_names: Sequence[str] | N
 
 
 # ----------------------------------------------------------------------------------------- HDF5 access
-def _open_h5(path: Path) -> Any:
-    import h5py
-
-    if not path.is_file():
-        raise FileNotFoundError(f"Galaxy10 file {path} does not exist")
-    try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        raise DataFormatError(f"{path} is not a readable HDF5 file (corrupt or truncated?): {exc}") from exc
-
-
 def _check_labels(ans: np.ndarray, path: Path, n_classes: int) -> np.ndarray:
     """``ans`` as int64 class indices, or a DataFormatError naming the file: Galaxy10 labels are
     integers in ``[0, n_classes)`` (a float, negative or too large class is a damaged file, not data)."""
@@ -238,7 +228,9 @@ class Galaxy10Data:
         if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
             raise InputValidationError(f"n_classes must be a positive integer, got {n_classes!r}")
         self.n_classes = int(n_classes)
-        self._fh = _open_h5(self.path)
+        from astrotorch.io import open_hdf5
+
+        self._fh = open_hdf5(self.path)  # missing file: FileNotFoundError; not HDF5: DataFormatError
         try:
             self.images, ans = _check_layout(self._fh, self.path)
             self.labels = _check_labels(ans, self.path, self.n_classes)

@@ -48,6 +48,13 @@ from scipy.ndimage import convolve1d
 from scipy.special import erf
 
 from astrotorch.config import magic_number
+from astrotorch.datasets.spectra_io import (
+    SyntheticSpectra,
+    atomic_hdf5,
+    load_spectra_hdf5,
+    load_synthetic_hdf5,
+    write_attrs,
+)
 from astrotorch.errors import InputValidationError
 
 # ----------------------------------------------------------------------------------------------------
@@ -532,98 +539,8 @@ def _bad(mask: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------
-# The data set
+# The data set (the container and its HDF5 files live in spectra_io, shared with the emulated generator)
 # ----------------------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class SyntheticSpectra:
-    """A synthetic APOGEE-like data set.
-
-    Rows ``0 .. n_stars-1`` are the combined spectra; visit spectra (if any) follow, ``visit_of[i]``
-    giving the star index of row ``i`` (``-1`` for combined spectra).
-
-    Attributes:
-        flux: (M, 7514) continuum-normalised flux (or flux with continuum, arbitrary units).
-        flux_err: (M, 7514) 1-σ flux errors (same units); inflated (×100) on flagged pixels.
-        bitmask: (M, 7514) int32 APOGEE_PIXMASK-like bits (see :data:`PIXMASK_BITS`).
-        labels: (M, K) "catalogue" labels = truth + Gaussian noise of ``label_err``; missing = magic number.
-        label_err: (M, K) 1-σ label errors; missing = magic number.
-        labels_true: (M, K) the noise-free labels used to synthesise the spectra (never missing).
-        label_names: K names (Teff in K, log g in dex cgs, the others in dex).
-        wavelength: (7514,) vacuum wavelengths, Å.
-        visit_of: (M,) int64.
-        snr: (M,) the per-pixel S/N each spectrum was generated at.
-        continuum: whether ``flux`` includes a continuum.
-    """
-
-    flux: np.ndarray
-    flux_err: np.ndarray
-    bitmask: np.ndarray
-    labels: np.ndarray
-    label_err: np.ndarray
-    labels_true: np.ndarray
-    label_names: list[str]
-    wavelength: np.ndarray
-    visit_of: np.ndarray
-    snr: np.ndarray
-    continuum: bool = False
-
-    def __len__(self) -> int:
-        return self.flux.shape[0]
-
-    @property
-    def n_stars(self) -> int:
-        """Number of distinct stars (combined spectra)."""
-        return int(np.sum(self.visit_of < 0))
-
-    def label_index(self, names: str | Sequence[str]) -> list[int]:
-        """Column indices of the given label names (raises :class:`InputValidationError` if unknown)."""
-        names = [names] if isinstance(names, str) else list(names)
-        bad = [n for n in names if n not in self.label_names]
-        if bad:
-            raise InputValidationError(f"unknown label(s) {bad}; available: {self.label_names}")
-        return [self.label_names.index(n) for n in names]
-
-    def select(self, rows: np.ndarray | slice) -> "SyntheticSpectra":
-        """A new data set with the given rows (``visit_of`` is kept as is)."""
-        return dataclasses.replace(
-            self, flux=self.flux[rows], flux_err=self.flux_err[rows], bitmask=self.bitmask[rows],
-            labels=self.labels[rows], label_err=self.label_err[rows], labels_true=self.labels_true[rows],
-            visit_of=self.visit_of[rows], snr=self.snr[rows],
-        )
-
-    @property
-    def combined(self) -> "SyntheticSpectra":
-        """Only the combined spectra."""
-        return self.select(np.flatnonzero(self.visit_of < 0))
-
-    @property
-    def visits(self) -> "SyntheticSpectra":
-        """Only the visit spectra."""
-        return self.select(np.flatnonzero(self.visit_of >= 0))
-
-    def to_hdf5(self, path: str | Path) -> Path:
-        """Write the data set to an HDF5 file (datasets named like the attributes); returns the path."""
-        import h5py
-
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with h5py.File(tmp, "w") as f:
-            for name in ("flux", "flux_err", "bitmask", "labels", "label_err", "labels_true", "visit_of", "snr"):
-                f.create_dataset(name, data=getattr(self, name), chunks=True if name in ("flux", "flux_err", "bitmask") else None)
-            f.create_dataset("wavelength", data=self.wavelength)
-            _write_attrs(f, self.label_names, self.continuum)
-        tmp.replace(path)  # no half-written file at the final path
-        return path
-
-
-def _write_attrs(f: Any, label_names: Sequence[str], continuum: bool) -> None:
-    f.attrs["label_names"] = np.array(list(label_names), dtype="S")
-    f.attrs["magic_number"] = magic_number()
-    f.attrs["continuum"] = bool(continuum)
-    f.attrs["generator"] = "astrotorch.datasets.spectra.synthetic_spectra"
-    f.attrs["wavelength_unit"] = "Angstrom (vacuum)"
-
-
 def _check_snr(snr: Any, name: str) -> None:
     arr = np.atleast_1d(np.asarray(snr, dtype=float))
     if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
@@ -774,6 +691,7 @@ def synthetic_spectra(
         flux=fl["flux"], flux_err=fl["flux_err"], bitmask=merged["bitmask"], labels=fl["labels"],
         label_err=fl["label_err"], labels_true=fl["labels_true"], label_names=list(LABEL_NAMES),
         wavelength=apogee_wavelength(), visit_of=merged["visit_of"], snr=merged["snr"], continuum=continuum,
+        meta={"generator": "synthetic", "seed": int(seed)},
     )
 
 
@@ -798,17 +716,14 @@ def write_synthetic_hdf5(
     the block size, at least one block) only sets the HDF5 chunking, not the content. Returns the path;
     the file appears at ``path`` only once complete.
     """
-    import h5py
-
     _validate(n_stars, snr, missing_label_frac, n_visits, visit_snr)
     if not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise InputValidationError(f"chunk must be a positive integer, got {chunk!r}")
     chunk_rows = max(BLOCK_SIZE, (int(chunk) // BLOCK_SIZE) * BLOCK_SIZE)
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     m = n_stars * (n_visits + 1)
     k = len(LABEL_NAMES)
-    with h5py.File(tmp, "w") as f:
+    with atomic_hdf5(path) as f:
         c_rows = min(chunk_rows, m)
         ds = {
             "flux": f.create_dataset("flux", (m, N_PIXELS), dtype=dtype, chunks=(min(256, c_rows), N_PIXELS)),
@@ -821,7 +736,7 @@ def write_synthetic_hdf5(
             "snr": f.create_dataset("snr", (m,), dtype=np.float64),
         }
         f.create_dataset("wavelength", data=apogee_wavelength())
-        _write_attrs(f, LABEL_NAMES, continuum)
+        write_attrs(f, LABEL_NAMES, continuum)
         for start, block in _blocks(n_stars, seed, snr=snr, missing_label_frac=missing_label_frac,
                                     n_visits=n_visits, visit_snr=visit_snr, continuum=continuum,
                                     mask_value=mask_value, label_noise=label_noise):
@@ -833,34 +748,16 @@ def write_synthetic_hdf5(
                     if key == "visit_of":
                         arr = np.where(arr >= 0, arr + start, -1)
                     d[rows] = arr.astype(d.dtype)
-    tmp.replace(path)
     return path
 
 
-def load_synthetic_hdf5(path: str | Path, rows: slice | np.ndarray | None = None) -> SyntheticSpectra:
-    """Read a file written by :func:`write_synthetic_hdf5` / :meth:`SyntheticSpectra.to_hdf5` (optionally some rows)."""
-    import h5py
-
-    from astrotorch.errors import DataFormatError
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no synthetic spectra file at {path}")
-    try:
-        with h5py.File(path, "r") as f:
-            sel = rows if rows is not None else slice(None)
-            data = {k: f[k][sel] for k in ("flux", "flux_err", "bitmask", "labels", "label_err", "labels_true", "visit_of", "snr")}
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs["label_names"]]
-            cont = bool(f.attrs.get("continuum", False))
-            wave = f["wavelength"][:]
-    except (OSError, KeyError) as exc:
-        raise DataFormatError(f"{path} is not a synthetic-spectra HDF5 file: {exc}") from exc
-    return SyntheticSpectra(label_names=names, wavelength=wave, continuum=cont, **data)
-
+# the emulated generator returns the same container (its module imports this one only inside functions)
+from astrotorch.datasets.emulated import emulated_spectra  # noqa: E402
 
 __all__ = [
     "APSTAR_CRVAL1", "APSTAR_CDELT1", "APSTAR_NPIX", "CHIP_RANGES", "N_PIXELS", "RESOLVING_POWER",
     "PIXMASK_BITS", "BAD_PIXEL_BITS", "ELEMENTS", "LABEL_NAMES", "BLOCK_SIZE", "LineList", "SyntheticSpectra",
-    "apogee_wavelength", "chip_slices", "element_windows", "line_list", "load_synthetic_hdf5",
+    "apogee_wavelength", "chip_slices", "element_windows", "emulated_spectra", "line_list", "load_spectra_hdf5",
+    "load_synthetic_hdf5",
     "normalized_spectra", "sample_labels", "synthetic_spectra", "write_synthetic_hdf5",
 ]

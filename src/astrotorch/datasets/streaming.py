@@ -8,7 +8,7 @@ is not fork-safe) and cannot be pickled for ``spawn``, so each worker opens its 
 
 Reading one row of a chunked + compressed HDF5 dataset decompresses the whole chunk, so random
 access costs ``chunk_rows`` times the row size. Two things keep that affordable: a per-handle chunk
-cache (``rdcc_nbytes``) and :class:`ChunkShuffleSampler`, which shuffles the *order of chunks* and the
+cache (``rdcc_nbytes``) and :class:`~astrotorch.datasets.samplers.ChunkShuffleSampler`, which shuffles the *order of chunks* and the
 rows within a window of chunks (the usual trade-off for out-of-core training), so each chunk is
 decompressed once per window rather than once per row. Batches fetched through ``__getitems__``
 (PyTorch ≥ 2.1 DataLoaders call it with the batch's indices) read all their rows in one sorted
@@ -16,18 +16,28 @@ h5py selection.
 
 Memory stays flat in the number of rows: nothing here holds per-row state except, optionally, the
 row index array of a subset.
+
+Beside the data sets: :mod:`~astrotorch.datasets.samplers` (chunk-window and epoch-seeded
+shuffling), :mod:`~astrotorch.datasets.resumable` (the resumable training loader and RNG-state
+callback) and :mod:`~astrotorch.datasets.hdf5_writer` (:func:`write_hdf5_dataset`); their names are
+importable from here as well.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
+# the samplers, the resumable loader and the writer have their own modules; importable from here too
+from astrotorch.datasets.hdf5_writer import write_hdf5_dataset
+from astrotorch.datasets.resumable import ResumableDataLoader, rng_state_callback
+from astrotorch.datasets.samplers import ChunkShuffleSampler, EpochShuffleSampler
 from astrotorch.errors import DataFormatError, EmptyDatasetError, InputValidationError, ShapeMismatchError
 
 _DEFAULT_CACHE = 64 << 20  # 64 MiB HDF5 chunk cache per open handle (h5py's default is 1 MiB)
@@ -113,13 +123,13 @@ class HDF5Dataset(Dataset):
     # -- per-process handle
     def _file(self) -> Any:
         """The h5py handle of *this* process, opened on first use (after a fork, reopened)."""
-        import h5py
+        from astrotorch.io import open_hdf5
 
         pid = os.getpid()
         if self._handle is None or self._pid != pid:
             # a handle inherited through fork belongs to the parent: drop it without closing it
             # (closing would touch the parent's HDF5 library state), open our own
-            self._handle = h5py.File(self.path, "r", rdcc_nbytes=self.rdcc_nbytes, rdcc_nslots=10_007)
+            self._handle = open_hdf5(self.path, rdcc_nbytes=self.rdcc_nbytes, rdcc_nslots=10_007)
             self._pid = pid
             self._dsets = {}
         return self._handle
@@ -294,10 +304,10 @@ class ParquetDataset(Dataset):
         return state
 
     def _file(self) -> Any:
-        import pyarrow.parquet as pq
+        from astrotorch.io import open_parquet
 
         if self._pf is None or self._pid != os.getpid():
-            self._pf, self._pid, self._cache = pq.ParquetFile(self.path), os.getpid(), {}
+            self._pf, self._pid, self._cache = open_parquet(self.path), os.getpid(), {}
         return self._pf
 
     def _group(self, g: int) -> dict[str, Any]:
@@ -363,287 +373,6 @@ class ParquetDataset(Dataset):
 
 def _stack_columns(table: Any, columns: Sequence[str], dtype: np.dtype) -> np.ndarray:
     return np.stack([table.column(c).to_numpy(zero_copy_only=False).astype(dtype) for c in columns], axis=1)
-
-
-# --------------------------------------------------------------------------------------- sampler
-class ChunkShuffleSampler(Sampler[int]):
-    """Shuffle chunks, then rows within a window of ``window_chunks`` chunks (out-of-core shuffling).
-
-    Every epoch visits each index once. With ``window_chunks`` chunks of ``chunk_rows`` rows decoded at
-    a time, each compressed chunk is decompressed about once per epoch (given a chunk cache that
-    holds a window), instead of once per row as with a fully random order. Set ``set_epoch`` (as
-    ``DistributedSampler`` does) to reshuffle differently every epoch.
-    """
-
-    def __init__(self, n: int, chunk_rows: int, window_chunks: int = 8, seed: int = 0) -> None:
-        if n < 0 or chunk_rows < 1 or window_chunks < 1:
-            raise InputValidationError("ChunkShuffleSampler needs n >= 0, chunk_rows >= 1 and window_chunks >= 1")
-        self.n, self.chunk_rows, self.window_chunks, self.seed = int(n), int(chunk_rows), int(window_chunks), int(seed)
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __iter__(self) -> Iterator[int]:
-        rng = np.random.default_rng((self.seed, self.epoch))
-        n_chunks = -(-self.n // self.chunk_rows)
-        order = rng.permutation(n_chunks)
-        for w in range(0, n_chunks, self.window_chunks):
-            chunks = order[w : w + self.window_chunks]
-            idx = np.concatenate([np.arange(c * self.chunk_rows, min((c + 1) * self.chunk_rows, self.n)) for c in chunks])
-            yield from rng.permutation(idx).tolist()
-
-
-# ------------------------------------------------------------------- exact resume after a crash
-class EpochShuffleSampler(Sampler[int]):
-    """A random permutation that depends only on ``(seed, epoch)``, with an optional skip for resuming.
-
-    ``torch``'s ``RandomSampler`` draws each epoch's order from a generator whose state is not in
-    Lightning checkpoints, so a resumed run sees different orders than an uninterrupted one. Here the
-    order of epoch ``e`` is ``permutation(seed, e)``: Lightning calls :meth:`set_epoch` at every epoch
-    start (also after a resume), so the orders match. ``skip`` (set by
-    :meth:`ResumableDataLoader.load_state_dict`) drops the indices of batches already trained on,
-    for the next iteration only.
-    """
-
-    def __init__(self, n: int, seed: int = 0, chunk_rows: int | None = None, window_chunks: int = 8) -> None:
-        self.n, self.seed = int(n), int(seed)
-        self.chunk_rows, self.window_chunks = chunk_rows, window_chunks
-        self.epoch = 0
-        self.skip = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def order(self) -> np.ndarray:
-        """This epoch's full order (chunk-windowed when ``chunk_rows`` is set, for HDF5 streaming)."""
-        if self.chunk_rows:
-            inner = ChunkShuffleSampler(self.n, self.chunk_rows, self.window_chunks, self.seed)
-            inner.set_epoch(self.epoch)
-            return np.fromiter(iter(inner), dtype=np.int64, count=self.n)
-        return np.random.default_rng((self.seed, self.epoch)).permutation(self.n)
-
-    def __iter__(self) -> Iterator[int]:
-        skip, self.skip = self.skip, 0
-        yield from self.order()[skip:].tolist()
-
-
-class ResumableDataLoader(torch.utils.data.DataLoader):
-    """A shuffling DataLoader whose position Lightning saves in checkpoints and restores on resume.
-
-    Lightning (2.x) treats a loader with ``state_dict``/``load_state_dict`` as resumable: it stores the
-    state in every checkpoint and, when a run restarts mid-epoch, loads it and expects the loader to
-    continue after the batches already trained on. Together with :class:`EpochShuffleSampler` this
-    makes a killed-and-resumed run see exactly the batches of an uninterrupted one. The loader owns a
-    seeded ``generator`` so creating an iterator never draws from the global torch RNG (which would
-    shift dropout masks between an interrupted and an uninterrupted run).
-
-    Args: ``dataset``, ``batch_size``, ``seed``, and any other ``DataLoader`` keyword.
-    ``chunk_rows``: shuffle in chunk windows (HDF5 streaming). ``sampler``: only for Lightning, which
-    re-creates the loader with a distributed sampler under DDP (``seed``/``chunk_rows`` are kept as
-    attributes so it can); a resumed iterator then skips the done batches by reading past them,
-    while with the default :class:`EpochShuffleSampler` it skips their indices without reading.
-    """
-
-    def __init__(self, dataset: Dataset, batch_size: int, seed: int = 0, chunk_rows: int | None = None,
-                 sampler: Sampler[int] | None = None, **kwargs: Any) -> None:
-        kwargs.pop("shuffle", None)
-        kwargs.pop("generator", None)
-        self.seed, self.chunk_rows = int(seed), chunk_rows
-        if sampler is None:
-            sampler = EpochShuffleSampler(len(dataset), seed=seed, chunk_rows=chunk_rows)  # type: ignore[arg-type]
-        super().__init__(dataset, batch_size=batch_size, sampler=sampler,
-                         generator=torch.Generator().manual_seed(int(seed)), **kwargs)
-        self._batches_done = 0
-        self._skip_batches = 0  # for samplers without an index skip (DDP's distributed sampler)
-
-    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
-        # the count restarts with each epoch's iterator; a resumed iterator starts at the skipped count
-        if isinstance(self.sampler, EpochShuffleSampler):
-            start, read_past = self.sampler.skip // int(self.batch_size), 0
-        else:
-            start = read_past = self._skip_batches
-        self._skip_batches = 0
-        self._batches_done = start
-        for i, batch in enumerate(super().__iter__()):
-            if i < read_past:
-                continue
-            self._batches_done += 1
-            yield batch
-
-    def state_dict(self) -> dict[str, int]:
-        """Plain ints only: safe under ``torch.load(weights_only=True)``."""
-        return {"epoch": int(getattr(self.sampler, "epoch", 0)), "batches_done": int(self._batches_done)}
-
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
-        if hasattr(self.sampler, "set_epoch"):
-            self.sampler.set_epoch(int(state["epoch"]))
-        if isinstance(self.sampler, EpochShuffleSampler):
-            self.sampler.skip = int(state["batches_done"]) * int(self.batch_size)  # type: ignore[arg-type]
-        else:
-            self._skip_batches = int(state["batches_done"])
-
-
-def rng_state_callback() -> Any:
-    """A Lightning callback that stores the torch/NumPy/Python RNG states in each checkpoint.
-
-    Lightning does not checkpoint RNG states, so without it dropout masks after a resume differ from an
-    uninterrupted run. The states are stored as tensors and plain Python values, so checkpoints stay
-    loadable with ``torch.load(weights_only=True)``.
-    """
-    import random
-
-    import lightning as L
-
-    class RNGState(L.Callback):
-        def state_dict(self) -> dict[str, Any]:
-            np_state = np.random.get_state()
-            py_state = random.getstate()
-            state: dict[str, Any] = {
-                "torch": torch.get_rng_state(),
-                "numpy_keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
-                "numpy_pos": int(np_state[2]),
-                "numpy_has_gauss": int(np_state[3]),
-                "numpy_gauss": float(np_state[4]),
-                "python": [int(v) for v in py_state[1]],
-                "python_version": int(py_state[0]),
-                "python_gauss": py_state[2],
-            }
-            if torch.cuda.is_available() and torch.cuda.is_initialized():
-                state["cuda"] = torch.cuda.get_rng_state_all()
-            return state
-
-        def load_state_dict(self, state: dict[str, Any]) -> None:
-            torch.set_rng_state(state["torch"])
-            keys = state["numpy_keys"].numpy().astype(np.uint32)
-            np.random.set_state(("MT19937", keys, state["numpy_pos"], state["numpy_has_gauss"], state["numpy_gauss"]))
-            random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
-            if "cuda" in state and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(state["cuda"])
-
-    return RNGState()
-
-
-# ---------------------------------------------------------------------------------------- writer
-def write_hdf5_dataset(
-    path: str | os.PathLike[str],
-    x: np.ndarray | Iterable[Mapping[str, np.ndarray]],
-    y: np.ndarray | None = None,
-    y_err: np.ndarray | None = None,
-    *,
-    chunk_rows: int | None = None,
-    compression: str | None = "gzip",
-    compression_opts: int | None = 1,
-    x_key: str = "x",
-    y_key: str = "y",
-    y_err_key: str = "y_err",
-    attrs: Mapping[str, Any] | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write (x, y[, y_err]) to a chunked, compressed HDF5 file, piece by piece; returns the path.
-
-    ``x`` is either an array (then ``y``/``y_err`` are arrays of the same length), or an iterable of
-    blocks ``{"x": ..., "y": ...[, "y_err": ...]}`` (e.g. a generator producing a synthetic set in
-    pieces), so a file far larger than memory is written holding one block at a time. Datasets are
-    resizable along rows, chunked by ``chunk_rows`` rows (default: about 256 KiB of ``x`` per chunk,
-    e.g. 8 APOGEE spectra, since a random row read decompresses its whole chunk), gzip level 1 by
-    default (spectra compress little, and a fast level keeps random-access reads cheap). The file is
-    built under a temporary sibling name and renamed when complete.
-    """
-    import tempfile
-
-    import h5py
-
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
-    if chunk_rows is not None and chunk_rows < 1:
-        raise InputValidationError(f"chunk_rows must be >= 1, got {chunk_rows}")
-    if isinstance(x, (np.ndarray, torch.Tensor)) or hasattr(x, "__array__"):
-        x_arr = np.asarray(x)
-        if chunk_rows is None:
-            chunk_rows = _auto_chunk_rows(x_arr)
-        for name, a in (("y", y), ("y_err", y_err)):
-            if a is not None and len(a) != len(x_arr):
-                raise ShapeMismatchError(f"{name} has {len(a)} rows but x has {len(x_arr)}")
-        step = max(chunk_rows, 1)
-
-        def _blocks() -> Iterator[dict[str, np.ndarray]]:
-            for s in range(0, len(x_arr), step * 16):
-                blk = {"x": x_arr[s : s + step * 16]}
-                if y is not None:
-                    blk["y"] = np.asarray(y[s : s + step * 16])
-                if y_err is not None:
-                    blk["y_err"] = np.asarray(y_err[s : s + step * 16])
-                yield blk
-
-        blocks: Iterable[Mapping[str, np.ndarray]] = _blocks()
-    else:
-        if y is not None or y_err is not None:
-            raise InputValidationError("pass y/y_err inside the blocks when x is an iterable of blocks")
-        blocks = x
-    names = {"x": x_key, "y": y_key, "y_err": y_err_key}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    n_rows = 0
-    try:
-        with h5py.File(tmp, "w") as f:
-            dsets: dict[str, Any] = {}
-            for blk in blocks:
-                unknown = set(blk) - set(names)
-                if unknown:
-                    raise InputValidationError(f"unknown block keys {sorted(unknown)}; use x, y, y_err")
-                arrays = {k: np.asarray(v) for k, v in blk.items()}
-                lens = {k: len(v) for k, v in arrays.items()}
-                if len(set(lens.values())) > 1:
-                    raise ShapeMismatchError(f"block arrays have different lengths: {lens}")
-                if "x" not in arrays:
-                    raise InputValidationError("every block needs an 'x' array")
-                for k, a in arrays.items():
-                    if a.dtype == object or a.dtype.kind in "USV":
-                        raise InputValidationError(f"{k} must be numeric, got dtype {a.dtype}")
-                if not dsets:
-                    rows = chunk_rows or _auto_chunk_rows(arrays["x"])
-                    for k, a in arrays.items():
-                        dsets[k] = f.create_dataset(
-                            names[k], shape=(0,) + a.shape[1:], maxshape=(None,) + a.shape[1:], dtype=a.dtype,
-                            chunks=(rows,) + a.shape[1:], compression=compression,
-                            compression_opts=compression_opts if compression == "gzip" else None,
-                            shuffle=compression is not None,
-                        )
-                elif set(arrays) != set(dsets):
-                    raise InputValidationError(f"block keys {sorted(arrays)} differ from the first block's {sorted(dsets)}")
-                m = lens["x"]
-                for k, a in arrays.items():
-                    d = dsets[k]
-                    if a.shape[1:] != d.shape[1:]:
-                        raise ShapeMismatchError(f"{k} block has row shape {a.shape[1:]}, expected {d.shape[1:]}")
-                    d.resize(n_rows + m, axis=0)
-                    d[n_rows : n_rows + m] = a
-                n_rows += m
-            if n_rows == 0:
-                raise EmptyDatasetError("nothing to write: x holds no rows")
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = v
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _auto_chunk_rows(x: np.ndarray, target_bytes: int = 256 << 10) -> int:
-    """Rows per chunk so that one chunk of ``x`` is about ``target_bytes`` (at least 1 row)."""
-    row_bytes = max(1, int(np.prod(x.shape[1:], dtype=np.int64)) * x.dtype.itemsize)
-    return int(max(1, min(target_bytes // row_bytes, 65536)))
 
 
 # -------------------------------------------------------------------------------- normaliser stats

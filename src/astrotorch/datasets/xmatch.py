@@ -2,10 +2,12 @@
 
 Built on :func:`astropy.coordinates.match_coordinates_sky`. When the catalogues are at different
 epochs, the second catalogue's positions are moved to the first catalogue's epoch with its proper
-motions (a linear, small-angle propagation, ample for arcsecond matching over decades).
+motions (:meth:`astropy.coordinates.SkyCoord.apply_space_motion`).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from astropy import units as u
@@ -35,20 +37,29 @@ def _coord_array(a: object, name: str, unit: u.UnitBase = u.deg) -> np.ndarray:
 def propagate_epoch(
     ra: np.ndarray, dec: np.ndarray, pmra: np.ndarray, pmdec: np.ndarray, dt_yr: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Move positions by proper motion over ``dt_yr`` years.
+    """Move positions by proper motion over ``dt_yr`` years (:meth:`SkyCoord.apply_space_motion`).
 
-    :param ra, dec: degrees
+    :param ra, dec: degrees (ICRS)
     :param pmra: proper motion in RA *including* cos(Dec) (mas/yr), as Gaia's ``pmra``
     :param pmdec: proper motion in Dec (mas/yr)
-    :return: new ``ra, dec`` in degrees (RA wrapped to [0, 360))
+    :return: new ``ra, dec`` in degrees (RA in [0, 360))
+
+    astropy propagates along the great circle (ERFA ``pmsafe``), exact also near the poles. Without
+    distances or radial velocities the stars are put far away (ERFA's default), which leaves the
+    proper motion as given: for catalogue matching only the direction matters.
     """
-    mas_to_deg = (1.0 * u.mas).to_value(u.deg)
-    cosdec = np.cos(np.deg2rad(dec))
-    # at the poles RA is undefined; a zero cos(Dec) would blow up the RA step
-    cosdec = np.where(np.abs(cosdec) < 1e-12, 1e-12, cosdec)
-    new_ra = (ra + pmra * mas_to_deg * dt_yr / cosdec) % 360.0
-    new_dec = np.clip(dec + pmdec * mas_to_deg * dt_yr, -90.0, 90.0)
-    return new_ra, new_dec
+    from astropy.time import Time
+    from erfa import ErfaWarning
+
+    epoch = Time(2000.0, format="jyear")  # any reference: only the interval matters
+    coord = SkyCoord(ra=np.asarray(ra, np.float64) * u.deg, dec=np.asarray(dec, np.float64) * u.deg,
+                     pm_ra_cosdec=np.asarray(pmra, np.float64) * (u.mas / u.yr),
+                     pm_dec=np.asarray(pmdec, np.float64) * (u.mas / u.yr), obstime=epoch, frame="icrs")
+    with warnings.catch_warnings():
+        # ERFA notes that it replaced the missing distances: expected, see above
+        warnings.filterwarnings("ignore", category=ErfaWarning, message=".*distance overridden.*")
+        moved = coord.apply_space_motion(dt=float(dt_yr) * u.yr)
+    return moved.ra.to_value(u.deg) % 360.0, moved.dec.to_value(u.deg)
 
 
 def xmatch(

@@ -6,14 +6,6 @@ and is re-exported here for convenience.
 """
 
 from astrotorch.gaia.downloader import GAIADR2_GLOBAL_OFFSETS_MAS, gaiadr2_parallax, parallax_zero_point
-from astrotorch.gaia.tgas import (
-    anderson_2017_parallax,
-    gaia_default_dr,
-    gaia_env,
-    gaia_source,
-    tgas,
-    tgas_load,
-)
 from astrotorch.gaia.gaia_shared import (
     absmag_to_fakemag,
     absmag_to_logsol,
@@ -30,6 +22,14 @@ from astrotorch.gaia.gaia_shared import (
     mag_to_absmag,
     mag_to_fakemag,
     solar_absmag_bands,
+)
+from astrotorch.gaia.tgas import (
+    anderson_2017_parallax,
+    gaia_default_dr,
+    gaia_env,
+    gaia_source,
+    tgas,
+    tgas_load,
 )
 
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from astropy import units as u
 
 from astrotorch.config import get_config, magic_number
-from astrotorch.errors import DataFormatError, InputValidationError
+from astrotorch.errors import InputValidationError
+from astrotorch.io import read_npz
 
 #: Global Gaia DR2 zero-point corrections (mas, added to the parallax).
 GAIADR2_GLOBAL_OFFSETS_MAS: dict[str, float] = {
@@ -38,7 +38,7 @@ GAIADR2_GLOBAL_OFFSETS_MAS: dict[str, float] = {
 
 _FILENAME = "gaiadr2_apogeedr14_parallax.npz"
 
-OffsetLike = Union[bool, float, str, u.Quantity]
+OffsetLike = bool | float | str | u.Quantity
 
 
 def parallax_zero_point(
@@ -116,19 +116,8 @@ def gaiadr2_parallax(
     if isinstance(cuts, (str, os.PathLike)):
         raise InputValidationError("gaiadr2_parallax's first argument is cuts (astroNN's order): pass the file as path=")
     path = Path(path) if path is not None else _default_path()
-    try:
-        with np.load(path) as f:
-            ra = np.array(f["RA"], dtype=np.float64)
-            dec = np.array(f["DEC"], dtype=np.float64)
-            plx = np.array(f["parallax"], dtype=np.float64)
-            plx_err = np.array(f["parallax_error"], dtype=np.float64)
-            gmag = np.array(f["g"], dtype=np.float64)
-    except FileNotFoundError:
-        raise
-    except KeyError as exc:
-        raise DataFormatError(f"{path} lacks column {exc}; expected RA, DEC, parallax, parallax_error, g") from exc
-    except (OSError, ValueError) as exc:
-        raise DataFormatError(f"{path} is not a readable .npz file: {exc}") from exc
+    arrays = read_npz(path, keys=("RA", "DEC", "parallax", "parallax_error", "g"))
+    ra, dec, plx, plx_err, gmag = (np.asarray(a, dtype=np.float64) for a in arrays.values())
     # the zero point is applied before the quality cut, as the cut is on the corrected value's sign
     plx = parallax_zero_point(plx, offset, gmag)
     if cuts is not False:

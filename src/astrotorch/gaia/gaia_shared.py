@@ -23,7 +23,7 @@ propagation, ``sigma_M = 5 / ln(10) * sigma_plx / plx`` and ``sigma_m = 5 / ln(1
 from __future__ import annotations
 
 import warnings
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from astropy import units as u
@@ -31,7 +31,7 @@ from astropy import units as u
 from astrotorch.config import magic_number
 from astrotorch.errors import InputValidationError, ShapeMismatchError
 
-ArrayLike = Union[float, int, np.ndarray, list, u.Quantity]
+ArrayLike = float | int | np.ndarray | list | u.Quantity
 
 #: Default parallax unit (astroNN's).
 default_parallax_unit = u.mas

@@ -20,6 +20,7 @@ import numpy as np
 
 from astrotorch.config import get_config
 from astrotorch.errors import DataFormatError, InputValidationError
+from astrotorch.io import read_npz
 
 _TGAS_DIR = "Gaia/gdr1/tgas_source/fits"
 _SOURCE_DIR = "Gaia/gdr1/gaia_source/fits"
@@ -141,14 +142,8 @@ def anderson_2017_parallax(cuts: bool | float = True, path: str | os.PathLike[st
     (deg, deg, mas, mas). ``cuts`` keeps relative errors below 0.2 (or the given fraction) as astroNN
     (which also drops non-positive parallaxes here)."""
     file = _anderson_path(path)
-    try:
-        with np.load(file, allow_pickle=False) as f:
-            ra, dec = np.asarray(f["ra"], np.float64), np.asarray(f["dec"], np.float64)
-            plx, err = np.asarray(f["parallax"], np.float64), np.asarray(f["parallax_err"], np.float64)
-    except KeyError as exc:
-        raise DataFormatError(f"{file} lacks {exc}; expected ra, dec, parallax, parallax_err") from exc
-    except (OSError, ValueError) as exc:
-        raise DataFormatError(f"{file} is not a readable .npz file: {exc}") from exc
+    arrays = read_npz(file, keys=("ra", "dec", "parallax", "parallax_err"))
+    ra, dec, plx, err = (np.asarray(a, dtype=np.float64) for a in arrays.values())
     if cuts is not False:
         keep = _cut(plx, err, cuts)
         ra, dec, plx, err = ra[keep], dec[keep], plx[keep], err[keep]

@@ -110,6 +110,11 @@ def open_fits(path: str | os.PathLike[str], memmap: bool = True, **kwargs: Any) 
     path = Path(path)
     _require_file(path)
     compression = _compression(path)
+    if compression == "xz" and not _astropy_reads_xz():
+        import astropy
+
+        raise DataFormatError(f"{path} is xz-compressed: reading xz FITS needs astropy >= 7.0 (installed: "
+                              f"{astropy.__version__}); decompress it first (xz -d) or upgrade astropy")
     size = _uncompressed_size(path, compression) if compression else path.stat().st_size
     try:
         with warnings.catch_warnings():
@@ -134,6 +139,13 @@ def _compression(path: Path) -> str | None:
     """'gzip', 'bzip2', 'xz' or 'zip' from the file's first bytes (astropy opens all four); else None."""
     head = _head(path, 6)
     return next((kind for magic, kind in _COMPRESSION_MAGIC if head.startswith(magic)), None)
+
+
+def _astropy_reads_xz() -> bool:
+    """astropy.io.fits reads LZMA (xz) compressed files from 7.0 on."""
+    import astropy
+
+    return int(astropy.__version__.split(".")[0]) >= 7
 
 
 def _uncompressed_size(path: Path, compression: str) -> int:

@@ -60,7 +60,10 @@ def load_lamost_catalog(
         if name.endswith((".csv", ".csv.gz")):
             table = Table.read(path, format="ascii.csv")
         elif name.endswith((".fits", ".fits.gz", ".fit")):
-            table = Table.read(path, hdu=hdu, format="fits")
+            from astrotorch.io import open_fits
+
+            with open_fits(path, memmap=False) as hdul:  # in memory: the table outlives the handle
+                table = Table.read(hdul, hdu=hdu, format="fits")
         else:
             raise DataFormatError(f"{path}: unknown catalogue format (expected one of {', '.join(_SUFFIXES)})")
     except DataFormatError:

@@ -17,9 +17,9 @@ from astrotorch.models.base import AstroModel
 from astrotorch.models.hyperparams import check_choice, check_float, check_int, check_int_sequence
 from astrotorch.models.labels import is_missing
 from astrotorch.models.registry import register_model
+from astrotorch.nn.layers import MCDropout
 
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
-from astrotorch.nn.layers import MCDropout
 
 
 class _MLP(nn.Module):

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from astrotorch.config import magic_number
 from astrotorch.errors import InputValidationError
 from astrotorch.models.arch.cluster import ClusterMassNet
 from astrotorch.models.base import AstroModel
@@ -54,6 +55,22 @@ class ClusterMassCNN(AstroModel):
     widths: channels of the three convolutional stages.
     hidden: width of the dense head.
     log_counts: apply ``log1p`` to the counts before normalising (recommended).
+    band_fluxes: also give the dense head ``log10(1 + total counts)`` of each band over the field (the
+        X-ray spectrum, i.e. temperature, and the flux): sums the convolutions would otherwise have to
+        rebuild from per-pixel log counts, the quantities the M–T and M–L relations tie to mass.
+    lr_schedule: ``"cosine"`` (linear warm-up over ``warmup_fraction`` of the steps, then cosine decay
+        to ``min_lr_fraction·lr``; the run ends on annealed weights, no early stopping by default) or
+        ``"plateau"`` (ReduceLROnPlateau, early stopping with ``early_stopping_patience``). With the
+        plateau schedule the validation loss of this BatchNorm network swings by a factor of two from
+        epoch to epoch, and the last epoch's weights are a lottery; the cosine schedule settles them.
+    prior_correction: (Gaussian NLL only) train on the posterior that a Gaussian likelihood and the
+        training set's mass distribution form together
+        (:func:`astrotorch.uncertainty.prior.prior_gaussian_nll`; the distribution is a histogram of
+        the training labels, ``prior_edges_``/``prior_density_``): the network's mean and σ are then
+        the likelihood's centre and width, so ``predict`` returns a mass whose error does not depend
+        on the true mass, also near the ends of the training range. With a plain Gaussian NLL the
+        prediction is the posterior mean under the training masses: the smallest scatter, but pulled
+        inwards at both ends (predicted against true has a slope below one), which biases a mass function.
     """
 
     name = "cluster_mass_cnn"
@@ -72,15 +89,20 @@ class ClusterMassCNN(AstroModel):
         widths: tuple[int, ...] | list[int] = (16, 32, 64),
         hidden: int = 128,
         log_counts: bool = True,
-        max_epochs: int = 40,
-        lr: float = 2e-3,
+        band_fluxes: bool = True,
+        lr_schedule: str = "cosine",
+        warmup_fraction: float = 0.05,
+        min_lr_fraction: float = 0.01,
+        max_epochs: int = 20,
+        lr: float = 4e-3,
         batch_size: int = 64,
-        early_stopping_patience: int | None = 6,
+        early_stopping_patience: int | None = None,
         reduce_lr_patience: int = 2,
         input_norm_mode: Any = None,
         labels_norm_mode: int | str = 2,
         mc_num: int | None = None,
         targetname: list[str] | tuple[str, ...] | None = ("log10_m500",),
+        prior_correction: bool = True,
         **kwargs: Any,
     ) -> None:
         check_choice("loss", loss, LOSSES)
@@ -88,6 +110,11 @@ class ClusterMassCNN(AstroModel):
         check_int_sequence("widths", widths, 1)
         check_int("hidden", hidden, 1)
         check_bool("log_counts", log_counts)
+        check_bool("band_fluxes", band_fluxes)
+        check_choice("lr_schedule", lr_schedule, ("cosine", "plateau"))
+        check_float("warmup_fraction", warmup_fraction, 0.0, 1.0, high_inclusive=False)
+        check_float("min_lr_fraction", min_lr_fraction, 0.0, 1.0)
+        check_bool("prior_correction", prior_correction)
         check_float("dropout_rate", kwargs.get("dropout_rate", 0.0), 0.0, 1.0, high_inclusive=False)
         dropout = float(kwargs.get("dropout_rate", 0.0))
         super().__init__(
@@ -97,7 +124,7 @@ class ClusterMassCNN(AstroModel):
             early_stopping_patience=early_stopping_patience,
             reduce_lr_patience=reduce_lr_patience,
             # one mean/std for all image pixels (keeps band ratios = spectral shape), feature-wise for z
-            input_norm_mode=input_norm_mode if input_norm_mode is not None else {"image": 1, "redshift": 2},
+            input_norm_mode=input_norm_mode if input_norm_mode is not None else {"image": 1, "redshift": 2, "band_flux": 2},
             labels_norm_mode=labels_norm_mode,
             # without dropout every MC sample is identical: one pass is exact
             mc_num=mc_num if mc_num is not None else (1 if dropout == 0.0 else 50),
@@ -109,6 +136,13 @@ class ClusterMassCNN(AstroModel):
         self.widths = widths
         self.hidden = hidden
         self.log_counts = log_counts
+        self.band_fluxes = band_fluxes
+        self.lr_schedule = lr_schedule
+        self.warmup_fraction = warmup_fraction
+        self.min_lr_fraction = min_lr_fraction
+        self.prior_correction = prior_correction
+        self.prior_edges_: np.ndarray | None = None
+        self.prior_density_: np.ndarray | None = None
 
     # ------------------------------------------------------------------ hooks
     def prepare_x(self, x: Any) -> dict[str, np.ndarray]:
@@ -124,22 +158,50 @@ class ClusterMassCNN(AstroModel):
             raise InputValidationError(f"x['image'] must be (N, H, W, bands), got shape {img.shape}")
         if np.isfinite(img).all() and (img < 0).any():
             raise InputValidationError("x['image'] holds negative counts; pass photon counts (≥ 0)")
+        flux = np.log10(1.0 + np.clip(img, 0.0, None).sum(axis=(1, 2))) if self.band_fluxes else None
         if self.log_counts:
             img = np.log1p(img)
         img = np.ascontiguousarray(np.transpose(img, (0, 3, 1, 2)))
         z = _to_numpy(x["redshift"], "x['redshift']").astype(np.float32).reshape(-1, 1)
         if np.isfinite(z).all() and (z < 0).any():
             raise InputValidationError("redshifts must be ≥ 0")
-        return {"image": img, "redshift": z}
+        out = {"image": img, "redshift": z}
+        if flux is not None:
+            out["band_flux"] = flux.astype(np.float32)
+        return out
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
         if output_dim != 1:
             raise InputValidationError(f"cluster_mass_cnn predicts one label (log10 M500), got {output_dim}")
         n_bands = int(input_shape["image"][0])
+        n_flux = int(input_shape["band_flux"][0]) if "band_flux" in input_shape else 0
         return ClusterMassNet(
             n_bands, widths=tuple(int(w) for w in self.widths), hidden=self.hidden, heteroscedastic=self.loss == "gaussian_nll",
-            dropout_rate=self.dropout_rate,
+            dropout_rate=self.dropout_rate, n_aux=1 + n_flux,
         )
+
+    def fit(self, x: Any, y: Any = None, *args: Any, **kwargs: Any) -> ClusterMassCNN:
+        """Train (see :meth:`AstroModel.fit`). With ``prior_correction`` and array labels, the
+        training-label histogram is taken first, for the loss (a streamed Dataset trains with the
+        plain Gaussian NLL)."""
+        from torch.utils.data import Dataset
+
+        from astrotorch.uncertainty.prior import label_prior
+
+        self.prior_edges_ = self.prior_density_ = None
+        if self.prior_correction and self.loss == "gaussian_nll" and y is not None and not isinstance(x, Dataset):
+            labels = np.asarray(y, dtype=np.float64).ravel()
+            labels = labels[np.isfinite(labels) & (labels != magic_number())]
+            if labels.size >= 2 and np.ptp(labels) > 0:
+                self.prior_edges_, self.prior_density_ = label_prior(labels)
+        return super().fit(x, y, *args, **kwargs)
+
+    def make_lightning_module(self, network: nn.Module) -> Any:
+        if self.lr_schedule == "cosine":
+            from astrotorch.models.galaxy import _warmup_cosine_module
+
+            return _warmup_cosine_module(network, self)
+        return super().make_lightning_module(network)
 
     def compute_loss(self, batch: dict[str, Any], output: Any) -> torch.Tensor:
         from astrotorch.nn import losses
@@ -154,7 +216,13 @@ class ClusterMassCNN(AstroModel):
         if self.loss == "gaussian_nll":
             if log_var is None:
                 raise InputValidationError("gaussian_nll needs a network with a variance output")
-            loss = losses.gaussian_nll(y, mean, log_var, sample_weight=w)
+            if self.prior_density_ is not None:
+                from astrotorch.uncertainty.prior import prior_gaussian_nll
+
+                edges = np.asarray(self._label_norm.transform(self.prior_edges_[:, None].astype(np.float32))).ravel()
+                loss = prior_gaussian_nll(y, mean, log_var, edges, self.prior_density_, sample_weight=w)
+            else:
+                loss = losses.gaussian_nll(y, mean, log_var, sample_weight=w)
         elif self.loss == "mse":
             loss = losses.mean_squared_error(y, mean, sample_weight=w)
         elif self.loss == "mae":

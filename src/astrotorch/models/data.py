@@ -217,7 +217,7 @@ class DataMixin:
         )
         if shuffle:
             # seeded epoch order whose position is saved in checkpoints: a killed run resumes mid-epoch
-            from astrotorch.datasets.streaming import ResumableDataLoader
+            from astrotorch.datasets.resumable import ResumableDataLoader
 
             return ResumableDataLoader(ds, seed=self.seed, **common)
         return DataLoader(ds, shuffle=False, **common)

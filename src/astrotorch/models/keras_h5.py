@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -43,13 +44,13 @@ class KerasH5:
     """A Keras HDF5 model file opened read-only; ``path`` names it in every error message."""
 
     def __init__(self, path: str | Path) -> None:
-        import h5py
+        from astrotorch.io import open_hdf5
 
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelFolderError(f"{self.path} does not exist")
         try:
-            with h5py.File(self.path, "r") as f:
+            with open_hdf5(self.path) as f:  # its DataFormatError is a ValueError, caught below
                 if "model_config" not in f.attrs:
                     raise ModelFolderError(f"{self.path} has no 'model_config' attribute: not a Keras model file")
                 config = json.loads(_text(f.attrs["model_config"]))

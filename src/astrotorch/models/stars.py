@@ -11,7 +11,8 @@ Fitting has two stages: (1) closed-form: the Stefan–Boltzmann and exact-relati
 (least squares; they absorb the data set's own constants and unit slips), the mass–luminosity
 exponent and zero point (least squares on log M vs log L), robust input scaling (median/IQR), and the
 class rules (a decision tree per class on log Teff, log L, turned into thresholds + a cell table);
-(2) Lightning training of the MLP trunk on a heteroscedastic Gaussian likelihood plus a consistency
+(2) Lightning training of the MLP trunk on a heteroscedastic likelihood (Laplace by default, Gaussian
+on request) plus a consistency
 penalty ``consistency_weight * mean((Δ_M/0.1)² + (Δ_g/0.1)²)`` on how far the approximate relations
 (M–L, g = G M / R² with the mass output) are bent. After training, σ is rescaled so validation
 z-scores have unit standard deviation.
@@ -173,8 +174,12 @@ class StellarPhysicsModel(AstroModel):
     Parameters beyond :class:`AstroModel`'s: ``hidden``, ``n_layers`` (MLP trunk), ``consistency_weight``
     (penalty on bending the approximate relations; 0 = free, large = log g follows g = G M / R² with the
     mass–luminosity mass), ``class_softness`` (dex; width of the soft class probabilities),
-    ``max_rule_leaves`` (leaves of each class-rule tree), ``likelihood`` (``"gaussian"`` or ``"laplace"``
-    for the heteroscedastic heads; σ is the standard deviation either way).
+    ``max_rule_leaves`` (leaves of each class-rule tree), ``n_members`` (an ensemble of independently
+    initialised trunks and heads, averaged before the exact relations are applied),
+    ``likelihood`` (``"laplace"`` or ``"gaussian"``
+    for the heteroscedastic heads; σ is the standard deviation either way). The Laplace default is the
+    median regressor: on the Fusion split it beats boosted trees on the MAE of log g, M_V and [M/H]
+    where the Gaussian one loses on log g and [M/H] (docs/results/stars.md).
     """
 
     name = "stellar_physics"
@@ -191,7 +196,8 @@ class StellarPhysicsModel(AstroModel):
         consistency_weight: float = 0.01,
         class_softness: float = 1e-3,
         max_rule_leaves: int = 32,
-        likelihood: str = "gaussian",
+        likelihood: str = "laplace",
+        n_members: int = 1,
         max_epochs: int = 300,
         batch_size: int = 128,
         lr: float = 2e-3,
@@ -223,6 +229,7 @@ class StellarPhysicsModel(AstroModel):
         check_int("n_layers", n_layers, 1)
         check_float("class_softness", class_softness, 0.0)
         check_int("max_rule_leaves", max_rule_leaves, 2)
+        check_int("n_members", n_members, 1)
         if input_norm_mode != 0 or labels_norm_mode != 0:
             raise InputValidationError("the stellar model scales its own inputs/labels: keep input_norm_mode=labels_norm_mode=0")
         if targetname is not None and list(targetname) != list(STAR_TARGETS):
@@ -233,6 +240,7 @@ class StellarPhysicsModel(AstroModel):
         self.class_softness = class_softness
         self.max_rule_leaves = max_rule_leaves
         self.likelihood = likelihood
+        self.n_members = n_members
 
     # ------------------------------------------------------------------ data layout
     def prepare_x(self, x: Any) -> np.ndarray:
@@ -302,7 +310,8 @@ class StellarPhysicsModel(AstroModel):
         }
 
     def build_network(self, input_shape: Any, output_dim: int) -> nn.Module:
-        net = StellarPhysicsNet(hidden=self.hidden, n_layers=self.n_layers, dropout_rate=self.dropout_rate)
+        net = StellarPhysicsNet(hidden=self.hidden, n_layers=self.n_layers, dropout_rate=self.dropout_rate,
+                                n_members=self.n_members)
         for rule in net.rules.values():
             rule.softness.fill_(float(self.class_softness))
         pf = self._prefit
@@ -366,6 +375,10 @@ class StellarPhysicsModel(AstroModel):
         scale = torch.as_tensor(self._loss_scale, dtype=torch.float64, device=out.device)
         total = out.new_zeros(())
         w = batch.get("weight")
+        if out.shape[0] != y.shape[0]:  # an ensemble in training mode: every member's rows, member-major
+            k = out.shape[0] // y.shape[0]
+            y = y.repeat(k, 1)
+            w = None if w is None else w.reshape(-1).repeat(k)
         for j, t in enumerate(REGRESSION_TARGETS):
             k = STAR_TARGETS.index(t)
             truth = y[:, k]

@@ -20,7 +20,8 @@ import math
 import os
 import sys
 import time
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import lightning.pytorch as pl
 import pandas as pd
@@ -290,5 +291,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'astrotorch.nn.callbacks' has no attribute {name!r}")
 
 
-__all__ = ["NonFiniteLossError", "ErrorOnNaN", "HistoryRecorder", "VirtualCSVLogger", "VirutalCSVLogger", "EpochTimer",
+__all__ = ["NonFiniteLossError", "ErrorOnNaN", "HistoryRecorder", "VirtualCSVLogger", "VirutalCSVLogger", "EpochTimer",  # noqa: F822 (module __getattr__)
            "EpochProgress"]

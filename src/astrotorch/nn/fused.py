@@ -1,23 +1,180 @@
-"""Small elementwise CPU kernels compiled with ``torch.compile`` on first use, with eager fallback.
+"""CPU kernels for the memory-bound pieces of the astroNN networks: eager PyTorch, no compilation.
 
-PyTorch's eager CPU kernels make one pass over memory per operation; for the memory-bound pieces of
-the astroNN networks (dropout masks, pooling after a convolution) inductor fuses a chain of
-operations into one vectorised C++ loop. Each kernel is compiled once per process and input dtype
-(a few seconds; inductor also caches it on disk), with dynamic shapes so the batch size does not
-trigger recompilation. Where compilation is switched off (``ASTROTORCH_COMPILE_KERNELS=0``) or
-fails (e.g. no C++ compiler), :func:`run` returns ``None`` and callers use their eager code; a
-failure is reported once per process. A kernel that reaches dynamo's recompile limit (many dtypes,
-closures or specialised shapes in one long process) falls back alone; the others stay compiled.
+Dropout masks are the main one. PyTorch's CPU ``bernoulli_`` draws one Mersenne-Twister number per
+element (~9 ns each); here one 64-bit word of numpy's SFC64 generator gives four 16-bit uniforms
+(~0.5 ns per element, the GIL released, split over the intra-op threads) and a single comparison
+writes the 0/1 mask in the tensor's dtype. The drop probability is ``rate`` rounded to 1/65536 and
+:func:`keep_scale` is exactly the inverse keep probability, so the expected output equals the input.
+Each call draws the SFC64 seed from torch's default generator, so ``torch.manual_seed`` fixes the
+masks. Callers that can fold the survivor scale into the next linear operation (``addmm``'s
+``alpha``, a convolution's weights) use :func:`keep_mask` and skip a pass over the data; others use
+:func:`dropout`. Devices other than the CPU use torch's own generator.
+
+Compiled kernels (``torch.compile`` of a small tensor function, :func:`run`) are opt-in with
+``ASTROTORCH_COMPILE_KERNELS=1``: in a fresh process compiling them cost 10-20 s, and even with a
+warm inductor cache dynamo's start-up cost ~2.7 CPU-s, against ~1.2 CPU-s for a whole 128-spectrum x
+100-sample ApogeeBCNN prediction with these eager kernels (docs/results/vs_astronn.md, "Session 4").
+Where compilation is requested but fails (e.g. no C++ compiler), :func:`run` returns ``None`` and
+callers use their eager code; a failure is reported once per process. A kernel that reaches dynamo's
+recompile limit falls back alone; the others stay compiled.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
+#: resolution of the drop probability: masks compare 16-bit uniforms with ``round(rate * 2**16)``
+MASK_LEVELS = 1 << 16
+#: below this many elements a mask is drawn by one thread (thread hand-off costs more than it saves)
+PARALLEL_MIN_ELEMENTS = 1 << 20
+#: below this many elements the random words come from torch's own generator (cheaper to start than
+#: a numpy generator; ~4x dearer per word)
+SMALL_ELEMENTS = 1 << 15
+
+
+# ----------------------------------------------------------------------------------- dropout masks
+def drop_threshold(rate: float) -> int:
+    """Dropped elements are those whose 16-bit uniform is below this (``round(rate · 65536)``)."""
+    return int(round(float(rate) * MASK_LEVELS))
+
+
+def keep_scale(rate: float, device: torch.device | str = "cpu") -> float:
+    """Survivor scale of :func:`keep_mask`'s masks: the inverse of the exact keep probability
+    (``65536 / (65536 − threshold)`` on CPU, ``1 / (1 − rate)`` elsewhere)."""
+    if torch.device(device).type != "cpu":
+        return 1.0 / (1.0 - float(rate))
+    return MASK_LEVELS / (MASK_LEVELS - drop_threshold(rate))
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = -1
+_pool_lock = threading.Lock()
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """Worker threads for the random words (recreated after a fork: a forked pool has no threads)."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid() or _pool._max_workers < workers:
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="astrotorch-rng")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+def _words(seed: int, part: int, n_words: int) -> np.ndarray:
+    """``n_words`` uint64 random words of stream ``part`` of ``seed`` (numpy releases the GIL here)."""
+    return np.random.SFC64((seed, part)).random_raw(n_words)
+
+
+def _fill(seed: int, part: int, n_words: int, cut: int, out: np.ndarray | None) -> np.ndarray | None:
+    """Stream ``part``'s 16-bit uniforms compared with ``cut`` into ``out`` (a float32/float64 view),
+    or the raw words where ``out`` is None (dtypes numpy lacks)."""
+    words = _words(seed, part, n_words)
+    if out is None:
+        return words
+    np.greater_equal(words.view(np.int16)[: out.shape[0]], cut, out=out, casting="unsafe")
+    return None
+
+
+def keep_mask(shape: tuple[int, ...] | torch.Size, rate: float, dtype: torch.dtype = torch.float32,
+              device: torch.device | str = "cpu") -> torch.Tensor:
+    """A fresh ``shape`` tensor of 1 (keep, probability ``1 − rate``) and 0 (drop), in ``dtype``.
+
+    Multiply by :func:`keep_scale` (here or in the next linear operation) for inverted dropout.
+    """
+    device = torch.device(device)
+    if device.type != "cpu":
+        return torch.empty(shape, dtype=dtype, device=device).bernoulli_(1.0 - float(rate))
+    if torch.compiler.is_compiling():
+        # inside torch.compile (e.g. compile=True training): torch's generator, which inductor fuses;
+        # the same 16-bit resolution, so keep_scale still applies
+        return (torch.randint(0, MASK_LEVELS, tuple(shape), dtype=torch.int32) >= drop_threshold(rate)).to(dtype)
+    out = torch.empty(shape, dtype=dtype)
+    n = out.numel()
+    if n == 0:
+        return out
+    # uniform int16 (the 16 random bits read as signed): P(u < threshold − 32768) = threshold / 65536
+    cut = drop_threshold(rate) - MASK_LEVELS // 2
+    flat = out.view(-1)
+    n_words = (n + 3) // 4
+    if n < SMALL_ELEMENTS:
+        # (from int64's minimum: all 64 bits random; plain random_() leaves the sign bit 0)
+        words = torch.empty(n_words, dtype=torch.int64).random_(-(2**63), None).view(torch.int16)
+        return torch.ge(words[:n].view(out.shape), cut, out=out)
+    seed = int(torch.randint(0, 2**62, (1,)).item())  # torch's generator: manual_seed fixes the masks
+    parts = max(1, min(torch.get_num_threads(), n // PARALLEL_MIN_ELEMENTS))
+    bounds = [n_words * i // parts for i in range(parts + 1)]
+    spans = [(4 * bounds[i], min(n, 4 * bounds[i + 1])) for i in range(parts)]
+    # float masks are written by numpy's comparison in the generating thread (one pass, in parallel
+    # over the parts); other dtypes compare in torch afterwards, once the generator threads are done
+    views = [flat[lo:hi].numpy() if dtype in (torch.float32, torch.float64) else None for lo, hi in spans]
+    futures = [_executor(parts - 1).submit(_fill, seed, i, bounds[i + 1] - bounds[i], cut, views[i])
+               for i in range(1, parts)]
+    words = [_fill(seed, 0, bounds[1], cut, views[0])] + [f.result() for f in futures]
+    for (lo, hi), w in zip(spans, words):
+        if w is not None:
+            torch.ge(torch.from_numpy(w).view(torch.int16)[: hi - lo], cut, out=flat[lo:hi])
+    return out
+
+
+def dropout(x: torch.Tensor, rate: float) -> torch.Tensor:
+    """Inverted dropout (``x · mask · scale``), differentiable in ``x``; the output has ``x``'s dtype."""
+    if rate <= 0.0:
+        return x
+    mask = keep_mask(x.shape, rate, x.dtype, x.device)
+    scale = keep_scale(rate, x.device)
+    if x.requires_grad and torch.is_grad_enabled():
+        return x * mask.mul_(scale)
+    return torch.mul(x, mask, out=mask).mul_(scale)
+
+
+# ----------------------------------------------------------------------------------- allocator
+#: glibc malloc thresholds set by :func:`tune_allocator` (bytes): blocks up to 256 MiB come from the
+#: heap, and up to 512 MiB of freed heap stays mapped for the next step
+MMAP_THRESHOLD = 256 << 20
+TRIM_THRESHOLD = 512 << 20
+_tuned: bool | None = None
+
+
+def tune_allocator() -> bool:
+    """Keep freed tensor memory mapped for reuse (glibc ``mallopt``), once per process; True if set.
+
+    A CPU training step or MC pass frees and re-allocates tens of MiB of 2-8 MiB activations and
+    gradients. glibc serves such blocks with fresh ``mmap``s (or trims them off the heap when freed),
+    so every step pays a page fault per 4 KiB touched: ~15 % of an ApogeeBCNN float32 training step
+    on this machine's CPU (docs/results/vs_astronn.md, "Session 4"). With the thresholds raised the
+    memory is reused; the process keeps up to ``TRIM_THRESHOLD`` of freed memory resident. Not applied
+    when ``ASTROTORCH_TUNE_MALLOC=0``, when the user set glibc's own ``MALLOC_MMAP_THRESHOLD_`` /
+    ``MALLOC_TRIM_THRESHOLD_``, or off glibc.
+    """
+    global _tuned
+    if _tuned is not None or torch.compiler.is_compiling():
+        return bool(_tuned)
+    _tuned = False
+    if os.environ.get("ASTROTORCH_TUNE_MALLOC", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    _tuned = bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(mallopt(m_trim_threshold, TRIM_THRESHOLD))
+    return _tuned
+
+
+# ----------------------------------------------------------------------------------- compiled kernels (opt-in)
 _compiled: dict[Any, Callable[..., Any]] = {}
 _failed = False
 _failed_keys: set[Any] = set()
@@ -30,14 +187,14 @@ def _is_recompile_limit(exc: BaseException) -> bool:
 
 
 def enabled() -> bool:
-    """Whether compiled kernels are allowed (environment switch, and no earlier failure)."""
+    """Whether compiled kernels were requested (``ASTROTORCH_COMPILE_KERNELS=1``) and have not failed."""
     if _failed:
         return False
-    return os.environ.get("ASTROTORCH_COMPILE_KERNELS", "1").strip().lower() not in ("0", "false", "no", "off")
+    return os.environ.get("ASTROTORCH_COMPILE_KERNELS", "0").strip().lower() in ("1", "true", "yes", "on")
 
 
 def run(key: Any, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` through its compiled version (cached under ``key``), or ``None`` if unavailable.
+    """``fn(*args)`` through its compiled version (cached under ``key``), or ``None`` if not enabled.
 
     ``fn`` must be a pure tensor function (no Python side effects); it is compiled with
     ``fullgraph=True, dynamic=True`` and always called without autograd.
@@ -71,4 +228,4 @@ def reset() -> None:
     _failed = False
 
 
-__all__ = ["enabled", "run", "reset"]
+__all__ = ["drop_threshold", "dropout", "enabled", "keep_mask", "keep_scale", "reset", "run", "tune_allocator"]

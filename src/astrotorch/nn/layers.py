@@ -75,8 +75,8 @@ class MCDropout(_MCDropoutBase):
 def _cpu_dropout(x: Tensor, rate: float) -> Tensor:
     """Inverted dropout on CPU (training and MC inference alike).
 
-    Large tensors are dropped out by the compiled hash kernels (:func:`_fused`); small ones,
-    or all where compilation is unavailable, from :func:`_eager_cpu_dropout`. Either mask serves
+    Large tensors are dropped out by the compiled hash kernels (:func:`_fused`) where compiled
+    kernels were requested (``ASTROTORCH_COMPILE_KERNELS=1``); otherwise by :func:`_eager_cpu_dropout`. Either mask serves
     the backward pass (``x * mask`` is differentiable in ``x``).
     """
     if x.numel() >= FUSED_DROPOUT_MIN_ELEMENTS:
@@ -92,20 +92,12 @@ def _cpu_dropout(x: Tensor, rate: float) -> Tensor:
 
 
 def _eager_cpu_dropout(x: Tensor, rate: float) -> Tensor:
-    """Inverted dropout with cheap masks in plain tensor ops.
+    """Inverted dropout with cheap masks in plain tensor ops (:func:`astrotorch.nn.fused.dropout`:
+    16-bit uniforms from 64-bit random words instead of ``bernoulli_``'s one Mersenne-Twister draw per
+    element, which dominated CPU MC-dropout prediction)."""
+    from astrotorch.nn import fused
 
-    ``bernoulli_`` draws one random number per element and dominated CPU MC-dropout prediction
-    (~50 % of the time) and a quarter of a training step (bench/vs_astronn.py); here one 63-bit
-    random word gives four 15-bit uniforms. The drop probability is ``rate`` rounded to 1/32768 and
-    the scale matches it exactly, so the expected output still equals the input.
-    """
-    n = x.numel()
-    threshold = int(round(rate * 32768))
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_()
-    u15 = words.view(torch.int16)[:n].view(x.shape).bitwise_and_(0x7FFF)
-    dropped = x.masked_fill(u15 < threshold, 0.0)
-    scale = 32768.0 / (32768 - threshold)
-    return dropped * scale if dropped.requires_grad else dropped.mul_(scale)
+    return fused.dropout(x, rate)
 
 
 # murmur3's 32-bit finaliser constants (0x85EBCA6B, 0xC2B2AE35) as signed int32
@@ -149,7 +141,7 @@ def _apply_kernel(flat: Tensor, keys: Tensor, threshold: Tensor, scale: Tensor) 
 
 
 #: CPU dropout of tensors with at least this many elements uses the compiled hash kernels (smaller
-#: ones are not worth it); ``ASTROTORCH_COMPILE_KERNELS=0`` switches them off.
+#: ones are not worth it) when ``ASTROTORCH_COMPILE_KERNELS=1`` asks for compiled kernels.
 FUSED_DROPOUT_MIN_ELEMENTS = 1 << 18
 _KERNELS = {"mask": _mask_kernel, "apply": _apply_kernel}
 

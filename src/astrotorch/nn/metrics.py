@@ -16,13 +16,19 @@ denominator is the number of valid entries); medians are unweighted.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from astrotorch.errors import InputValidationError
-from astrotorch.nn import losses as _losses
-from astrotorch.nn.losses import EPSILON, _expand_weight, _prepare, _sanitise
+from astrotorch.nn.masking import (
+    EPSILON,
+    _expand_weight,
+    _prepare,
+    _prepare_categorical,
+    _sanitise,
+    lookup_by_name,
+)
 
 
 def _norm_axis(axis: int | None, ndim: int) -> int | None:
@@ -222,12 +228,15 @@ def categorical_accuracy(
     sample_weight: torch.Tensor | None = None,
     from_logits: bool = True,
 ) -> torch.Tensor:
-    """Fraction of valid rows whose argmax prediction is the true class; NaN if no valid row.
+    """Fraction of valid rows whose argmax prediction is the true class; NaN if no row is valid.
 
-    ``y_true``: one-hot ``(N, C)`` or class indices ``(N,)`` (negative / magic / NaN = missing).
+    ``y_true``: one-hot ``(N, C)`` (true class = argmax) or class indices ``(N,)`` (negative /
+    magic / NaN = missing). ``from_logits`` is accepted for a uniform signature: the argmax of logits
+    and of probabilities is the same. Also importable from :mod:`astrotorch.nn.losses`.
     """
-    target, mask = _losses._prepare_categorical(y_true, y_pred)
-    hit = (target.argmax(dim=-1) == y_pred.argmax(dim=-1)).to(y_pred.dtype)
+    del from_logits
+    target, mask = _prepare_categorical(y_true, y_pred)
+    hit = (target.argmax(dim=-1) == y_pred.argmax(dim=-1)).to(target.dtype)
     return _masked_mean_axis(hit, mask, None, sample_weight)
 
 
@@ -241,7 +250,8 @@ def binary_accuracy(
 ) -> torch.Tensor:
     """Fraction of valid entries with ``(p > threshold) == (y_true > 0.5)``; NaN if none is valid.
 
-    ``threshold`` is a probability; with ``from_logits`` (default) ``p = sigmoid(y_pred)``.
+    ``threshold`` is a probability; with ``from_logits`` (default) ``p = sigmoid(y_pred)``. Also
+    importable from :mod:`astrotorch.nn.losses`.
     """
     t, p, mask = _prepare(y_true, y_pred)
     prob = torch.sigmoid(p) if from_logits else p
@@ -300,7 +310,7 @@ _REGISTRY = {
 
 def get_metric(name: str | Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
     """Return the metric called ``name`` (case-insensitive, ``-`` or ``_``); callables pass through."""
-    return _losses.lookup_by_name(_REGISTRY, name, "metric", "metrics")
+    return lookup_by_name(_REGISTRY, name, "metric", "metrics")
 
 
 __all__ = [

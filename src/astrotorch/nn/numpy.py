@@ -19,7 +19,7 @@ Conventions shared by the metrics here:
 from __future__ import annotations
 
 import warnings
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from astropy import units as u
@@ -27,7 +27,7 @@ from astropy import units as u
 from astrotorch.config import magic_number
 from astrotorch.errors import InputValidationError, ShapeMismatchError
 
-ArrayLike = Union[np.ndarray, u.Quantity, float, list]
+ArrayLike = np.ndarray | u.Quantity | float | list
 
 #: Scale turning a median absolute deviation into a Gaussian standard deviation (1 / Phi^-1(3/4)).
 MAD_TO_STD: float = 1.482602218505602
@@ -153,16 +153,20 @@ def root_mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike, axis: int | No
 def mad_std(x: ArrayLike, axis: int | None = None) -> Any:
     """Robust scatter ``1.4826 * median(|x - median(x)|)`` of the valid entries (unit of ``x``).
 
-    Equal to the standard deviation for Gaussian data but insensitive to outliers. Magic-number and
-    NaN entries are ignored.
+    :func:`astropy.stats.mad_std` on the valid entries: equal to the standard deviation for
+    Gaussian data but insensitive to outliers. Magic-number and NaN entries are ignored; a slice
+    with no valid entry gives NaN. This is astrotorch's one robust scatter: every ``mad_std`` of
+    residuals or z-scores in the package comes from here or from astropy directly.
     """
+    from astropy.stats import mad_std as _astropy_mad_std
+
     unit = x.unit if isinstance(x, u.Quantity) else None
     v = np.asarray(x.value if unit is not None else x, dtype=float)
-    valid = _valid(v)
     _check_axis(axis, v.ndim)
-    med = _masked_median(v, valid, axis)
-    centred = v - (np.expand_dims(med, axis) if axis is not None else med)
-    return _with_unit(MAD_TO_STD * _masked_median(np.abs(centred), valid, axis), unit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice" / "Mean of empty slice": NaN wanted
+        out = _astropy_mad_std(np.where(_valid(v), v, np.nan), axis=axis, ignore_nan=True)
+    return _with_unit(out[()] if np.ndim(out) == 0 else out, unit)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,20 +1,18 @@
 """Plots for the image tasks: confusion matrix, reliability diagram, cluster-mass diagnostics.
 
-Every function returns a matplotlib ``Figure`` (Agg backend; nothing is shown) for
-``RunFolder.savefig`` or ``fig.savefig``.
+Every function returns a :class:`matplotlib.figure.Figure` built outside pyplot (the backend is
+never selected or changed; nothing is shown) for ``RunFolder.savefig`` or ``fig.savefig``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from astrotorch.errors import InputValidationError, ShapeMismatchError  # noqa: E402
+from astrotorch.errors import InputValidationError, ShapeMismatchError
 
 
 def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None) -> np.ndarray:
@@ -44,7 +42,8 @@ def confusion_matrix_plot(
     rows = conf.sum(axis=1, keepdims=True)
     frac = np.divide(conf, rows, out=np.zeros(conf.shape, dtype=float), where=rows > 0) if normalize else conf / max(conf.max(), 1)
     size = max(4.0, 0.55 * k + 2.5)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig = Figure(figsize=(size + 1, size))
+    ax = fig.subplots()
     im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     for i in range(k):
         for j in range(k):
@@ -76,7 +75,8 @@ def reliability_plot(probs: Any, labels: Any, n_bins: int = 15, title: str = "Re
     acc = np.array([correct[idx == b].mean() if (idx == b).any() else np.nan for b in range(n_bins)])
     cnt = np.bincount(idx, minlength=n_bins)
     ece = expected_calibration_error(p, y, n_bins=n_bins)
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(4.8, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    fig = Figure(figsize=(4.8, 5.6))
+    ax, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
     ax.bar(centres, acc, width=1 / n_bins, edgecolor="k", alpha=0.7, label=f"accuracy (ECE = {ece:.3f})")
     ax.set_ylabel("accuracy")
@@ -97,7 +97,8 @@ def image_grid(images: np.ndarray, labels: Sequence[Any] | None = None, ncols: i
         raise InputValidationError(f"images must be (N, H, W, C), got shape {imgs.shape}")
     n = imgs.shape[0]
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.4 * nrows), squeeze=False)
+    fig = Figure(figsize=(1.3 * ncols, 1.4 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for k, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if k >= n:
@@ -122,7 +123,8 @@ def mass_scatter_plot(true_logm: Any, pred_logm: Any, redshift: Any, sigma: Any 
     if not (t.shape == p.shape == z.shape):
         raise ShapeMismatchError(f"true, predicted and redshift must have the same length: {t.size}, {p.size}, {z.size}")
     r = p - t
-    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    fig = Figure(figsize=(5.2, 4.6))
+    ax = fig.subplots()
     if sigma is not None:
         s = np.asarray(sigma, dtype=float).ravel()
         ax.errorbar(t, p, yerr=s, fmt="none", ecolor="0.8", lw=0.5, zorder=1)
@@ -142,7 +144,8 @@ def mass_scatter_plot(true_logm: Any, pred_logm: Any, redshift: Any, sigma: Any 
 def error_histogram(true_logm: Any, pred_logm: Any, bins: int = 40, title: str = "Mass errors") -> Any:
     """Histogram of ``predicted - true`` in dex with the mean (bias) and standard deviation (scatter)."""
     r = np.asarray(pred_logm, dtype=float).ravel() - np.asarray(true_logm, dtype=float).ravel()
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.subplots()
     ax.hist(r, bins=bins, color="C0", alpha=0.8)
     ax.axvline(0, color="k", lw=1)
     ax.axvline(r.mean(), color="C3", ls="--", label=f"bias {r.mean():+.3f} dex")
@@ -157,7 +160,8 @@ def error_histogram(true_logm: Any, pred_logm: Any, bins: int = 40, title: str =
 def zscore_histogram(true_logm: Any, pred_logm: Any, sigma: Any, title: str = "z-scores") -> Any:
     """Histogram of ``(pred - true) / σ`` against the unit normal (σ calibration)."""
     z = (np.asarray(pred_logm, float).ravel() - np.asarray(true_logm, float).ravel()) / np.asarray(sigma, float).ravel()
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.subplots()
     ax.hist(z, bins=np.linspace(-5, 5, 51), density=True, alpha=0.7, label=f"std = {z.std(ddof=1):.2f}")
     g = np.linspace(-5, 5, 201)
     ax.plot(g, np.exp(-0.5 * g**2) / np.sqrt(2 * np.pi), "k", lw=1, label="N(0, 1)")
@@ -181,7 +185,8 @@ def mass_bias_plot(true_logm: Any, pred_logm: Any, edges: Any | None = None, sig
     bias = np.array([r["bias_dex"] for r in rows])
     scat = np.array([r["scatter_dex"] for r in rows])
     err = scat / np.sqrt(np.maximum([r["n"] for r in rows], 1))
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    fig = Figure(figsize=(5.2, 3.8))
+    ax = fig.subplots()
     ax.axhline(0, color="k", lw=1)
     ax.fill_between(centre, bias - scat, bias + scat, color="C0", alpha=0.15, label="± scatter")
     ax.errorbar(centre, bias, yerr=err, fmt="o-", color="C0", label="bias (± its standard error)")
@@ -202,7 +207,8 @@ def precision_recall_plot(probs: Any, labels: Any, class_names: Sequence[str] | 
     from astrotorch.uncertainty.selection import precision_recall_curves
 
     curves = precision_recall_curves(probs, labels, class_names)
-    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    fig = Figure(figsize=(5.6, 4.4))
+    ax = fig.subplots()
     for i, (name, c) in enumerate(curves.items()):
         if c["n_positive"] == 0:
             continue

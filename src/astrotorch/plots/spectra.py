@@ -79,15 +79,26 @@ def mad_std(x: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(x - np.median(x)))) if x.size else float("nan")
 
 
-def metrics_table(y_true: Any, y_pred: Any, sigma: Any | None = None, names: Sequence[str] | None = None) -> Any:
+def metrics_table(y_true: Any, y_pred: Any, sigma: Any | None = None, names: Sequence[str] | None = None,
+                  bound: Any | None = None, bound_prior: Any | None = None) -> Any:
     """Per-label metrics as a pandas DataFrame (one row per label, label units).
 
     Columns: ``label``, ``n``, ``median`` (median residual = bias), ``mad_std``, ``rmse``, ``mean``;
-    with ``sigma`` also ``median_sigma``, ``z_std`` (1 = calibrated), ``coverage_68``, ``coverage_95``.
+    with ``sigma`` also ``median_sigma``, ``z_std`` (1 = calibrated), ``coverage_68``, ``coverage_95``;
+    with ``bound`` (per-star Cramér–Rao bounds, same shape, e.g. ``astrotorch.uncertainty.crlb(...).bound``)
+    also ``bound_rms`` (RMS over the same stars, comparable with the RMSE) and ``rmse_over_bound``; with
+    ``bound_prior`` (the bound with a label prior) ``bound_prior_rms`` and ``rmse_over_bound_prior``.
     """
     import pandas as pd
 
     yt, yp, sig, names = _check(y_true, y_pred, sigma, names)
+    bounds = {}
+    for key, b in (("bound", bound), ("bound_prior", bound_prior)):
+        if b is not None:
+            arr = _as_2d(b, key)
+            if arr.shape != yt.shape:
+                raise ShapeMismatchError(f"{key} {arr.shape} must match y_true {yt.shape}")
+            bounds[key] = arr
     rows = []
     for j, name in enumerate(names):
         ok = _valid(yt[:, j]) & np.isfinite(yp[:, j])
@@ -103,6 +114,10 @@ def metrics_table(y_true: Any, y_pred: Any, sigma: Any | None = None, names: Seq
             z = r / np.where(s > 0, s, np.nan)
             row.update(median_sigma=float(np.median(s)), z_std=float(np.nanstd(z)),
                        coverage_68=float(np.nanmean(np.abs(z) < 1.0)), coverage_95=float(np.nanmean(np.abs(z) < 1.96)))
+        for key, arr in bounds.items():
+            b_rms = float(np.sqrt(np.mean(arr[ok, j] ** 2)))
+            row[f"{key}_rms"] = b_rms
+            row[f"rmse_over_{key}"] = row["rmse"] / b_rms if b_rms > 0 else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
 

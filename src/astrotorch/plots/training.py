@@ -1,18 +1,20 @@
-"""Training-history plots."""
+"""Training-history plots.
+
+Figures are built as :class:`matplotlib.figure.Figure` objects, outside pyplot: importing or
+calling this module never selects or changes matplotlib's backend, and saving works headless.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 
-def loss_curves(history: Any, title: str = "Training history") -> Any:
+def loss_curves(history: Any, title: str = "Training history") -> Figure:
     """Training and validation loss per epoch (log scale when all positive) from ``model.history``."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
     if history is None or len(history) == 0:
         ax.text(0.5, 0.5, "no training history", ha="center", va="center", transform=ax.transAxes)
         return fig

@@ -1,6 +1,7 @@
 """Uncertainty tools.
 
-Vectorised Monte Carlo inference (:mod:`.mc`) and calibration checks (:mod:`.calibration`).
+Vectorised Monte Carlo inference (:mod:`.mc`), calibration checks (:mod:`.calibration`) and the
+Cramér–Rao bound of labels measured from spectra through an emulator (:mod:`.crlb`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from astrotorch.uncertainty.calibration import (
     temperature_scale,
     zscore_std,
 )
+from astrotorch.uncertainty.crlb import CRLBResult, crlb
 from astrotorch.uncertainty.mc import MCResult, find_first_stochastic, mc_predict, split_at_first_stochastic
 
 __all__ = [
     "calibration",
     "mc",
+    "CRLBResult",
+    "crlb",
     "MCResult",
     "mc_predict",
     "find_first_stochastic",

@@ -12,14 +12,16 @@ Missing truths (the magic number or NaN) are left out everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import optimize, special, stats
 
 from astrotorch.config import magic_number as _config_magic_number
 from astrotorch.errors import ConfigError, EmptyDatasetError, InputValidationError, ShapeMismatchError
+from astrotorch.nn.numpy import mad_std
 
 
 def _array(x: Any, name: str) -> np.ndarray:
@@ -78,7 +80,8 @@ def zscore_std(
 
     > 1 means the σ are too small (over-confident), < 1 too large. ``axis=0`` gives one value per
     label column of a ``(N, D)`` array (a float for 1-D input); ``axis=None`` pools everything.
-    ``robust=True`` uses 1.4826 × the median absolute deviation, insensitive to outliers.
+    ``robust=True`` uses :func:`astrotorch.nn.numpy.mad_std` (astropy's 1.4826 × the median absolute
+    deviation), insensitive to outliers.
     Columns without a valid entry give NaN.
     """
     z, valid = _regression_inputs(y_true, y_pred, sigma, magic_number)
@@ -88,11 +91,10 @@ def zscore_std(
     if axis is None:
         zm = zm[valid]
         axis = 0
-    with np.errstate(invalid="ignore"), _quiet_nan_warnings():
-        if robust:
-            med = np.nanmedian(zm, axis=axis, keepdims=True)
-            out = 1.482602218505602 * np.nanmedian(np.abs(zm - med), axis=axis)
-        else:
+    if robust:
+        out = mad_std(zm, axis=axis)
+    else:
+        with np.errstate(invalid="ignore"), _quiet_nan_warnings():
             out = np.nanstd(zm, axis=axis)
     return float(out) if np.ndim(out) == 0 else out
 
@@ -210,11 +212,21 @@ def reliability_curve(probs: Any, labels: Any, n_bins: int = 15) -> ReliabilityC
 
 
 def expected_calibration_error(probs: Any, labels: Any, n_bins: int = 15) -> float:
-    """ECE: count-weighted mean over confidence bins of ``|accuracy - confidence|`` (0 = calibrated)."""
-    curve = reliability_curve(probs, labels, n_bins)
-    filled = curve.counts > 0
-    w = curve.counts[filled] / curve.counts.sum()
-    return float(np.sum(w * np.abs(curve.accuracy[filled] - curve.confidence[filled])))
+    """ECE: count-weighted mean over ``n_bins`` equal-width confidence bins of ``|accuracy - confidence|``
+    of the top class (0 = calibrated; Guo et al. 2017).
+
+    Computed by torchmetrics' ``multiclass_calibration_error`` (L1 norm) on the valid rows; binary
+    ``(N,)`` probabilities count as two classes. Its bins are closed on the left, the curve of
+    :func:`reliability_curve` on the right: the two differ only for confidences exactly on a bin edge.
+    """
+    import torch
+    from torchmetrics.functional.classification import multiclass_calibration_error
+
+    n_bins = _check_bins(n_bins)
+    p, y = _classification_inputs(probs, labels)
+    ece = multiclass_calibration_error(torch.from_numpy(p), torch.from_numpy(y), num_classes=p.shape[1],
+                                       n_bins=n_bins, norm="l1")
+    return float(ece)
 
 
 def _logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,10 @@ Two refinements:
 * If the network defines ``mc_split() -> (deterministic_prefix, stochastic_rest)``, the prefix runs
   once per input and only its output is repeated; for ApogeeBCNN this skips ``n_samples - 1`` passes
   of the first convolution over the 7514-pixel spectrum. A plain ``nn.Sequential`` is split
-  automatically before its first stochastic child.
+  automatically before its first stochastic child. A ``stochastic_rest`` with a method
+  ``repeat_forward(h, n)`` is given the unrepeated prefix output and the number of samples, and
+  returns what ``stochastic_rest`` would return for ``h`` repeated ``n`` times sample-major (so it
+  can repeat and apply its first dropout mask in one pass).
 * ``max_rows`` bounds the rows in one forward pass (memory; by default chosen from the input size
   and device); the work is then chunked over inputs and, if needed, over samples, without
   changing the statistics.
@@ -32,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from astrotorch.errors import ConfigError, EmptyDatasetError, InputValidationError, ShapeMismatchError
+from astrotorch.nn import fused
 
 Task = Literal["regression", "classification"]
 
@@ -245,13 +249,13 @@ def _split_output(out: Any) -> tuple[Tensor, Tensor | None]:
 
 # ---------------------------------------------------------------------------- chunking
 #: elements of the repeated (batch x n_samples) input per forward pass with ``max_rows="auto"``.
-#: On CPU, passes of ~4 M elements (16 MiB of float32 input; 279 ApogeeBCNN rows) were fastest on
-#: 2 cores once the dropout masks came from the fused kernel (128 spectra x 100 samples: 1.5 s vs
-#: 1.8 s at 1 M and 3.1 s at 256 k elements; bfloat16 0.95 vs 1.4 vs 3.2 s); larger passes fall out
-#: of the caches again (1.7-2.3 s at 8-16 M). Small inputs (tabular, a few features) go in one pass,
+#: On CPU, with the eager kernels of astrotorch.nn.fused and the blocked APOGEE trunk, passes of ~8 M
+#: elements (32 MiB of float32 input; 557 ApogeeBCNN rows) were the fastest measured on this
+#: machine's CPU (128 spectra x 100 samples, 1 thread: 1.24 CPU-s against 1.33 at 4 M and 1.61 at
+#: 1 M; 16 M gave 1.22 for twice the memory). Small inputs (tabular, a few features) go in one pass,
 #: which is where removing the Python loop pays. On accelerators, per-launch overhead dominates and
 #: larger passes win, bounded here at 128 MiB of float32 input to leave room for the activations.
-AUTO_ELEMENTS_CPU = 1 << 22
+AUTO_ELEMENTS_CPU = 1 << 23
 AUTO_ELEMENTS_ACCELERATOR = 1 << 25
 
 
@@ -320,6 +324,8 @@ def mc_predict(
     first = next(_tensors(x), None) if isinstance(x, (Tensor, Mapping)) else None
     out_device = first.device if first is not None else torch.device("cpu")
     net_device, net_dtype = _network_device_dtype(network, out_device)
+    if net_device.type == "cpu":
+        fused.tune_allocator()  # MC passes re-allocate their activations chunk after chunk
 
     def _place(t: Tensor) -> Tensor:
         # run where the network lives, in its floating dtype; integer inputs (indices) keep theirs
@@ -344,6 +350,11 @@ def mc_predict(
         if len(head) > 0:
             prefix, rest = head, tail
 
+    # a stochastic part that repeats its input itself (one pass for repetition and first mask); looked
+    # up on the class, so that a wrapper (e.g. torch.compile's OptimizedModule) keeps its own forward
+    repeat_forward = None
+    if x_err is None and callable(getattr(type(rest), "repeat_forward", None)):
+        repeat_forward = rest.repeat_forward
     was_training = network.training
     network.eval()
     means: list[Tensor] = []  # per input chunk: (n_samples, b, ...)
@@ -368,10 +379,14 @@ def mc_predict(
                 chunk_logvars: list[Tensor] = []
                 for s0 in range(0, n_samples, s_chunk):
                     ns = min(s_chunk, n_samples - s0)
-                    inp = _repeat_samples(hb, ns)
-                    if eb is not None:
-                        inp = _add_input_noise(inp, _repeat_samples(eb, ns))
-                    mean_out, logvar_out = _split_output(rest(inp))
+                    if repeat_forward is not None:
+                        out = repeat_forward(hb, ns)
+                    else:
+                        inp = _repeat_samples(hb, ns)
+                        if eb is not None:
+                            inp = _add_input_noise(inp, _repeat_samples(eb, ns))
+                        out = rest(inp)
+                    mean_out, logvar_out = _split_output(out)
                     if mean_out.shape[0] != ns * nb:
                         raise ShapeMismatchError(
                             f"network output has {mean_out.shape[0]} rows for {ns * nb} input rows; "

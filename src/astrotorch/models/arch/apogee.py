@@ -27,22 +27,17 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from astrotorch.errors import InputValidationError, ShapeMismatchError
+from astrotorch.models.arch.conv_trunk import (
+    ChannelsLastFlatten,
+    ConvTrunk,
+    SameConv1d,
+    activation_layer,
+)
 from astrotorch.nn import fused
 from astrotorch.nn.layers import MCDropout
-
-_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "selu": nn.SELU, "gelu": nn.GELU}
-
-
-def activation_layer(name: str) -> nn.Module:
-    """``nn.Module`` for an activation name (Keras names)."""
-    try:
-        return _ACTIVATIONS[name]()
-    except KeyError:
-        raise InputValidationError(f"unknown activation {name!r}; choose from {sorted(_ACTIVATIONS)}") from None
 
 
 def init_weights(module: nn.Module, initializer: str) -> None:
@@ -73,230 +68,49 @@ def _check_spectra(x: torch.Tensor, n_pix: int) -> torch.Tensor:
     return x
 
 
-class SameConv1d(nn.Conv1d):
-    """Keras-style 'same' 1-D convolution (left pad (k-1)//2, right pad k//2) computed as a (1, k)
-    ``conv2d`` on channels-last data.
+def dense_forward(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``layers(x)`` for a stack of :class:`MCDropout`, ``nn.Linear`` and activation layers, with the
+    dropout masks from :func:`astrotorch.nn.fused.keep_mask`. At inference the survivor scales are
+    folded into the next linear layer (``addmm``'s ``alpha``): one pass over the activations per
+    dropout instead of three (mask, multiply, scale). In training the mask carries the scale (an
+    ``alpha`` would cost a pass over the weight gradient). Other layers run as they are."""
+    scale = 1.0
+    for layer in layers:
+        if isinstance(layer, MCDropout):
+            if layer.stochastic:
+                mask = fused.keep_mask(x.shape, layer.rate, x.dtype, x.device)
+                if torch.is_grad_enabled() and (x.requires_grad or layer.training):
+                    x = x * mask.mul_(fused.keep_scale(layer.rate, x.device))
+                else:
+                    x = torch.mul(x, mask, out=mask)
+                    scale *= fused.keep_scale(layer.rate, x.device)
+            continue
+        if type(layer) is nn.Linear and x.ndim == 2 and layer.bias is not None:
+            x = _linear(x, layer.weight, layer.bias, scale)
+        else:
+            x = layer(x * scale if scale != 1.0 else x)
+        scale = 1.0
+    return x * scale if scale != 1.0 else x
 
-    Same parameters and outputs as ``nn.Conv1d(padding="same")`` (saved weights are interchangeable),
-    but oneDNN's 2-D kernels are ~1.8x cheaper on CPU for the few-channel convolutions of the
-    APOGEE networks (bench/vs_astronn.py --at-conv2d profile), and the explicit padding avoids
-    PyTorch's even-kernel 'same' padding copy.
-    """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, padding=0)
+_ONEDNN_LINEAR = [getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        k = self.kernel_size[0]
-        x = F.pad(x, ((k - 1) // 2, k // 2))
+
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``alpha · x @ weightᵀ + bias``. Float32 CPU inference goes through oneDNN's matmul (the
+    dense layer after the APOGEE trunk: ~11 % faster than MKL's sgemm on this machine's AMD CPU),
+    with ``alpha`` applied to the narrow output; elsewhere ``addmm``."""
+    fast = _ONEDNN_LINEAR[0]
+    if (fast is not None and not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
+            and weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+            and not torch.compiler.is_compiling()):
         try:
-            x2 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        except RuntimeError:
-            # torch.func transforms (vmap in jacobian/hessian) cannot change the memory format
-            return F.conv1d(x, self.weight, self.bias)
-        return F.conv2d(x2, self.weight.unsqueeze(2), self.bias).squeeze(2)
-
-
-class ChannelsLastFlatten(nn.Module):
-    """Flatten (N, C, L) in Keras' (L, C) order, so dense weights match astroNN's layout."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.transpose(1, 2).reshape(x.shape[0], -1)
-
-
-#: activations that commute with max pooling (monotonic non-decreasing): for these the trunk pools
-#: first and activates the 4x smaller result, which gives identical outputs and gradients
-_MONOTONIC = (nn.ReLU, nn.Tanh, nn.ELU, nn.SELU)
-
-
-def _pool_then_act(p: int, act: nn.Module):  # noqa: ANN202 - returns a tensor function
-    """``(N, L, C)`` → flattened ``act(max-pool_p(x))`` in Keras (L, C) order, as a pure function
-    (compiled by :mod:`astrotorch.nn.fused`: read the convolution output once, write the features)."""
-
-    def pool_then_act(o: torch.Tensor) -> torch.Tensor:
-        n, length, c = o.shape
-        # windows as (N, L // p, p * C) with the p pixels' channels side by side; maxima of the p
-        # channel slices in float32 (bfloat16 inputs: ~1.6x faster compiled than amax over an axis)
-        w = o[:, : (length // p) * p].reshape(n, length // p, p * c).float()
-        pooled = w[:, :, 0:c]
-        for j in range(1, p):
-            pooled = torch.maximum(pooled, w[:, :, j * c:(j + 1) * c])
-        return act(pooled).to(o.dtype).reshape(n, -1)
-
-    return pool_then_act
-
-
-class _HalfMaxPool(torch.autograd.Function):
-    """Max pooling along L of bfloat16/float16 ``(N, L, C)`` data for CPU training: windows and
-    indices are found in float32 (exact for these values: the cast is lossless) and the gradient is
-    scattered in the input's dtype. PyTorch's CPU pooling kernel is ~2.5x slower in bfloat16 than the
-    cast plus float32 pooling (the slowest forward op of a bf16 ApogeeBCNN step), while a float32
-    backward would allocate and fill a float32 gradient the next (bf16) convolution does not want."""
-
-    @staticmethod
-    def forward(ctx: Any, o: torch.Tensor, p: int) -> torch.Tensor:  # type: ignore[override]
-        out, index = torch.ops.aten.max_pool2d_with_indices(o.float().transpose(1, 2).unsqueeze(2), [1, p], [1, p])
-        ctx.save_for_backward(o, index)
-        ctx.p = p
-        return out.to(o.dtype).squeeze(2).transpose(1, 2)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        o, index = ctx.saved_tensors
-        p = ctx.p
-        grad_in = torch.ops.aten.max_pool2d_with_indices_backward(
-            grad.to(o.dtype).transpose(1, 2).unsqueeze(2), o.transpose(1, 2).unsqueeze(2),
-            [1, p], [1, p], [0, 0], [1, 1], False, index)
-        return grad_in.squeeze(2).transpose(1, 2), None
-
-
-def _conv_cl(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """Valid cross-correlation of channels-last ``(N, L', C_in)`` data with ``(C_out, C_in, k)`` kernels
-    → ``(N, L' − k + 1, C_out)``; an ``(N, C, 1, L)`` view with channels-last strides goes to oneDNN's
-    2-D kernels without a copy."""
-    out = F.conv2d(x.transpose(1, 2).unsqueeze(2), weight.unsqueeze(2), bias)
-    return out.squeeze(2).transpose(1, 2)
-
-
-class _ConvInputGradAsConv(torch.autograd.Function):
-    """:func:`_conv_cl` whose input gradient is computed as a forward convolution of the zero-padded
-    output gradient with the flipped, transposed kernels. For the few-channel APOGEE convolutions on
-    CPU, oneDNN's input-gradient kernel is ~1.6x slower than its forward kernel on the same sizes; the
-    kernel gradient keeps oneDNN's own backward."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
-        return _conv_cl(x, weight, bias)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
-        x, weight = ctx.saved_tensors
-        k = weight.shape[-1]
-        grad = grad.to(x.dtype)
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = _conv_cl(F.pad(grad, (0, 0, k - 1, k - 1)), weight.flip(2).transpose(0, 1), None)
-        if ctx.needs_input_grad[1] or (ctx.has_bias and ctx.needs_input_grad[2]):
-            _, grad_w4, grad_b = torch.ops.aten.convolution_backward(
-                grad.transpose(1, 2).unsqueeze(2), x.transpose(1, 2).unsqueeze(2), weight.unsqueeze(2),
-                [weight.shape[0]] if ctx.has_bias else None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
-                [False, bool(ctx.needs_input_grad[1]), bool(ctx.has_bias and ctx.needs_input_grad[2])])
-            grad_w = None if grad_w4 is None else grad_w4.squeeze(2)
-        return grad_x, grad_w, grad_b
-
-
-class ConvTrunk(nn.Module):
-    """astroNN's spectral feature extractor: two 'same' Conv1D layers, ReLU, max pooling, flatten.
-
-    ``dropout_after_first``: an MC dropout between the two convolutions (the BCNN's first dropout).
-    The parameters live in :attr:`first` (conv + activation, deterministic) and :attr:`rest`
-    (``nn.Sequential``s, which also serve as the plain reference computation); :meth:`forward`
-    runs the same layers on channels-last ``(N, L, C)`` data instead, so the (1, k) ``conv2d``
-    needs no layout copies, the flatten in Keras' (length, channel) order is free, and for monotonic
-    activations the activation runs after the pooling. Monte Carlo inference computes
-    :meth:`first_features` once per spectrum and :meth:`rest_features` per sample.
-    """
-
-    def __init__(self, n_pix: int, num_filters: Sequence[int], filter_len: int, pool_length: int,
-                 activation: str, dropout_after_first: float | None) -> None:
-        super().__init__()
-        if len(num_filters) != 2:
-            raise InputValidationError(f"num_filters must have two entries, got {num_filters}")
-        if n_pix < pool_length:
-            raise InputValidationError(f"spectra of {n_pix} pixels are shorter than the pool length {pool_length}")
-        self.first = nn.Sequential(
-            SameConv1d(1, num_filters[0], filter_len), activation_layer(activation)
-        )
-        rest: list[nn.Module] = []
-        if dropout_after_first is not None:
-            rest.append(MCDropout(dropout_after_first))
-        rest += [
-            SameConv1d(num_filters[0], num_filters[1], filter_len),
-            activation_layer(activation),
-            nn.MaxPool1d(pool_length),
-            ChannelsLastFlatten(),
-        ]
-        self.rest = nn.Sequential(*rest)
-        self.pool_length = pool_length
-        self.n_features = (n_pix // pool_length) * num_filters[1]
-
-    @staticmethod
-    def _pad(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
-        """Zero-pad channels-last ``(N, L, C)`` data along L with Keras' 'same' margins for ``conv``
-        (left (k-1)//2, right k//2)."""
-        k = conv.kernel_size[0]
-        return F.pad(x, (0, 0, (k - 1) // 2, k // 2))
-
-    @staticmethod
-    def _conv(x_padded: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
-        """Convolution of padded channels-last ``(N, L + k - 1, C_in)`` data → ``(N, L, C_out)``."""
-        if x_padded.device.type == "cpu" and x_padded.requires_grad and torch.is_grad_enabled():
-            # half-precision training, a convolution whose input needs a gradient (not the first):
-            # cheaper backward (in float32 oneDNN's own is as fast)
-            dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x_padded.dtype
-            if dtype in (torch.bfloat16, torch.float16):
-                bias = None if conv.bias is None else conv.bias.to(dtype)
-                with torch.autocast("cpu", enabled=False):
-                    return _ConvInputGradAsConv.apply(x_padded.to(dtype), conv.weight.to(dtype), bias)
-        return _conv_cl(x_padded, conv.weight, conv.bias)
-
-    def first_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Spectra ``(N, L)`` → activated first convolution, channels-last ``(N, L + k2 - 1, C1)``,
-        already zero-padded with the second convolution's margins: MC inference repeats this per
-        sample, so the padding is done once per spectrum rather than once per sample (dropout keeps
-        the zeros zero)."""
-        conv, act = self.first
-        second = self.rest[1] if isinstance(self.rest[0], MCDropout) else self.rest[0]
-        return self._pad(act(self._conv(self._pad(x.unsqueeze(2), conv), conv)), second)
-
-    def rest_features(self, h: torch.Tensor) -> torch.Tensor:
-        """``first_features`` output (padded) → flattened features ``(N, (L // pool) * C2)`` in Keras order."""
-        layers = list(self.rest)
-        if isinstance(layers[0], MCDropout):
-            h = layers.pop(0)(h)
-        conv, act = layers[0], layers[1]
-        o = self._conv(h, conv)
-        p = self.pool_length
-        if isinstance(act, _MONOTONIC) and o.device.type == "cpu" and not (torch.is_grad_enabled() and o.requires_grad):
-            # inference on CPU: pooling and activation as one compiled loop over the convolution output
-            pooled = fused.run(("pool_act", p, type(act)), _pool_then_act(p, act), o)
-            if pooled is not None:
-                return pooled
-        if not isinstance(act, _MONOTONIC):
-            o = act(o)
-        pooled = self._max_pool(o, p)
-        if isinstance(act, _MONOTONIC):
-            pooled = act(pooled)
-        return pooled.reshape(pooled.shape[0], -1)
-
-    @staticmethod
-    def _max_pool(o: torch.Tensor, p: int) -> torch.Tensor:
-        """Max pooling (stride = window = ``p``, remainder dropped) along L of ``(N, L, C)`` data."""
-        if torch.is_grad_enabled() and o.requires_grad:
-            if o.device.type == "cpu" and o.dtype in (torch.bfloat16, torch.float16):
-                return _HalfMaxPool.apply(o, p)
-            # max_pool1d's backward scatters to one index per window (cheapest in training)
-            return F.max_pool1d(o.transpose(1, 2), p).transpose(1, 2)
-        # inference: an elementwise maximum over the p strided slices is ~3-5x faster than a
-        # pooling kernel on this layout (bench/vs_astronn.py profile); in float32 even under
-        # bf16 autocast, where casting first beats bfloat16 elementwise maxima on CPU
-        if o.device.type == "cpu" and o.dtype in (torch.bfloat16, torch.float16):
-            o = o.float()
-        n, length, c = o.shape
-        windows = o[:, : (length // p) * p].reshape(n, length // p, p, c)
-        out = windows[:, :, 0]
-        for j in range(1, p):
-            out = torch.maximum(out, windows[:, :, j])
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rest_features(self.first_features(x))
-
-    def reference_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The same computation through the ``first``/``rest`` Sequentials on ``(N, C, L)`` data (tests)."""
-        return self.rest(self.first(x.unsqueeze(1)))
+            out = fast(x, weight, bias / alpha if alpha != 1.0 else bias, "none", [], "")
+        except (RuntimeError, TypeError):  # an unsupported build: MKL from now on
+            _ONEDNN_LINEAR[0] = None
+        else:
+            return out.mul_(alpha) if alpha != 1.0 else out
+    return torch.addmm(bias, x, weight.t(), alpha=alpha)
 
 
 class ApogeeCNNNet(nn.Module):
@@ -334,6 +148,12 @@ class _BCNNRest(nn.Module):
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._net._from_first(h)
 
+    def repeat_forward(self, h: torch.Tensor, n_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` of ``h`` repeated ``n_samples`` times, sample-major (the
+        :func:`astrotorch.uncertainty.mc_predict` protocol): the repetition and the first dropout
+        mask are applied in one pass."""
+        return self._net._head(self._net.trunk.rest_features_repeated(h, n_samples))
+
 
 class _BCNNFirst(nn.Module):
     def __init__(self, net: "ApogeeBCNNNet") -> None:
@@ -367,12 +187,15 @@ class ApogeeBCNNNet(nn.Module):
         init_weights(self.log_variance, "glorot_uniform")
 
     def _from_first(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.dense(self.trunk.rest_features(h))
+        return self._head(self.trunk.rest_features(h))
+
+    def _head(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = dense_forward(self.dense, features)
         return self.output(z), self.log_variance(z)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = _check_spectra(x, self.n_pix)
-        return self._from_first(self.trunk.first_features(x))
+        return self._head(self.trunk(x))
 
     def mc_split(self) -> tuple[nn.Module, nn.Module]:
         """(first convolution + activation, the rest): the prefix is deterministic, run once in MC."""
@@ -457,7 +280,7 @@ class ApogeeBCNNCensoredNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = _check_spectra(x, self.n_pix)
-        z = self.dense(self.trunk(x))
+        z = dense_forward(self.dense, self.trunk(x))
         main, main_lv = self.main_out(z), self.main_logvar(z)
         fullspec = torch.cat([self.aux_fullspec(z), main.detach()], dim=1)
         mean = x.new_empty((x.shape[0], self.n_out))
@@ -528,7 +351,7 @@ class ApogeeDR14GaiaDR2Net(nn.Module):
             raise InputValidationError("ApogeeDR14GaiaDR2Net expects a dict with 'spectra', 'mag' and 'aux'")
         spec = _check_spectra(x["spectra"], self.n_pix)
         mag = x["mag"].reshape(spec.shape[0], 1)
-        z = self.dense(self.trunk(spec))
+        z = dense_forward(self.dense, self.trunk(spec))
         raw = nn.functional.softplus(self.fakemag(z))
         raw_lv = self.fakemag_logvar(z)
         fakemag = raw * self.FAKEMAG_SCALE
@@ -550,6 +373,8 @@ __all__ = [
     "ChannelsLastFlatten",
     "ConvTrunk",
     "MaxNormLinear",
+    "SameConv1d",
     "activation_layer",
+    "dense_forward",
     "init_weights",
 ]

@@ -14,7 +14,7 @@ right), strided convolutions, flatten in (length, channel) order, transposed con
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -142,7 +142,7 @@ class AstroNNEncoderDecoderNet(nn.Module):
             raise InputValidationError(f"astroNN's encoder-decoder needs an output length divisible by 4, got {output_len}")
         self.input_len, self.output_len, self.latent_dim = int(input_len), int(output_len), int(latent_dim)
         self._internal, self._h1 = output_len // 4, h1
-        conv_len = -(-(-(-input_len // 2)) // 2)  # two stride-2 'same' convolutions
+        conv_len = -(-input_len // 4)  # two stride-2 'same' convolutions: ceil(ceil(n/2)/2) = ceil(n/4)
         flat = (conv_len // pool_length) * f1
         if flat < 1:
             raise InputValidationError(f"spectra of {input_len} pixels are too short for this encoder")

@@ -1,6 +1,7 @@
 """Two-input network for cluster masses: a CNN over multi-band X-ray count images plus the redshift.
 
-``forward({"image": (N, B, H, W), "redshift": (N, 1)})`` returns the (normalised) log-mass ``(N, 1)``,
+``forward({"image": (N, B, H, W), "redshift": (N, 1)[, "band_flux": (N, B)]})`` returns the (normalised)
+log-mass ``(N, 1)``,
 or ``(mean, log_variance)`` when built with ``heteroscedastic=True`` (Gaussian negative log-likelihood).
 The image is expected already transformed to a compressed scale (``log1p`` of the counts,
 standardised) by the model class.
@@ -36,6 +37,8 @@ class ClusterMassNet(nn.Module):
     hidden: width of the dense layers.
     heteroscedastic: also output a log-variance (for the Gaussian NLL loss).
     dropout_rate: dropout in the head (0 → deterministic network).
+    n_aux: inputs of the dense head besides the pooled features: the redshift, then the optional
+        ``band_flux`` summary (per-band total counts, transformed by the model class).
     """
 
     def __init__(
@@ -79,7 +82,10 @@ class ClusterMassNet(nn.Module):
         pooled = torch.cat([F.adaptive_avg_pool2d(f, 1).flatten(1), F.adaptive_max_pool2d(f, 1).flatten(1)], dim=1)
         # under autocast the features may be bf16 while the redshift is float32: match dtypes
         # explicitly (torch.cat refuses mixed dtypes outside autocast's promotion rules)
-        h = self.head(torch.cat([pooled, z.to(pooled.dtype)], dim=1))
+        aux = [z.to(pooled.dtype)]
+        if "band_flux" in x:
+            aux.append(x["band_flux"].to(pooled.dtype))
+        h = self.head(torch.cat([pooled, *aux], dim=1))
         mean = self.mean(h)
         if self.log_var is None:
             return mean

@@ -20,6 +20,11 @@ presence flags. The network
    and a cell → class table, fitted from data (:class:`RuleHead`); soft class probabilities come
    from sigmoids of the distance to each threshold.
 
+With ``n_members`` > 1 the learned part (trunk and heads) is an ensemble of independently initialised
+members. In training mode ``forward`` returns every member's rows stacked (``(K·N, D)``, member-major)
+so that each member is fitted on its own; in eval mode the members' heads are averaged *before* the
+physics is applied (so the exact relations still hold) and their variances averaged.
+
 ``forward`` returns one ``(N, D)`` tensor laid out as :data:`OUTPUT_LAYOUT`.
 """
 
@@ -123,13 +128,26 @@ class RuleHead(nn.Module):
         return hard, probs
 
 
+def _mlp(hidden: int, n_layers: int, dropout_rate: float) -> nn.Sequential:
+    """The trunk: ``n_layers`` × (Linear, SiLU[, MC dropout]) from the 3 scaled log inputs."""
+    from astrotorch.nn.layers import MCDropout
+
+    layers: list[nn.Module] = []
+    width = 3
+    for _ in range(n_layers):
+        layers += [nn.Linear(width, hidden), nn.SiLU()]
+        if dropout_rate > 0:
+            layers.append(MCDropout(dropout_rate))
+        width = hidden
+    return nn.Sequential(*layers)
+
+
 class StellarPhysicsNet(nn.Module):
-    """See the module docstring. ``hidden``/``n_layers``: MLP trunk size; ``dropout_rate``: MC dropout."""
+    """See the module docstring. ``hidden``/``n_layers``: MLP trunk size; ``dropout_rate``: MC dropout;
+    ``n_members``: ensemble members of the learned part."""
 
-    def __init__(self, hidden: int = 128, n_layers: int = 3, dropout_rate: float = 0.0) -> None:
+    def __init__(self, hidden: int = 128, n_layers: int = 3, dropout_rate: float = 0.0, n_members: int = 1) -> None:
         super().__init__()
-        from astrotorch.nn.layers import MCDropout
-
         self.register_buffer("in_center", torch.zeros(3))
         self.register_buffer("in_scale", torch.ones(3))
         # learned-head output scales (so the MLP works in unit-variance numbers)
@@ -139,18 +157,18 @@ class StellarPhysicsNet(nn.Module):
         self.zero_points = nn.Parameter(torch.tensor([ZERO_POINT_INIT[k] for k in ZERO_POINT_NAMES], dtype=torch.float64))
         self.ml_exponent = nn.Parameter(torch.tensor(ph.ML_EXPONENT, dtype=torch.float64))
         self.ml_zero = nn.Parameter(torch.tensor(0.0, dtype=torch.float64))
-        layers: list[nn.Module] = []
-        width = 3
-        for _ in range(n_layers):
-            layers += [nn.Linear(width, hidden), nn.SiLU()]
-            if dropout_rate > 0:
-                layers.append(MCDropout(dropout_rate))
-            width = hidden
-        self.trunk = nn.Sequential(*layers)
+        width = hidden if n_layers > 0 else 3
+        self.trunk = _mlp(hidden, n_layers, dropout_rate)
         self.head = nn.Linear(width, 4)  # delta_logm, delta_logg, bc, mh (standardised)
         self.logvar_head = nn.Linear(width, len(HETERO_TARGETS))
+        # members 2..K (member 1 keeps the names above, so single networks load as before)
+        self.extra_members = nn.ModuleList(
+            nn.ModuleDict({"trunk": _mlp(hidden, n_layers, dropout_rate), "head": nn.Linear(width, 4),
+                           "logvar_head": nn.Linear(width, len(HETERO_TARGETS))})
+            for _ in range(max(int(n_members), 1) - 1)
+        )
         # start exactly on the physical relations: deviations and log-variances begin at zero
-        for lin in (self.head, self.logvar_head):
+        for lin in [self.head, self.logvar_head] + [m[k] for m in self.extra_members for k in ("head", "logvar_head")]:
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
         self.rules = nn.ModuleDict({c: RuleHead(N_CLASSES[c]) for c in STAR_CLASS_TARGETS})
@@ -172,13 +190,36 @@ class StellarPhysicsNet(nn.Module):
         lr = torch.where(hr, lr, lr_sb)
         return lt, ll, lr
 
+    @property
+    def n_members(self) -> int:
+        return 1 + len(self.extra_members)
+
+    def _member_heads(self, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each member's (heads (N, 4) in physical units, log-variances (N, 3))."""
+        parts = [(self.trunk, self.head, self.logvar_head)]
+        parts += [(m["trunk"], m["head"], m["logvar_head"]) for m in self.extra_members]
+        out = []
+        for trunk, head, logvar_head in parts:
+            h = trunk(z.to(head.weight.dtype))
+            out.append((head(h).to(torch.float64) * self.head_scale + self.head_center, logvar_head(h).to(torch.float64)))
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lt, ll, lr = self.complete(x)
         z = (torch.stack([lt, ll, lr], dim=1) - self.in_center) / self.in_scale
-        h = self.trunk(z.to(self.head.weight.dtype))
-        heads = self.head(h).to(torch.float64) * self.head_scale + self.head_center
+        members = self._member_heads(z)
+        if len(members) == 1:
+            return self._outputs(lt, ll, lr, *members[0])
+        if self.training:  # each member fitted on its own: rows of member k are [k·N, (k+1)·N)
+            return torch.cat([self._outputs(lt, ll, lr, h, v) for h, v in members], dim=0)
+        heads = torch.stack([h for h, _ in members]).mean(0)
+        logvar = torch.logsumexp(torch.stack([v for _, v in members]), dim=0) - math.log(len(members))
+        return self._outputs(lt, ll, lr, heads, logvar)
+
+    def _outputs(self, lt: torch.Tensor, ll: torch.Tensor, lr: torch.Tensor, heads: torch.Tensor,
+                 logvar: torch.Tensor) -> torch.Tensor:
+        """The output layout from the completed inputs and the learned heads: exact relations applied."""
         d_m, d_g, bc, mh = heads.unbind(dim=1)
-        logvar = self.logvar_head(h).to(torch.float64)
         lm = self.ml_exponent * ll + self.ml_zero + d_m
         mbol = self.zp("mbol") - 2.5 * ll
         out = {

@@ -1,0 +1,77 @@
+"""train_spectra on emulated data and on both HDF5 layouts (issue 15 item 5, issue 14/19 layouts)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astrotorch.errors import InputValidationError
+
+
+@pytest.mark.realdata
+def test_train_spectra_on_emulated_data_reports_the_bound(tmp_path, shared_data) -> None:
+    from astrotorch.cli.train_spectra import resolve_data, train_spectra
+
+    assert resolve_data("auto") == "emulated:binspec_plus"  # the emulator file is there
+    out = train_spectra(model="mlp", data="emulated", n_train=120, n_test=20, n_visits=1, epochs=1, out=tmp_path / "run")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["labels"] == ["teff", "logg", "Fe_H", "Mg_Fe"]
+    assert "emulated APOGEE spectra" in metrics["data"]
+    for split in ("test", "test_visits"):
+        logg = metrics[split]["logg"]
+        assert 0.004 < logg["bound_rms"] < 0.05  # ~0.01 dex at S/N 100, ~0.02 at S/N 50
+        assert logg["rmse_over_bound"] == pytest.approx(logg["rmse"] / logg["bound_rms"])
+    assert metrics["test_visits"]["logg"]["bound_rms"] > 1.5 * metrics["test"]["logg"]["bound_rms"]
+    report = (out / "report.md").read_text()
+    assert "bound_rms" in report and "rmse_over_bound" in report
+
+
+def test_auto_falls_back_to_synthetic_without_the_emulator(tmp_path, monkeypatch) -> None:
+    from astrotorch.cli.train_spectra import resolve_data
+
+    monkeypatch.setenv("ASTROTORCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ASTROTORCH_SHARED_DATA", str(tmp_path / "nothing"))
+    assert resolve_data("auto") == "synthetic"
+    assert resolve_data("emulated:binspec") == "emulated:binspec"
+
+
+def test_train_spectra_reads_the_compiled_layout(tmp_path) -> None:
+    """Issue 14: the CLI used to refuse what compile_apogee_h5 writes."""
+    from astrotorch.cli.train_spectra import train_spectra
+    from astrotorch.datasets.apogee_h5 import compile_apogee_h5
+
+    n, npix = 60, 7514
+    rng = np.random.default_rng(0)
+    teff = rng.uniform(4000, 5500, n)
+    logg = rng.uniform(1.5, 3.5, n)
+    allstar = {"APOGEE_ID": np.array([f"2M{i:08d}" for i in range(n)]), "TEFF": teff, "LOGG": logg,
+               "M_H": rng.normal(0, 0.2, n), "SNR": np.full(n, 200.0), "STARFLAG": np.zeros(n, int),
+               "ASPCAPFLAG": np.zeros(n, int)}
+    dips = rng.integers(0, npix, 200)
+
+    def provider(row, apogee_id, visits):
+        f = np.ones(npix)
+        f[dips] -= 0.3 * (teff[row] - 4000) / 1500  # a Teff-dependent spectrum
+        return f + rng.normal(0, 0.01, npix), np.full(npix, 0.01), None
+
+    h5 = compile_apogee_h5(allstar, provider, tmp_path / "apogee.h5", continuum=False, snr_min=None)
+    out = train_spectra(model="linear", data=str(h5), n_train=40, n_test=12, labels="teff,logg", epochs=1,
+                        out=tmp_path / "run")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "compiled layout" in metrics["data"] and metrics["test"]["teff"]["n"] == 12
+    assert "bound_rms" not in metrics["test"]["teff"]  # no emulator behind real files
+    pred = pd.read_csv(out / "predictions_test.csv", comment="#", dtype={"APOGEE_ID": str})
+    assert list(pred.columns) == ["APOGEE_ID", "teff", "logg"] and len(pred) == 12
+    assert set(pred["APOGEE_ID"]) <= set(allstar["APOGEE_ID"])
+    assert set(metrics["baselines"]) == {"ridge (alpha 1.0)", "10 nearest neighbours"}
+    assert [r["output"] for r in metrics["which_wins"]["rmse"]] == ["teff", "logg"]
+    assert "Classical baselines on the same split" in (out / "report.md").read_text()
+    with pytest.raises(InputValidationError, match="--test-fraction"):
+        train_spectra(model="linear", data=str(h5), test_fraction=1.0, out=tmp_path / "z")
+    with pytest.raises(InputValidationError, match="unknown label"):
+        train_spectra(model="linear", data=str(h5), n_train=40, n_test=12, labels="vmacro", out=tmp_path / "x")
+    with pytest.raises(InputValidationError, match="--data must be"):
+        train_spectra(model="linear", data="emulatedd", n_train=40, n_test=12, out=tmp_path / "y")
