@@ -66,11 +66,11 @@ def task_data(task: str) -> tuple[LightCurveSet, LightCurveSet]:
 def score(task: str, name: str, kw: dict, fit: LightCurveSet, val: LightCurveSet) -> dict:
     t = time.time()
     if task == "snz":
-        m = create_model(name, task="regression", progress=False, **kw).fit(fit, fit.meta_array("redshift"))
+        m = create_model(name, task="regression", progress="none", **kw).fit(fit, fit.meta_array("redshift"))
         r = redshift_metrics(val.meta_array("redshift"), np.asarray(m.predict(val)).reshape(-1))
         out = {"nmad": r["nmad"], "bias": r["bias"], "outlier_frac": r["outlier_frac"]}
     else:
-        m = create_model(name, progress=False, **kw).fit(fit)
+        m = create_model(name, progress="none", **kw).fit(fit)
         r = classification_report(encode_classes(val.labels(), m.classes_), m.predict_proba(val), m.targetname,
                                   class_weights=None)
         out = {k: r[k] for k in ("accuracy", "macro_f1", "weighted_log_loss", "confusion_matrix")}

@@ -14,7 +14,13 @@ from astrotorch.lightcurves import LightCurve, LightCurveSet
 from astrotorch.lightcurves.cache import CACHE, CurveCache, content_key
 from astrotorch.lightcurves.features import degenerate_columns, feature_matrix
 from astrotorch.lightcurves.periods import (
-    PeriodOptions, period_columns, period_inputs, period_table, physics_names, physics_vector)
+    PeriodOptions,
+    period_columns,
+    period_inputs,
+    period_table,
+    physics_names,
+    physics_vector,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)

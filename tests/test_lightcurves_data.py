@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from astrotorch.datasets.synthetic_lightcurves import DEFAULT_CLASSES, distance_modulus, make_synthetic_lightcurves
+from astrotorch.datasets.synthetic_lightcurves import (
+    DEFAULT_CLASSES,
+    distance_modulus,
+    make_synthetic_lightcurves,
+)
 from astrotorch.errors import DataFormatError, EmptyDatasetError, InputValidationError, ShapeMismatchError
 from astrotorch.lightcurves import (
     EncodeOptions,

@@ -24,17 +24,16 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
-from typing_extensions import Annotated
 
 from astrotorch.cli.predict import ChunkSize, OutTable, OverwriteOut, QuietOpt
 from astrotorch.errors import InputValidationError
 
 
-def read_lightcurve_input(data: str, id_column: Optional[str] = None, metadata: Optional[Path] = None,
+def read_lightcurve_input(data: str, id_column: str | None = None, metadata: Path | None = None,
                           progress: bool = True) -> tuple[Any, str, str]:
     """Light curves named by a ``DATA`` spec → (LightCurveSet, id column name, description)."""
     from astrotorch.lightcurves import read_csv_folder, read_parquet, read_plasticc
@@ -74,8 +73,8 @@ def predict_lightcurves(
     model_folder: Annotated[Path, typer.Argument(help="saved light-curve model folder (or a run folder with model/)")],
     data: Annotated[str, typer.Argument(help="folder of per-object CSVs, 'plasticc:<dir>' or a .parquet table")],
     out: OutTable = Path("predictions.csv"),
-    id_column: Annotated[Optional[str], typer.Option(help="column naming the objects (CSV folder: of labels.csv)")] = None,
-    metadata: Annotated[Optional[Path], typer.Option(help="Parquet input: per-object metadata table")] = None,
+    id_column: Annotated[str | None, typer.Option(help="column naming the objects (CSV folder: of labels.csv)")] = None,
+    metadata: Annotated[Path | None, typer.Option(help="Parquet input: per-object metadata table")] = None,
     batch_size: ChunkSize = 512,
     overwrite: OverwriteOut = False,
     quiet: QuietOpt = False,

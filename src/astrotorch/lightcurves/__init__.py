@@ -3,7 +3,13 @@
 See :mod:`astrotorch.lightcurves.container` for the magnitude ↔ flux convention (AB, µJy).
 """
 
-from astrotorch.lightcurves.batching import LengthBucketBatchSampler, LightCurveDataset, make_collate, pad_encoded
+from astrotorch.lightcurves.batching import (
+    LengthBucketBatchSampler,
+    LightCurveDataset,
+    make_collate,
+    pad_encoded,
+)
+from astrotorch.lightcurves.cache import clear_cache
 from astrotorch.lightcurves.container import (
     AB_ZERO_POINT_UJY,
     LSST_BANDS,
@@ -13,7 +19,6 @@ from astrotorch.lightcurves.container import (
     flux_to_mag,
     mag_to_flux,
 )
-from astrotorch.lightcurves.cache import clear_cache
 from astrotorch.lightcurves.normalisation import EncodeOptions, encode, normalise_flux
 from astrotorch.lightcurves.periods import PeriodOptions, lomb_scargle_period, period_inputs, period_table
 from astrotorch.lightcurves.readers import (

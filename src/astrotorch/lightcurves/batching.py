@@ -8,7 +8,8 @@ True = valid); networks invert it for ``src_key_padding_mask``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -139,7 +140,7 @@ class LightCurve:
         """Time between first and last observation (days)."""
         return float(self.time[-1] - self.time[0]) if len(self) else 0.0
 
-    def copy(self, **changes: Any) -> "LightCurve":
+    def copy(self, **changes: Any) -> LightCurve:
         """A copy with some fields replaced (arrays are copied, metadata dict too)."""
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         fields.update(time=self.time.copy(), value=self.value.copy(), error=self.error.copy(),
@@ -147,12 +148,12 @@ class LightCurve:
         fields.update(changes)
         return LightCurve(**fields)
 
-    def select(self, keep: np.ndarray) -> "LightCurve":
+    def select(self, keep: np.ndarray) -> LightCurve:
         """Keep observations where the boolean mask (or index array) ``keep`` selects them."""
         return self.copy(time=self.time[keep], value=self.value[keep], error=self.error[keep],
                          band=self.band[keep])
 
-    def to_flux(self, zero_point: float | None = None) -> "LightCurve":
+    def to_flux(self, zero_point: float | None = None) -> LightCurve:
         """This light curve in flux units (µJy for AB zero point 23.9); errors propagated."""
         zp = self.zero_point if zero_point is None else zero_point
         if self.kind == "flux":
@@ -163,7 +164,7 @@ class LightCurve:
         f, fe = mag_to_flux(self.value, self.error, zp)
         return self.copy(value=f, error=fe, kind="flux", zero_point=zp)
 
-    def to_mag(self) -> "LightCurve":
+    def to_mag(self) -> LightCurve:
         """This light curve in AB magnitudes; non-positive fluxes are dropped (they have no magnitude)."""
         if self.kind == "mag":
             return self
@@ -171,7 +172,7 @@ class LightCurve:
         lc = self.copy(value=m, error=me, kind="mag")
         return lc.select(np.isfinite(m))
 
-    def first_days(self, days: float, since: str = "first") -> "LightCurve":
+    def first_days(self, days: float, since: str = "first") -> LightCurve:
         """Observations within ``days`` days of the start, for early classification.
 
         ``since="first"``: from the first observation; ``since="detection"``: from the first point
@@ -188,7 +189,7 @@ class LightCurve:
             raise InputValidationError(f"since must be 'first' or 'detection', got {since!r}")
         return self.select(self.time <= t0 + days)
 
-    def drop_fraction(self, fraction: float, rng: np.random.Generator) -> "LightCurve":
+    def drop_fraction(self, fraction: float, rng: np.random.Generator) -> LightCurve:
         """Randomly drop a fraction of the observations (at least one kept), as the seed's augmentation."""
         if not 0.0 <= fraction < 1.0:
             raise InputValidationError(f"fraction must be in [0, 1), got {fraction}")
@@ -249,7 +250,7 @@ class LightCurveSet(Sequence[LightCurve]):
     def __repr__(self) -> str:
         return f"LightCurveSet({len(self)} curves, bands={self.bands})"
 
-    def __add__(self, other: "LightCurveSet") -> "LightCurveSet":
+    def __add__(self, other: LightCurveSet) -> LightCurveSet:
         return LightCurveSet(list(self) + list(other), None, None)
 
     @property
@@ -257,17 +258,17 @@ class LightCurveSet(Sequence[LightCurve]):
         """Number of observations of each light curve."""
         return np.array([len(lc) for lc in self._curves], dtype=np.int64)
 
-    def map(self, fn) -> "LightCurveSet":
+    def map(self, fn) -> LightCurveSet:
         """Apply ``fn(LightCurve) -> LightCurve`` to every curve."""
         return LightCurveSet([fn(lc) for lc in self._curves], self.bands, self.class_names)
 
-    def to_flux(self, zero_point: float | None = None) -> "LightCurveSet":
+    def to_flux(self, zero_point: float | None = None) -> LightCurveSet:
         return self.map(lambda lc: lc.to_flux(zero_point))
 
-    def to_mag(self) -> "LightCurveSet":
+    def to_mag(self) -> LightCurveSet:
         return self.map(lambda lc: lc.to_mag())
 
-    def first_days(self, days: float, since: str = "first") -> "LightCurveSet":
+    def first_days(self, days: float, since: str = "first") -> LightCurveSet:
         """Every curve cut to its first ``days`` days (early classification)."""
         return self.map(lambda lc: lc.first_days(days, since))
 
@@ -294,7 +295,7 @@ class LightCurveSet(Sequence[LightCurve]):
         return np.array([float(lc.meta.get(key, default)) for lc in self._curves], dtype=np.float64)
 
     def split(self, test_fraction: float = 0.2, seed: int = 0, stratify: bool = True
-              ) -> tuple["LightCurveSet", "LightCurveSet"]:
+              ) -> tuple[LightCurveSet, LightCurveSet]:
         """Fixed-seed train/test split (stratified by label when labels are present)."""
         if len(self) < 2:
             raise EmptyDatasetError("need at least two light curves to split")

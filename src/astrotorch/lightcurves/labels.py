@@ -7,7 +7,8 @@ names its classes). ``predict`` returns values of ``classes_``; ``predict_proba`
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -20,7 +20,7 @@ Magnitude light curves are converted to fluxes first (AB, µJy; see :mod:`.conta
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

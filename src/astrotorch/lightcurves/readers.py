@@ -16,15 +16,21 @@ line (row) and the column; a missing file raises ``FileNotFoundError``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from astrotorch.errors import DataFormatError, EmptyDatasetError
 from astrotorch.lightcurves.container import (
-    AB_ZERO_POINT_UJY, LSST_BANDS, PLASTICC_ZERO_POINT, LightCurve, LightCurveSet)
+    AB_ZERO_POINT_UJY,
+    LSST_BANDS,
+    PLASTICC_ZERO_POINT,
+    LightCurve,
+    LightCurveSet,
+)
 
 #: PLAsTiCC class ids → names (Kessler et al. 2019); 99 is the "other" class of the test set.
 PLASTICC_CLASSES: dict[int, str] = {

@@ -17,7 +17,8 @@ random validation split), giving identical predictions.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +26,11 @@ from torch import nn
 
 from astrotorch.errors import InputValidationError, ModelFolderError, NotFittedError, ShapeMismatchError
 from astrotorch.lightcurves.labels import (
-    as_lightcurve_set, classes_from_json, classes_to_json, encode_classes, fit_classes)
+    as_lightcurve_set,
+    classes_from_json,
+    classes_to_json,
+    fit_classes,
+)
 from astrotorch.models.base import AstroModel
 from astrotorch.models.registry import register_model
 from astrotorch.nn.normalizer import Normalizer
@@ -146,7 +151,7 @@ class LightCurveFeatures(AstroModel):
         self._estimators = tuple(estimators)
 
     def fit(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None, sample_weight: Any = None,
-            **kwargs: Any) -> "LightCurveFeatures":
+            **kwargs: Any) -> LightCurveFeatures:
         """Fit on light curves ``x`` (classification labels from the curves when ``y`` is None)."""
         from astrotorch.lightcurves.features import degenerate_columns
 

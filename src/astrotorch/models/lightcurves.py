@@ -27,7 +27,8 @@ detection (early classification).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,12 +39,22 @@ from astrotorch.errors import InputValidationError, NotFittedError, ShapeMismatc
 from astrotorch.lightcurves.batching import LengthBucketBatchSampler, LightCurveDataset, make_collate
 from astrotorch.lightcurves.container import LightCurveSet
 from astrotorch.lightcurves.labels import (
-    as_lightcurve_set, classes_from_json, classes_to_json, encode_classes, fit_classes)
+    as_lightcurve_set,
+    classes_from_json,
+    classes_to_json,
+    encode_classes,
+    fit_classes,
+)
 from astrotorch.lightcurves.normalisation import EncodeOptions, encode_many
 from astrotorch.lightcurves.periods import PeriodOptions, period_table, physics_names, physics_vector
 from astrotorch.models.base import AstroModel
 from astrotorch.models.lightcurve_losses import (
-    REGRESSION_LOSSES, kl_sparsity_penalty, kl_sparsity_rmse, loss_fn, rmse)
+    REGRESSION_LOSSES,
+    kl_sparsity_penalty,
+    kl_sparsity_rmse,
+    loss_fn,
+    rmse,
+)
 from astrotorch.models.registry import register_model
 from astrotorch.nn.normalizer import Normalizer
 
@@ -366,7 +377,7 @@ class LightCurveNetworkModel(AstroModel):
     def fit(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None, sample_weight: Any = None,
             ckpt_path: str | None = None, warm_start: bool = False, *, freeze_encoder: bool = False,
             callbacks: list[Any] | None = None, logger: Any = None, trainer_kwargs: dict[str, Any] | None = None
-            ) -> "LightCurveNetworkModel":
+            ) -> LightCurveNetworkModel:
         """Train on light curves ``x`` (labels from the curves when ``y`` is None for classification).
 
         After :meth:`pretrain`, the encoder starts from the pretrained weights (``freeze_encoder``
@@ -431,7 +442,7 @@ class LightCurveNetworkModel(AstroModel):
                 if k in names:
                     p.requires_grad_(False)
 
-    def pretrain(self, x: Any, max_epochs: int = 10, mask_fraction: float = 0.3) -> "LightCurveNetworkModel":
+    def pretrain(self, x: Any, max_epochs: int = 10, mask_fraction: float = 0.3) -> LightCurveNetworkModel:
         """Self-supervised pretraining: hide ``mask_fraction`` of the observations and reconstruct
         their normalised fluxes at their real times and bands (loss ``self.loss``; with
         ``weight_by_error`` each term is weighted by 1/σ²). Labels are not needed. The learned encoder
@@ -558,7 +569,7 @@ class LightCurveNetworkModel(AstroModel):
         return lightcurve_evaluate(self, x, y, batch_size)
 
     def fit_on_batch(self, x: Any, y: Any = None, x_err: Any = None, y_err: Any = None,
-                     sample_weight: Any = None) -> "LightCurveNetworkModel":
+                     sample_weight: Any = None) -> LightCurveNetworkModel:
         """One epoch over ``x`` as a single batch, keeping the current weights when fitted."""
         saved = (self.max_epochs, self.val_size, self.batch_size)
         try:
