@@ -170,6 +170,47 @@ def test_features_model_roundtrip_without_pickle(two_class, tmp_path):
     m2 = load_folder(tmp_path / "f")
     assert np.array_equal(m2.predict_proba(te), p)
     assert m2.dropped_features_ == m.dropped_features_
+    # the fitted booster is saved (skops bytes), not the training set
+    from safetensors.numpy import load_file
+
+    assert list(load_file(tmp_path / "f" / "model.safetensors")) == ["booster_0"]
+
+
+def test_features_regressor_roundtrip_and_earlier_layout(two_class, tmp_path):
+    import torch
+
+    tr, te = two_class
+    y = np.linspace(0.1, 2.0, len(tr))
+    m = LightCurveFeatures(max_iter=20, periodogram=False, bazin_fit=False, task="regression").fit(tr, np.c_[y, 2 * y])
+    m.save(tmp_path / "r")
+    assert np.array_equal(load_folder(tmp_path / "r").predict(te), m.predict(te))
+    # a folder of the earlier layout (training features and labels, refitted at load) still loads
+    m3 = LightCurveFeatures(max_iter=20, periodogram=False, bazin_fit=False, task="regression")
+    m3.__dict__.update({k: v for k, v in m.__dict__.items() if k.endswith("_") or k.startswith("_")})
+    X = m.features(tr)
+    m3.load_state_tensors({"features": torch.as_tensor(X), "labels": torch.as_tensor(np.c_[y, 2 * y])})
+    assert np.allclose(m3.predict(te), m.predict(te))
+
+
+def test_features_booster_refuses_types_outside_the_allowlist():
+    import skops.io as sio
+    import torch
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from astrotorch.errors import ModelFolderError
+    from astrotorch.models.lightcurve_features import booster_from_tensor
+
+    import os
+
+    # a booster whose file would call os.system when used: refused before anything is loaded
+    est = make_pipeline(FunctionTransformer(os.system), HistGradientBoostingClassifier(max_iter=3))
+    raw = torch.frombuffer(bytearray(sio.dumps(est)), dtype=torch.uint8)
+    with pytest.raises(ModelFolderError, match=r"outside the allowlist: \['posix.system'\]"):
+        booster_from_tensor(raw, "booster_0")
+    with pytest.raises(ModelFolderError, match="not a readable booster"):
+        booster_from_tensor(torch.arange(100, dtype=torch.uint8), "booster_0")
 
 
 def test_registry_and_errors(two_class):

@@ -9,10 +9,11 @@ only one object has, with one point — or constant) are dropped at ``fit`` and 
 Classification follows scikit-learn: ``classes_``, ``predict`` → labels, ``predict_proba`` → (N, C),
 ``score`` → accuracy.
 
-Saving without pickle: scikit-learn's fitted trees have no safe (non-pickle) serialisation, so the
-saved folder stores the training *features and labels* (safetensors) and the hyper-parameters (JSON);
-loading refits the booster, which is deterministic for a fixed ``seed`` (early stopping is off, so no
-random validation split), giving identical predictions.
+Saving without pickle: the fitted boosters are written with skops (a zip of JSON and arrays, no
+pickle), stored as byte tensors in ``model.safetensors``; loading accepts scikit-learn's own types and
+HistGradientBoosting's ``TreePredictor`` only, and refuses a file that asks for anything else
+(:data:`TRUSTED_BOOSTER_TYPES`). Folders saved before (training features and labels, refitted at
+load) still load.
 """
 
 from __future__ import annotations
@@ -36,10 +37,38 @@ from astrotorch.models.registry import register_model
 from astrotorch.nn.normalizer import Normalizer
 
 BOOSTER_LOSSES = ("squared_error", "absolute_error")
+#: the only types beyond skops' default-trusted ones that a saved booster may ask for
+TRUSTED_BOOSTER_TYPES = frozenset({"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"})
+
+
+def booster_to_tensor(estimator: Any) -> torch.Tensor:
+    """A fitted scikit-learn booster as a uint8 tensor of its skops bytes (no pickle)."""
+    import skops.io as sio
+
+    return torch.frombuffer(bytearray(sio.dumps(estimator)), dtype=torch.uint8)
+
+
+def booster_from_tensor(tensor: torch.Tensor, name: str) -> Any:
+    """The booster saved by :func:`booster_to_tensor`; ModelFolderError for a type outside the allowlist
+    or bytes skops cannot read."""
+    import skops.io as sio
+
+    data = tensor.to(torch.uint8).numpy().tobytes()
+    try:
+        untrusted = set(sio.get_untrusted_types(data=data))
+        if not untrusted <= TRUSTED_BOOSTER_TYPES:
+            raise ModelFolderError(f"lc_features weights {name!r} ask for types outside the allowlist: "
+                                   f"{sorted(untrusted - TRUSTED_BOOSTER_TYPES)}")
+        return sio.loads(data, trusted=sorted(untrusted))
+    except ModelFolderError:
+        raise
+    except Exception as exc:  # skops raises several types on corrupt or foreign bytes
+        raise ModelFolderError(f"lc_features weights {name!r} are not a readable booster: {exc}") from exc
 
 
 class _FeatureStore(nn.Module):
-    """Holds the training features and labels as buffers so they go into ``model.safetensors``."""
+    """The model's ``network``: no parameters (the boosters are saved by ``state_tensors``); buffers for
+    the training features and labels only when reading a folder of the earlier layout."""
 
     def __init__(self, n: int = 0, f: int = 0, d: int = 1) -> None:
         super().__init__()
@@ -181,10 +210,7 @@ class LightCurveFeatures(AstroModel):
         self.dropped_features_ = tuple(n for n, b in zip(names, bad) if b)
         w = None if sample_weight is None else np.asarray(sample_weight, np.float64).ravel()
         self._refit(X, Y, w)
-        store = _FeatureStore(X.shape[0], X.shape[1], Y.shape[1])
-        store.features.copy_(torch.as_tensor(X))
-        store.labels.copy_(torch.as_tensor(Y))
-        self.network = store
+        self.network = _FeatureStore()
         self.input_shape = {"features": (X.shape[1],)}
         self._input_norm = {"features": Normalizer(mode=0).fit(np.zeros((1, X.shape[1]), np.float32))}
         self._label_norm = None
@@ -250,11 +276,19 @@ class LightCurveFeatures(AstroModel):
 
     # ----------------------------------------------------------------------------- persistence
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"features": self.network.features.contiguous(), "labels": self.network.labels.contiguous()}
+        self._check_fitted()
+        return {f"booster_{j}": booster_to_tensor(est) for j, est in enumerate(self._estimators)}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        names = sorted(tensors)
+        expected = [f"booster_{j}" for j in range(len(tensors))]
+        if tensors and sorted(expected) == names:
+            self._estimators = tuple(booster_from_tensor(tensors[n], n) for n in expected)
+            self.network = _FeatureStore()
+            return
         if set(tensors) != {"features", "labels"}:
-            raise ModelFolderError(f"lc_features weights must hold 'features' and 'labels', got {sorted(tensors)}")
+            raise ModelFolderError(f"lc_features weights must hold booster_0 ... booster_N (or, saved before, "
+                                   f"'features' and 'labels'), got {names}")
         X = tensors["features"].double()
         Y = tensors["labels"].double()
         if self.feature_names_ is not None and X.shape[1] != len(self.feature_names_):
@@ -287,4 +321,4 @@ class LightCurveFeatures(AstroModel):
         raise InputValidationError("lc_features is a tree model: no hessian")
 
 
-__all__ = ["LightCurveFeatures", "BOOSTER_LOSSES"]
+__all__ = ["LightCurveFeatures", "BOOSTER_LOSSES", "TRUSTED_BOOSTER_TYPES", "booster_to_tensor", "booster_from_tensor"]
