@@ -262,7 +262,7 @@ class LightCurveFeatures(AstroModel):
 
     def score(self, x: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Accuracy (classification; labels from the curves when ``y`` is None) or R² (regression)."""
-        from astrotorch.models.lightcurves import lightcurve_score
+        from astrotorch.models.lightcurve_scoring import lightcurve_score
 
         return lightcurve_score(self, x, y, sample_weight)
 
@@ -270,7 +270,7 @@ class LightCurveFeatures(AstroModel):
                  batch_size: int | None = None) -> dict[str, Any]:
         """Classification report (accuracy, macro-F1, log loss, confusion matrix, AUCs) or, per target,
         n, MAE, median absolute error, RMSE, bias and NMAD of the residuals."""
-        from astrotorch.models.lightcurves import lightcurve_evaluate
+        from astrotorch.models.lightcurve_scoring import lightcurve_evaluate
 
         return lightcurve_evaluate(self, x, y, batch_size)
 

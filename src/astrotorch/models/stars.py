@@ -16,6 +16,9 @@ on request) plus a consistency
 penalty ``consistency_weight * mean((Δ_M/0.1)² + (Δ_g/0.1)²)`` on how far the approximate relations
 (M–L, g = G M / R² with the mass output) are bent. After training, σ is rescaled so validation
 z-scores have unit standard deviation.
+
+Input/target encoding is in :mod:`astrotorch.models.stars_inputs`, the metrics in
+:mod:`astrotorch.models.stars_metrics`; their names are re-exported here.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import torch
 from torch import nn
 
 from astrotorch.config import magic_number
-from astrotorch.datasets.stars import N_CLASSES, STAR_CLASS_TARGETS, STAR_INPUTS, STAR_TARGETS
+from astrotorch.datasets.stars import N_CLASSES, STAR_CLASS_TARGETS, STAR_TARGETS
 from astrotorch.errors import InputValidationError, NotFittedError, ShapeMismatchError
 from astrotorch.models.arch.stars import (
     HETERO_TARGETS,
@@ -42,96 +45,24 @@ from astrotorch.models.arch.stars import (
 from astrotorch.models.base import AstroModel
 from astrotorch.models.hyperparams import check_choice, check_float, check_int
 from astrotorch.models.registry import register_model
+from astrotorch.models.stars_inputs import (
+    DERIVED_TARGETS,
+    LINEAR_POSITIVE,
+    REGRESSION_TARGETS,
+    _complete_logs,
+    _inputs_array,
+    _log_form,
+    _missing,
+    _targets_array,
+    encode_inputs,
+)
+from astrotorch.models.stars_metrics import _INVARIANTS, physics_violation, seed_accuracy, stellar_metrics  # noqa: F401
 from astrotorch.physics import stellar as ph
-
-#: targets predicted in log10 form internally (positive quantities given linearly in the catalogue)
-LINEAR_POSITIVE = {"mass", "density", "lifespan", "peak_wavelength"}
-#: targets that follow from exact relations (given the model's mass for the mass-dependent ones)
-DERIVED_TARGETS = [t for t in STAR_TARGETS if t not in HETERO_TARGETS and t not in STAR_CLASS_TARGETS]
-REGRESSION_TARGETS = [t for t in STAR_TARGETS if t not in STAR_CLASS_TARGETS]
 
 # per-output loss scale floor (dex or mag) so exactly-fitted outputs do not dominate
 _MIN_SCALE = 1e-2
 # the consistency penalty measures deviations in units of 0.1 dex
 _DELTA_UNIT = 0.1
-
-
-def _missing(a: np.ndarray) -> np.ndarray:
-    return np.isnan(a) | (a == magic_number())
-
-
-def _log_form(name: str, values: np.ndarray) -> np.ndarray:
-    """The form the model compares a target in (log10 for the linear positive ones)."""
-    v = np.asarray(values, dtype=np.float64)
-    if name in LINEAR_POSITIVE:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(v > 0, np.log10(np.where(v > 0, v, 1.0)), np.nan)
-    return v
-
-
-def _inputs_array(x: Any) -> np.ndarray:
-    """(N, 3) Teff [K], L [L_sun], R [R_sun] from a DataFrame, dict or array; NaN where missing."""
-    if isinstance(x, pd.DataFrame):
-        cols = [c for c in STAR_INPUTS if c in x.columns]
-        if len(cols) < 2:
-            raise InputValidationError(f"need at least two of {STAR_INPUTS} as columns, got {list(x.columns)}")
-        arr = np.stack([x[c].to_numpy(float) if c in x.columns else np.full(len(x), np.nan) for c in STAR_INPUTS], 1)
-    elif isinstance(x, dict):
-        n = {len(np.atleast_1d(v)) for v in x.values()}
-        if len(n) != 1:
-            raise ShapeMismatchError("input dict columns have different lengths")
-        size = n.pop()
-        arr = np.stack([np.asarray(x[c], float) if c in x else np.full(size, np.nan) for c in STAR_INPUTS], 1)
-    else:
-        try:
-            arr = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise InputValidationError("stellar inputs must be numeric (Teff, L, R)") from exc
-        if arr.ndim != 2 or arr.shape[1] != 3:
-            raise ShapeMismatchError(f"stellar inputs must be (N, 3) = Teff [K], L [L_sun], R [R_sun]; got {arr.shape}")
-    arr = arr.astype(np.float64).copy()
-    arr[_missing(arr)] = np.nan
-    if np.isinf(arr).any():
-        raise InputValidationError("stellar inputs contain inf")
-    if (arr[~np.isnan(arr)] <= 0).any():
-        raise InputValidationError("Teff, L and R must be positive (use NaN or the magic number for missing)")
-    return arr
-
-
-def encode_inputs(x: Any) -> np.ndarray:
-    """Network input (N, 6): log10 Teff, log10 L, log10 R (0 where missing) and presence flags."""
-    arr = _inputs_array(x)
-    present = ~np.isnan(arr)
-    n_present = present.sum(axis=1)
-    if (n_present < 2).any():
-        bad = np.flatnonzero(n_present < 2)
-        raise InputValidationError(
-            f"{bad.size} star(s) have fewer than two of Teff, L, R (rows {bad[:10].tolist()}...); "
-            "two are needed to complete the third by Stefan–Boltzmann"
-        )
-    logs = np.where(present, np.log10(np.where(present, arr, 1.0)), 0.0)
-    return np.concatenate([logs, present.astype(np.float64)], axis=1).astype(np.float32)
-
-
-def _targets_array(y: Any) -> np.ndarray:
-    if isinstance(y, pd.DataFrame):
-        missing = [c for c in STAR_TARGETS if c not in y.columns]
-        if len(missing) == len(STAR_TARGETS):
-            raise InputValidationError(f"targets need columns among {STAR_TARGETS}")
-        return np.stack([y[c].to_numpy(float) if c in y.columns else np.full(len(y), np.nan) for c in STAR_TARGETS], 1)
-    arr = np.asarray(y, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] != len(STAR_TARGETS):
-        raise ShapeMismatchError(f"targets must be (N, {len(STAR_TARGETS)}) in STAR_TARGETS order, got {arr.shape}")
-    return arr
-
-
-def _complete_logs(enc: np.ndarray, sb: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    lt, ll, lr = (enc[:, i].astype(np.float64) for i in range(3))
-    ht, hl, hr = (enc[:, 3 + i] > 0.5 for i in range(3))
-    lt = np.where(ht, lt, LOG_T_SUN + (ll - sb - 2 * lr) / 4)
-    ll = np.where(hl, ll, sb + 2 * lr + 4 * (lt - LOG_T_SUN))
-    lr = np.where(hr, lr, (ll - sb - 4 * (lt - LOG_T_SUN)) / 2)
-    return lt, ll, lr
 
 
 def _robust_scale(v: np.ndarray) -> float:
@@ -522,97 +453,6 @@ class StellarPhysicsModel(AstroModel):
     def load_extra_state(self, state: dict[str, Any]) -> None:
         if state.get("loss_scale") is not None:
             self._loss_scale = np.asarray(state["loss_scale"], np.float64)
-
-
-# ---------------------------------------------------------------------- metrics
-def seed_accuracy(pred: np.ndarray, truth: np.ndarray) -> float:
-    """The Fusion seed's "accuracy": share of predictions within [0.05, 1.05] × truth (sign-aware)."""
-    lo, hi = np.minimum(0.05 * truth, 1.05 * truth), np.maximum(0.05 * truth, 1.05 * truth)
-    return float(np.mean((pred >= lo) & (pred <= hi)))
-
-
-def stellar_metrics(pred: pd.DataFrame, truth: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Per output: MAE, RMSE, median relative error, fraction within 1 %, the seed's "accuracy";
-    classes: accuracy and macro-F1; heteroscedastic outputs: z-score std and 68 % coverage."""
-    from sklearn.metrics import f1_score
-
-    res: dict[str, dict[str, float]] = {}
-    for t in STAR_TARGETS:
-        if t not in truth.columns or t not in pred.columns:
-            continue
-        y = truth[t].to_numpy(float)
-        p = pred[t].to_numpy(float)
-        ok = ~_missing(y) & np.isfinite(p)
-        if not ok.any():
-            continue
-        y, p = y[ok], p[ok]
-        if t in STAR_CLASS_TARGETS:
-            res[t] = {
-                "accuracy": float(np.mean(p == y)),
-                "macro_f1": float(f1_score(y.astype(int), p.astype(int), average="macro")),
-                "n": int(ok.sum()),
-            }
-            continue
-        r = p - y
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.abs(r) / np.abs(y)
-        m = {
-            "mae": float(np.mean(np.abs(r))),
-            "rmse": float(np.sqrt(np.mean(r**2))),
-            "median_rel_err": float(np.median(rel)),
-            "frac_within_1pct": float(np.mean(rel <= 0.01)),
-            "seed_accuracy": seed_accuracy(p, y),
-            "n": int(ok.sum()),
-        }
-        if f"{t}_err" in pred.columns and t in HETERO_TARGETS:
-            s = pred[f"{t}_err"].to_numpy(float)[ok]
-            z = r / s
-            m["z_std"] = float(np.std(z))
-            m["coverage_68"] = float(np.mean(np.abs(z) <= 1.0))
-        res[t] = m
-    return res
-
-
-#: exact relations between outputs, as zero-point-free invariants (dex) and the outputs they tie
-_INVARIANTS = {
-    "mbol_vs_lbol": lambda f: f["mbol"] / 2.5 + f["log_lbol_w"],
-    "flux_vs_wien": lambda f: f["log_flux"] + 4 * np.log10(f["peak_wavelength"]),
-    "density_vs_mass_radius": lambda f: np.log10(f["density"]) - np.log10(f["mass"]) + 3 * np.log10(f["radius_completed"]),
-    "lifespan_vs_mass_lum": lambda f: np.log10(f["lifespan"]) - np.log10(f["mass"]) + np.log10(f["luminosity_completed"]),
-    "pressure_vs_mass_radius": lambda f: f["log_central_pressure"] - 2 * np.log10(f["mass"]) + 4 * np.log10(f["radius_completed"]),
-    "ctemp_vs_mass_radius": lambda f: f["log_central_temperature"] - np.log10(f["mass"]) + np.log10(f["radius_completed"]),
-    "binding_vs_mass_radius": lambda f: f["log_binding_energy"] - 2 * np.log10(f["mass"]) + np.log10(f["radius_completed"]),
-    "stefan_boltzmann": lambda f: np.log10(f["luminosity_completed"]) - 2 * np.log10(f["radius_completed"])
-    - 4 * np.log10(f["teff_completed"]),
-}
-
-
-def physics_violation(frame: pd.DataFrame, reference: pd.DataFrame | None = None, tol_dex: float = 4.3e-4) -> dict[str, Any]:
-    """How far predicted outputs break the exact relations between them.
-
-    Each invariant (e.g. ``M_bol/2.5 + log L_bol``) must be the same constant for every star. Its
-    constant is the median over ``reference`` (e.g. the true targets with the inputs' Teff/L/R as
-    ``*_completed`` columns) or, without one, over ``frame`` itself. Reports per relation the median
-    and max |deviation| (dex) and the share of stars off by more than ``tol_dex`` (default 0.1 %), plus
-    ``any_violation_rate``: share of stars breaking at least one relation.
-    """
-    out: dict[str, Any] = {}
-    any_bad = np.zeros(len(frame), dtype=bool)
-    for name, fn in _INVARIANTS.items():
-        try:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                v = np.asarray(fn(frame), dtype=np.float64)
-                ref = np.asarray(fn(reference), dtype=np.float64) if reference is not None else v
-        except KeyError:
-            continue
-        const = np.nanmedian(ref)
-        dev = np.abs(v - const)
-        dev = np.where(np.isfinite(dev), dev, np.inf)
-        bad = dev > tol_dex
-        any_bad |= bad
-        out[name] = {"median_dex": float(np.median(dev)), "max_dex": float(np.max(dev)), "violation_rate": float(np.mean(bad))}
-    out["any_violation_rate"] = float(np.mean(any_bad))
-    return out
 
 
 __all__ = [
