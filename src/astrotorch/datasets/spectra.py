@@ -37,8 +37,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from astropy import constants as const
@@ -600,7 +601,7 @@ def _generate_block(n: int, rng: np.random.Generator, snr: float | tuple[float, 
            "labels_true": [truth], "visit_of": [np.full(n, -1, dtype=np.int64)], "snr": [snr_c]}
     if n_visits > 0:
         v_snr = visit_snr if visit_snr is not None else None
-        for v in range(n_visits):
+        for _ in range(n_visits):
             s_v = np.full(n, float(v_snr)) if v_snr is not None else snr_c / math.sqrt(n_visits) / 1.0
             if v_snr is None and n_visits == 1:
                 s_v = snr_c / 2.0
