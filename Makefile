@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/astrotorch demo --out demo_run
 
 test: $(STAMP)
+	$(PY) -m ruff check src tests bench
 	$(PY) -m pytest -q tests
 
 # The declared floors (constraints-min.txt) in their own venv, then the fast tests.

@@ -23,7 +23,6 @@ import torch
 def _models(n_classes: int = 5) -> dict[str, tuple[Any, Any]]:
     from astrotorch.models.arch.cluster import ClusterMassNet
     from astrotorch.models.arch.galaxy import Cifar10CNNNet, GalaxyResNetNet, RightAngleShiftAugment
-
     from astrotorch.models.galaxy import GalaxyResNet
 
     gz1 = ["Elliptical", "Spiral clockwise", "Spiral anticlockwise", "Edge-on", "Merger"][:n_classes]

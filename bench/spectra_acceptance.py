@@ -174,7 +174,7 @@ def report(out: Path) -> str:
     res = {k: json.loads((out / f"{k}.json").read_text()) for k in MODEL_NAMES if (out / f"{k}.json").is_file()}
     lines = ["| model | n_train | epochs | fit (s) | Teff RMSE (K) | Teff mad_std | log g RMSE | log g mad_std | [Fe/H] RMSE | [Fe/H] mad_std |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for k, r in res.items():
+    for r in res.values():
         m = r["test"]["metrics"]
         lines.append(f"| {r['model']} | {r['n_train']} | {r['epochs_run'] or '-'} | {r['fit_seconds']:.0f} | "
                      + " | ".join(f"{m[n]['rmse']:.4g} | {m[n]['mad_std']:.4g}" for n in REPORTED) + " |")
@@ -193,7 +193,7 @@ def report(out: Path) -> str:
         for split in ("test", "test_visits"):
             zs = {n: res["bcnn"][split]["metrics"][n]["z_std"] for n in REPORTED}
             ok = all(0.85 <= z <= 1.15 for z in zs.values())
-            checks.append(f"- BCNN calibration on {'combined (S/N %g)' % res['bcnn']['snr'] if split == 'test' else 'visits (S/N %g)' % res['bcnn']['visit_snr']}: std(z) "
+            checks.append(f"- BCNN calibration on {'combined (S/N {:g})'.format(res['bcnn']['snr']) if split == 'test' else 'visits (S/N {:g})'.format(res['bcnn']['visit_snr'])}: std(z) "
                           + ", ".join(f"{n} {z:.3f}" for n, z in zs.items()) + f": {'PASS' if ok else 'FAIL'}")
     return "\n".join(lines) + "\n\n" + "\n".join(checks) + "\n"
 

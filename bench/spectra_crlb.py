@@ -147,7 +147,7 @@ def main() -> None:
             b, names = crlb(labels, snr)
             print(f"  fraction of stars with log g CRLB > 0.04 dex: {np.mean(b[:, 1] > 0.04):.2f}")
             bp, _ = crlb(labels, snr, with_prior=True)
-            print(f"  with the label prior (Bayesian bound): " + ", ".join(
+            print("  with the label prior (Bayesian bound): " + ", ".join(
                 f"{n}: rms {np.sqrt(np.mean(bp[:, names.index(n)] ** 2)):.4g} median {np.median(bp[:, names.index(n)]):.4g}"
                 for n in ("teff", "logg", "Fe_H")), flush=True)
 

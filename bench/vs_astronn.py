@@ -61,15 +61,31 @@ import numpy as np
 try:  # python -m bench.vs_astronn
     from bench import _peer
     from bench._vs_report import (
-        MODELS, TARGETS, VAL_SIZE, accuracy_metrics, format_mae_table, format_table, summarise, target_lines,
-        train_rate, train_rate_all,
+        MODELS,
+        TARGETS,
+        VAL_SIZE,
+        accuracy_metrics,
+        format_mae_table,
+        format_table,
+        summarise,
+        target_lines,
+        train_rate,
+        train_rate_all,
     )
 except ImportError:  # python bench/vs_astronn.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from bench import _peer
     from bench._vs_report import (
-        MODELS, TARGETS, VAL_SIZE, accuracy_metrics, format_mae_table, format_table, summarise, target_lines,
-        train_rate, train_rate_all,
+        MODELS,
+        TARGETS,
+        VAL_SIZE,
+        accuracy_metrics,
+        format_mae_table,
+        format_table,
+        summarise,
+        target_lines,
+        train_rate,
+        train_rate_all,
     )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -27,9 +27,9 @@ import re
 import socket
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from astrotorch.apogee import apogee_continuum, apstar_wavelength, bitmask_boolean, gap_delete, load_continuum_mask
+from astrotorch.apogee import (
+    apogee_continuum,
+    apstar_wavelength,
+    bitmask_boolean,
+    gap_delete,
+    load_continuum_mask,
+)
 from astrotorch.apogee.readers import read_apstar, read_apvisit, read_aspcapstar, resample_to_apstar
 from astrotorch.errors import DataFormatError
 

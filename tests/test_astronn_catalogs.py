@@ -115,7 +115,7 @@ def test_load_apogee_distances(sas, monkeypatch):
 
 def _vizier_tsv(path: Path, logg_col: str, rows: list[tuple[float, float, str]]) -> None:
     lines = ["#", "#   VizieR Astronomical Server vizier.cds.unistra.fr", "#Title: APOKASC (Pinsonneault+, 2014)",
-             f"#Column\t_RA\t(F10.6)\tRight ascension\t[ucd=pos.eq.ra]", f"#Column\t_DE\t(F10.6)\tDeclination",
+             "#Column\t_RA\t(F10.6)\tRight ascension\t[ucd=pos.eq.ra]", "#Column\t_DE\t(F10.6)\tDeclination",
              f"#Column\t{logg_col}\t(F5.3)\tAsteroseismic surface gravity", "",
              f"_RA\t_DE\t{logg_col}", "deg\tdeg\t[cm/s2]", "----------\t----------\t-----"]
     lines += [f"{ra:.6f}\t{de:.6f}\t{g}" for ra, de, g in rows]

@@ -12,7 +12,13 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from astrotorch.errors import AstrotorchError, InputValidationError
-from astrotorch.nn.callbacks import EpochTimer, ErrorOnNaN, HistoryRecorder, NonFiniteLossError, VirtualCSVLogger
+from astrotorch.nn.callbacks import (
+    EpochTimer,
+    ErrorOnNaN,
+    HistoryRecorder,
+    NonFiniteLossError,
+    VirtualCSVLogger,
+)
 from astrotorch.nn.losses import mse
 
 
@@ -164,7 +170,6 @@ def test_reported_loss_includes_keras_l2_term_like_astronn():
     """Keras reports (and astroNN's LR schedule watches) data loss + l2·Σw² over kernels; the
     optimiser applies the term as weight decay, the history must still include it."""
     import numpy as np
-    import torch
 
     from astrotorch.models import create_model
     from astrotorch.train.lightning_module import AstroLightningModule

@@ -166,9 +166,8 @@ def test_repeated_mc_path_equals_rest_features_of_the_repeated_input() -> None:
 def test_bcnn_mc_prediction_uses_repeat_forward_with_the_loop_statistics() -> None:
     """The vectorised ApogeeBCNN MC path (mc_split + repeat_forward) against astroNN's way, separate
     forward passes in a loop: the same mean and spread within the Monte Carlo error."""
-    from astrotorch.uncertainty.mc import mc_loop_predict, mc_predict
-
     from astrotorch.models.arch import apogee
+    from astrotorch.uncertainty.mc import mc_loop_predict, mc_predict
 
     calls = []
     original = apogee._BCNNRest.repeat_forward

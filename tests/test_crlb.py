@@ -110,8 +110,8 @@ def test_nonlinear_emulator_and_snr_noise_model() -> None:
 
 
 def test_autograd_and_analytic_jacobians_give_the_same_bound() -> None:
-    from tests.test_emulators import _arrays, _labels
     from astrotorch.apogee.emulators import SpectralEmulator
+    from tests.test_emulators import _arrays, _labels
 
     emu = SpectralEmulator(**_arrays(3), label_names=["teff", "logg", "Fe_H", "Mg_Fe", "vmacro"])
     lab = _labels(3, seed=4)

@@ -7,7 +7,13 @@ import pytest
 from astropy.table import Table
 
 from astrotorch.config import override
-from astrotorch.errors import ConfigError, DataFormatError, EmptyDatasetError, InputValidationError, ShapeMismatchError
+from astrotorch.errors import (
+    ConfigError,
+    DataFormatError,
+    EmptyDatasetError,
+    InputValidationError,
+    ShapeMismatchError,
+)
 from astrotorch.lamost import load_lamost_catalog, pseudo_continuum, smooth_spec, wavelength_solution
 
 

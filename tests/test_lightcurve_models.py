@@ -193,6 +193,8 @@ def test_features_regressor_roundtrip_and_earlier_layout(two_class, tmp_path):
 
 
 def test_features_booster_refuses_types_outside_the_allowlist():
+    import os
+
     import skops.io as sio
     import torch
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -201,8 +203,6 @@ def test_features_booster_refuses_types_outside_the_allowlist():
 
     from astrotorch.errors import ModelFolderError
     from astrotorch.models.lightcurve_features import booster_from_tensor
-
-    import os
 
     # a booster whose file would call os.system when used: refused before anything is loaded
     est = make_pipeline(FunctionTransformer(os.system), HistGradientBoostingClassifier(max_iter=3))

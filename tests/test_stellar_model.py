@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from astrotorch.datasets.stars import STAR_CLASS_TARGETS, STAR_TARGETS, load_gaia_dr3_stars, split_indices, synthetic_stars
+from astrotorch.datasets.stars import (
+    STAR_CLASS_TARGETS,
+    STAR_TARGETS,
+    load_gaia_dr3_stars,
+    split_indices,
+    synthetic_stars,
+)
 from astrotorch.errors import InputValidationError, ShapeMismatchError
 from astrotorch.models import load_folder
 from astrotorch.models.stars import DERIVED_TARGETS, StellarPhysicsModel, physics_violation, stellar_metrics

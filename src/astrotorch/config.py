@@ -28,8 +28,9 @@ import io
 import math
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from astrotorch.errors import ConfigError
 

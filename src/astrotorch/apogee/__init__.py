@@ -46,7 +46,13 @@ from astrotorch.apogee.downloaders import (
     combined_spectra,
     visit_spectra,
 )
-from astrotorch.apogee.readers import ApogeeSpectrum, read_apstar, read_apvisit, read_aspcapstar, resample_to_apstar
+from astrotorch.apogee.readers import (
+    ApogeeSpectrum,
+    read_apstar,
+    read_apvisit,
+    read_aspcapstar,
+    resample_to_apstar,
+)
 
 # torch-based parts, imported on first access (module __getattr__, PEP 562)
 _LAZY = {

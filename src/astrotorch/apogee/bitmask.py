@@ -8,7 +8,7 @@ unusable: 0 BADPIX, 1 CRPIX, 2 SATPIX, 3 UNFIXABLE, 4 BADDARK, 5 BADFLAT, 6 BADE
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -89,8 +89,8 @@ def load_apogee_distances(dr: int | None = None, unit: str = "distance", cuts: b
 
     :param path: the distances VAC file (default: downloaded); ``allstar_path``: the DR14 allStar file
     """
-    from astrotorch.apogee.downloaders import allstar, apogee_distances
     from astrotorch.apogee.chips import apogee_default_dr
+    from astrotorch.apogee.downloaders import allstar, apogee_distances
     from astrotorch.gaia import mag_to_absmag, mag_to_fakemag
 
     _check_unit(unit)

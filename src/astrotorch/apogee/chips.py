@@ -13,6 +13,7 @@ Public names and semantics follow :mod:`astroNN.apogee`.
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
 
 from astrotorch.errors import InputValidationError, ShapeMismatchError

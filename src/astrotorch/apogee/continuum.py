@@ -18,8 +18,8 @@ Differences from astroNN, on purpose:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

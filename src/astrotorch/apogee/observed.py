@@ -22,8 +22,9 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -7,8 +7,9 @@ dataset named like an id: ``objid``, ``object_id``, ``id`` ...), or numbers the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 

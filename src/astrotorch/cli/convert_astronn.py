@@ -8,7 +8,6 @@ the astrotorch folder is written atomically by ``model.save``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,7 +18,7 @@ def convert_astronn(
     folder: Path = typer.Argument(..., help="folder written by astroNN's save() (astroNN_model_parameter.json, model_weights.h5)"),
     out: Path = typer.Argument(..., help="astrotorch model folder to write"),
     overwrite: bool = typer.Option(False, help="replace OUT if it is an existing astrotorch model folder"),
-    aspcap_masks: Optional[Path] = typer.Option(
+    aspcap_masks: Path | None = typer.Option(
         None, help="astroNN's aspcap_l31c_masks.npy (ApogeeBCNNCensored only; default: astrotorch's data locations)"),
 ) -> None:
     """Convert an astroNN model folder (no TensorFlow needed) and save it as an astrotorch model."""

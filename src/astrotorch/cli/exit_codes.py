@@ -13,7 +13,8 @@ from __future__ import annotations
 import errno
 import sys
 import traceback
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import typer
 

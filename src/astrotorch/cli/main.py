@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import typer
 
@@ -21,7 +22,7 @@ import typer
 warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
 warnings.filterwarnings("ignore", message=r".*padding='same' with even kernel lengths.*")
 
-from astrotorch.errors import InputValidationError
+from astrotorch.errors import InputValidationError  # noqa: E402  (after the warning filters, on purpose)
 
 app = typer.Typer(help="astrotorch: deep learning for astronomy (spectra, images, light curves, catalogs).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -111,9 +112,9 @@ def evaluate(
     input: Path = typer.Argument(..., help=".npz/.h5 with x and y, or .csv/.parquet with --target"),
     x_key: str = typer.Option("x"),
     y_key: str = typer.Option("y"),
-    target: Optional[str] = typer.Option(None),
-    columns: Optional[str] = typer.Option(None),
-    out: Optional[Path] = typer.Option(None, help="also write the metrics JSON here"),
+    target: str | None = typer.Option(None),
+    columns: str | None = typer.Option(None),
+    out: Path | None = typer.Option(None, help="also write the metrics JSON here"),
     overwrite: bool = typer.Option(False, help="replace an existing --out file (never an input)"),
 ) -> None:
     """Evaluate a saved model on labelled data; prints metrics as JSON."""

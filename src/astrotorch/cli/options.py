@@ -20,12 +20,12 @@ from __future__ import annotations
 import enum
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Annotated, Any
 
 import typer
-from typing_extensions import Annotated
 
 from astrotorch.errors import InputValidationError
 
@@ -48,9 +48,9 @@ Epochs = Annotated[int, typer.Option(min=1, help="maximum training epochs", rich
 Seed = Annotated[int, typer.Option(help="seed for data generation, the split and training", rich_help_panel=_PANEL)]
 TestFraction = Annotated[float, typer.Option(help="held-out share of the data for the report, in (0, 1)",
                                              rich_help_panel=_PANEL)]
-TestSizeAlias = Annotated[Optional[float], typer.Option("--test-size", hidden=True,
+TestSizeAlias = Annotated[float | None, typer.Option("--test-size", hidden=True,
                                                         help="deprecated spelling of --test-fraction")]
-CheckpointDir = Annotated[Optional[Path], typer.Option(help="folder for Lightning checkpoints (last.ckpt each epoch)",
+CheckpointDir = Annotated[Path | None, typer.Option(help="folder for Lightning checkpoints (last.ckpt each epoch)",
                                                        rich_help_panel=_PANEL)]
 Resume = Annotated[bool, typer.Option(help="continue training from --checkpoint-dir's last.ckpt", rich_help_panel=_PANEL)]
 Out = Annotated[Path, typer.Option(help="run folder to write", rich_help_panel=_PANEL)]

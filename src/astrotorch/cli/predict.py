@@ -14,19 +14,19 @@ Examples::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Annotated, Any
 
 import numpy as np
 import typer
-from typing_extensions import Annotated
 
 from astrotorch.errors import InputValidationError
 
 OutTable = Annotated[Path, typer.Option(help="table to write; the suffix picks the format: .csv (ECSV), .parquet, "
                                              ".fits, .h5 (or .npz)")]
 OverwriteOut = Annotated[bool, typer.Option(help="replace an existing --out file (never an input)")]
-IdColumn = Annotated[Optional[str], typer.Option(help="column (or array) holding the object ids; default: objid, "
+IdColumn = Annotated[str | None, typer.Option(help="column (or array) holding the object ids; default: objid, "
                                                       "object_id, id ... when present, else the row number")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
 ChunkSize = Annotated[int, typer.Option(min=1, help="objects predicted per chunk (memory, progress steps)")]
@@ -59,7 +59,7 @@ def model_input_folder(folder: Path) -> Path:
     return folder / "model" if (folder / "model").is_dir() and not (folder / "manifest.json").exists() else folder
 
 
-def parse_units(text: Optional[str]) -> dict[str, str]:
+def parse_units(text: str | None) -> dict[str, str]:
     """``--units "teff=K,logg=dex"`` → ``{"teff": "K", "logg": "dex"}``."""
     units: dict[str, str] = {}
     for item in (text or "").split(","):
@@ -81,9 +81,9 @@ def predict_file(
     input: Annotated[Path, typer.Argument(help=".npz/.npy/.h5/.csv/.parquet with the inputs")],
     out: OutTable = Path("predictions.csv"),
     x_key: Annotated[str, typer.Option(help="array name in npz/h5")] = "x",
-    columns: Annotated[Optional[str], typer.Option(help="csv/parquet input columns (default: all but the id)")] = None,
+    columns: Annotated[str | None, typer.Option(help="csv/parquet input columns (default: all but the id)")] = None,
     id_column: IdColumn = None,
-    units: Annotated[Optional[str], typer.Option(help="units of the outputs for the table header, e.g. 'teff=K,logg=dex'")] = None,
+    units: Annotated[str | None, typer.Option(help="units of the outputs for the table header, e.g. 'teff=K,logg=dex'")] = None,
     batch_size: ChunkSize = 4096,
     quiet: QuietOpt = False,
     overwrite: OverwriteOut = False,
@@ -110,7 +110,7 @@ def predict_file(
 class _ImageSource:
     """Images to predict, read a chunk at a time: a Galaxy10-layout HDF5 file or a folder of cutouts."""
 
-    def __init__(self, path: Path, crop: Optional[int], size: Optional[int]) -> None:
+    def __init__(self, path: Path, crop: int | None, size: int | None) -> None:
         self.path, self.crop, self.size = Path(path), crop, size
         if self.path.is_dir():
             from astrotorch.datasets.image_folder import EXTENSIONS, _resolve
@@ -157,9 +157,9 @@ def predict_images(
     input: Annotated[Path, typer.Argument(help="a Galaxy10-layout .h5 file (ids from objid) or a folder of cutouts "
                                                "(ids: file names without extension)")],
     out: OutTable = Path("predictions.csv"),
-    crop: Annotated[Optional[int], typer.Option(min=1, help="centre crop in pixels before resizing (e.g. 207 for "
+    crop: Annotated[int | None, typer.Option(min=1, help="centre crop in pixels before resizing (e.g. 207 for "
                                                             "the Galaxy Zoo JPEGs)")] = None,
-    size: Annotated[Optional[int], typer.Option(min=1, help="resize to this many pixels (default: the model's input "
+    size: Annotated[int | None, typer.Option(min=1, help="resize to this many pixels (default: the model's input "
                                                             "size when the images differ)")] = None,
     batch_size: ChunkSize = 256,
     quiet: QuietOpt = False,

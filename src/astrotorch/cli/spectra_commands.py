@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
-from typing_extensions import Annotated
 
 from astrotorch.errors import InputValidationError
 
@@ -114,7 +113,7 @@ def fit_spectra(
     renormalize: Annotated[int, typer.Option(help="times the spectra are re-normalised to the emulator's continuum "
                                                   "(per-chip quadratic of data/model) and refitted; 0 fits them as read")] = 3,
     overwrite: Annotated[bool, typer.Option(help="replace an existing --out")] = False,
-    batch_size: Annotated[Optional[int], typer.Option(help="stars fitted together")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="stars fitted together")] = None,
 ) -> Path:
     """Fit an emulator to real APOGEE spectra (maximum likelihood); write labels, σ, χ² and convergence flags."""
     from astrotorch.apogee.emulators import load_emulator

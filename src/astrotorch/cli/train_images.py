@@ -22,11 +22,10 @@ redshift as the baseline.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
-from typing_extensions import Annotated
 
 from astrotorch.cli import options as O
 from astrotorch.errors import InputValidationError
@@ -45,7 +44,7 @@ def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tu
     return np.sort(np.concatenate(tr)), np.sort(np.concatenate(te))
 
 
-def _galaxy_data(data: str, n: int, seed: int, labels: Optional[Path], crop: Optional[int], size: Optional[int],
+def _galaxy_data(data: str, n: int, seed: int, labels: Path | None, crop: int | None, size: int | None,
                  exclude: list[int]) -> tuple[np.ndarray, np.ndarray, list[str], str, np.ndarray, str]:
     """Images (N, H, W, C), labels, class names, a description of the source, the ids and their name."""
     from astrotorch.datasets import galaxy10 as g10
@@ -99,7 +98,7 @@ def _galaxy_data(data: str, n: int, seed: int, labels: Optional[Path], crop: Opt
 def train_images(
     task: Annotated[str, typer.Option(help="'galaxy10' (morphology classes) or 'cluster-mass' (log10 M500)")] = "galaxy10",
     data: Annotated[str, typer.Option(help="'synthetic', a Galaxy10-layout .h5 file, or a folder of cutouts")] = "synthetic",
-    model: Annotated[Optional[str], typer.Option(help="galaxy10: galaxy_resnet (default), galaxy10_cnn, cifar10_cnn; "
+    model: Annotated[str | None, typer.Option(help="galaxy10: galaxy_resnet (default), galaxy10_cnn, cifar10_cnn; "
                                                       "cluster-mass: cluster_mass_cnn")] = None,
     epochs: O.Epochs = 20,
     batch_size: O.BatchSize = 64,
@@ -117,11 +116,11 @@ def train_images(
     logger: O.Logger = O.LoggerKind.csv,
     no_baseline: O.NoBaseline = False,
     n_train: Annotated[int, typer.Option(min=2, help="synthetic data: number of training images")] = 3000,
-    labels: Annotated[Optional[Path], typer.Option(help="image folder: id,label CSV (default: labels.csv beside it)")] = None,
-    crop: Annotated[Optional[int], typer.Option(min=1, help="image folder: centre crop in pixels before resizing")] = None,
-    size: Annotated[Optional[int], typer.Option(min=1, help="image folder / synthetic galaxies: output size in pixels")] = None,
+    labels: Annotated[Path | None, typer.Option(help="image folder: id,label CSV (default: labels.csv beside it)")] = None,
+    crop: Annotated[int | None, typer.Option(min=1, help="image folder: centre crop in pixels before resizing")] = None,
+    size: Annotated[int | None, typer.Option(min=1, help="image folder / synthetic galaxies: output size in pixels")] = None,
     exclude_classes: Annotated[str, typer.Option(help="comma-separated class indices to drop (e.g. '4' = GZ1 don't know)")] = "",
-    select_class: Annotated[Optional[str], typer.Option(help="galaxy10: select this class (name or index) at --purity; "
+    select_class: Annotated[str | None, typer.Option(help="galaxy10: select this class (name or index) at --purity; "
                                                              "its threshold is fitted on a selection split held out "
                                                              "from training")] = None,
     purity: Annotated[float, typer.Option(help="target purity (precision) of --select-class")] = 0.5,
@@ -167,9 +166,9 @@ def _class_index(cls: str, names: list[str]) -> int:
     raise InputValidationError(f"--select-class {cls!r} is not one of the classes {names} (or their indices)")
 
 
-def _train_galaxy(data: str, model_name: str, opts: O.TrainOptions, n_train: int, labels: Optional[Path],
-                  crop: Optional[int], size: Optional[int], exclude: list[int],
-                  selection: Optional[tuple[str, float, float]]) -> None:
+def _train_galaxy(data: str, model_name: str, opts: O.TrainOptions, n_train: int, labels: Path | None,
+                  crop: int | None, size: int | None, exclude: list[int],
+                  selection: tuple[str, float, float] | None) -> None:
     from astrotorch.cli.prediction_table import model_outputs, model_table, predict_in_chunks, table_meta
     from astrotorch.cli.training import fit_model, say, write_predictions_test
     from astrotorch.models import get_model_class

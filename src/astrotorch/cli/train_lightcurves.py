@@ -18,11 +18,10 @@ function as well as a typer command (registered by ``cli/main.py``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
-from typing_extensions import Annotated
 
 from astrotorch.cli import options as O
 from astrotorch.errors import InputValidationError
@@ -31,7 +30,7 @@ _LABEL_COLUMNS = ("label", "target", "type", "Type", "class", "CLASS")
 
 
 def load_lightcurve_data(data: str, n_synthetic: int = 2000, seed: int = 0,
-                         label_column: Optional[str] = None) -> tuple[object, str]:
+                         label_column: str | None = None) -> tuple[object, str]:
     """Light curves named by a ``--data`` spec → (LightCurveSet with labels, description)."""
     from astrotorch.lightcurves import read_csv_folder, read_plasticc
 
@@ -79,11 +78,11 @@ def train_lightcurves(
     no_baseline: O.NoBaseline = False,
     n_synthetic: Annotated[int, typer.Option(min=2, help="light curves in the synthetic set")] = 2000,
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 2e-3,
-    first_days: Annotated[Optional[float], typer.Option(help="early classification: first N days after detection")] = None,
+    first_days: Annotated[float | None, typer.Option(help="early classification: first N days after detection")] = None,
     pretrain_epochs: Annotated[int, typer.Option(min=0, help="masked-reconstruction pretraining epochs (lc_transformer)")] = 0,
     norm: Annotated[str, typer.Option(help="'shared' (keeps colours) or 'minmax' (the seed's)")] = "shared",
-    max_length: Annotated[Optional[int], typer.Option(help="thin light curves longer than this")] = 200,
-    label_column: Annotated[Optional[str], typer.Option(help="label column of labels.csv (csv data)")] = None,
+    max_length: Annotated[int | None, typer.Option(help="thin light curves longer than this")] = 200,
+    label_column: Annotated[str | None, typer.Option(help="label column of labels.csv (csv data)")] = None,
 ) -> Path:
     """Train a light-curve classifier (or regressor) and write a run folder with baselines; returns its path."""
     opts = O.TrainOptions(out=out, epochs=epochs, seed=seed, batch_size=batch_size, test_fraction=test_fraction,
@@ -142,8 +141,8 @@ def _ids(curves: Any) -> np.ndarray:
     return np.array([str(lc.object_id) if lc.object_id != "" else str(i) for i, lc in enumerate(curves)])
 
 
-def _run(m: Any, model: str, tr: Any, te: Any, desc: str, task: str, label_column: Optional[str],
-         first_days: Optional[float], pretrain_epochs: int, opts: O.TrainOptions) -> None:
+def _run(m: Any, model: str, tr: Any, te: Any, desc: str, task: str, label_column: str | None,
+         first_days: float | None, pretrain_epochs: int, opts: O.TrainOptions) -> None:
     from astrotorch.cli.prediction_table import model_table, table_meta
     from astrotorch.cli.training import fit_model, say, write_predictions_test
     from astrotorch.train.runs import RunFolder, markdown_table
@@ -194,7 +193,7 @@ def _run(m: Any, model: str, tr: Any, te: Any, desc: str, task: str, label_colum
         typer.echo(f"wrote {opts.out}: " + ", ".join(f"{r['metric']} {r['value']:.4g}" for r in rows))
 
 
-def _summary(report: dict[str, Any], task: str, label_column: Optional[str]) -> list[dict[str, Any]]:
+def _summary(report: dict[str, Any], task: str, label_column: str | None) -> list[dict[str, Any]]:
     """The report's headline metrics, one row each."""
     if task == "classification":
         return [{"metric": k, "value": report[k]} for k in ("accuracy", "macro_f1", "weighted_log_loss")]
@@ -208,7 +207,7 @@ def _summary(report: dict[str, Any], task: str, label_column: Optional[str]) -> 
     return rows
 
 
-def _classification(m: Any, model: str, tr: Any, te: Any, probs: np.ndarray, first_days: Optional[float],
+def _classification(m: Any, model: str, tr: Any, te: Any, probs: np.ndarray, first_days: float | None,
                     opts: O.TrainOptions, run: Any) -> tuple[dict[str, Any], str, dict[str, Any], str]:
     from astrotorch.lightcurves.metrics import classification_report
     from astrotorch.plots.lightcurves import plot_confusion_matrix, plot_examples, plot_roc
@@ -236,7 +235,7 @@ def _classification(m: Any, model: str, tr: Any, te: Any, probs: np.ndarray, fir
     return report, section, entry, figs
 
 
-def _regression(m: Any, tr: Any, te: Any, pred: np.ndarray, label_column: Optional[str], opts: O.TrainOptions,
+def _regression(m: Any, tr: Any, te: Any, pred: np.ndarray, label_column: str | None, opts: O.TrainOptions,
                 run: Any) -> tuple[dict[str, Any], str, dict[str, Any], str]:
     from astrotorch.lightcurves.metrics import redshift_metrics
     from astrotorch.train.baselines import regression_metrics

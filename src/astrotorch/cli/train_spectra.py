@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
-from typing_extensions import Annotated
 
 from astrotorch.cli import options as O
 from astrotorch.errors import InputValidationError
@@ -147,8 +146,8 @@ def train_spectra(
                                                      "--test-fraction)")] = 500,
     snr: Annotated[float, typer.Option(help="generated data: per-pixel S/N of the combined spectra")] = 100.0,
     n_visits: Annotated[int, typer.Option(min=0, help="generated data: visit spectra per held-out star (lower S/N)")] = 1,
-    labels: Annotated[Optional[str], typer.Option(help="comma-separated label names, or 'all' (default: teff,logg,Fe_H,Mg_Fe on emulated data, 12 labels otherwise)")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="learning rate (default: 0.003 for CNNs, a quick-converging choice; the model's own otherwise)")] = None,
+    labels: Annotated[str | None, typer.Option(help="comma-separated label names, or 'all' (default: teff,logg,Fe_H,Mg_Fe on emulated data, 12 labels otherwise)")] = None,
+    lr: Annotated[float | None, typer.Option(help="learning rate (default: 0.003 for CNNs, a quick-converging choice; the model's own otherwise)")] = None,
     mc_num: Annotated[int, typer.Option(min=1, help="MC dropout samples for Bayesian predictions (astroNN uses 100)")] = 50,
     calibrate: Annotated[bool, typer.Option(help="Bayesian models: rescale σ on the validation split (never the test split)")] = True,
     threads: Annotated[int, typer.Option(min=0, help="CPU threads for torch (0: torch's default)")] = 0,

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 import typer
-from typing_extensions import Annotated
 
 from astrotorch.cli import options as O
 from astrotorch.errors import DataFormatError, InputValidationError
@@ -29,9 +28,14 @@ from astrotorch.errors import DataFormatError, InputValidationError
 _COMPLETED_UNITS = {"teff_completed": "K", "luminosity_completed": "L_sun", "radius_completed": "R_sun"}
 
 
-def _load(data: str, targets: Optional[str], n_synthetic: int, seed: int,
-          id_column: Optional[str] = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    from astrotorch.datasets.stars import load_gaia_dr3_stars, read_star_inputs, read_star_targets, synthetic_stars
+def _load(data: str, targets: str | None, n_synthetic: int, seed: int,
+          id_column: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    from astrotorch.datasets.stars import (
+        load_gaia_dr3_stars,
+        read_star_inputs,
+        read_star_targets,
+        synthetic_stars,
+    )
 
     if data == "synthetic":
         x, y = synthetic_stars(n_synthetic, seed=seed)
@@ -64,7 +68,12 @@ def stars_table(frame: pd.DataFrame, ids: Any, id_name: str) -> tuple[pd.DataFra
     class's name (``<output>``) and its catalogue code (``<output>_code``)."""
     from astrotorch.cli.prediction_table import assemble, classification_columns, regression_columns
     from astrotorch.datasets.stars import (
-        LUMINOSITY_CLASS_NAMES, N_CLASSES, SPECTRAL_CLASS_NAMES, STAR_CLASS_TARGETS, STAR_TARGET_UNITS, STAR_TARGETS,
+        LUMINOSITY_CLASS_NAMES,
+        N_CLASSES,
+        SPECTRAL_CLASS_NAMES,
+        STAR_CLASS_TARGETS,
+        STAR_TARGET_UNITS,
+        STAR_TARGETS,
         STAR_TYPE_NAMES,
     )
 
@@ -99,7 +108,10 @@ def _star_ids(x: pd.DataFrame) -> tuple[np.ndarray, str]:
 def _star_meta(model: Any, **extra: Any) -> dict[str, Any]:
     from astrotorch.cli.prediction_table import table_meta
     from astrotorch.datasets.stars import (
-        LUMINOSITY_CLASS_NAMES, SPECTRAL_CLASS_NAMES, STAR_TARGET_UNITS, STAR_TYPE_NAMES,
+        LUMINOSITY_CLASS_NAMES,
+        SPECTRAL_CLASS_NAMES,
+        STAR_TARGET_UNITS,
+        STAR_TYPE_NAMES,
     )
 
     return table_meta(model, **extra) | {
@@ -112,8 +124,8 @@ def _star_meta(model: Any, **extra: Any) -> dict[str, Any]:
 def train_stars(
     data: Annotated[str, typer.Option(help="'synthetic', 'fusion' (the real Gaia DR3 set) or an inputs CSV "
                                            "(our column names or the published Fusion headers)")] = "synthetic",
-    targets: Annotated[Optional[str], typer.Option(help="targets CSV for a CSV --data (our names or the Fusion headers)")] = None,
-    id_column: Annotated[Optional[str], typer.Option(help="inputs CSV column with the star ids (default: 'id' or an "
+    targets: Annotated[str | None, typer.Option(help="targets CSV for a CSV --data (our names or the Fusion headers)")] = None,
+    id_column: Annotated[str | None, typer.Option(help="inputs CSV column with the star ids (default: 'id' or an "
                                                           "unnamed first column)")] = None,
     epochs: O.Epochs = 100,
     batch_size: O.BatchSize = 128,
@@ -238,10 +250,10 @@ def _run(model: Any, x: pd.DataFrame, y: pd.DataFrame, tr: np.ndarray, te: np.nd
 def predict_stars(
     model_folder: Annotated[Path, typer.Argument(help="the model/ folder of a stars run (or the run folder)")],
     csv: Annotated[Path, typer.Argument(help="CSV with at least two of teff, luminosity, radius (or the Fusion headers)")],
-    out_csv: Annotated[Optional[Path], typer.Argument(help="table to write (the same as --out)", show_default=False)] = None,
+    out_csv: Annotated[Path | None, typer.Argument(help="table to write (the same as --out)", show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="table to write; the suffix picks the format: .csv (ECSV), .parquet, .fits, .h5")] = Path("predictions.csv"),
-    errors_csv: Annotated[Optional[Path], typer.Option(help="CSV of the inputs' 1σ errors (same columns)")] = None,
-    id_column: Annotated[Optional[str], typer.Option(help="column with the star ids (default: 'id' or an unnamed first column)")] = None,
+    errors_csv: Annotated[Path | None, typer.Option(help="CSV of the inputs' 1σ errors (same columns)")] = None,
+    id_column: Annotated[str | None, typer.Option(help="column with the star ids (default: 'id' or an unnamed first column)")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing output (never an input)")] = False,
 ) -> Path:
     """Predict every output with its σ, the completed Teff/L/R and class probabilities for a CSV of stars."""

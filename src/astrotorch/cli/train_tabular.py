@@ -13,11 +13,10 @@ CSV log, when the model takes a logger), ``plots/loss_curves.png`` and ``report.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
-from typing_extensions import Annotated
 
 from astrotorch.cli import options as O
 from astrotorch.errors import InputValidationError
@@ -26,10 +25,10 @@ from astrotorch.errors import InputValidationError
 def train_tabular(
     data: Annotated[str, typer.Option(help="'synthetic' (y = x·sin x, heteroscedastic) or a .npz/.h5/.csv/.parquet file")] = "synthetic",
     model: Annotated[str, typer.Option(help="registered model name (see list-models)")] = "bayesian_mlp",
-    target: Annotated[Optional[str], typer.Option(help="csv/parquet: comma-separated label columns")] = None,
-    columns: Annotated[Optional[str], typer.Option(help="csv/parquet: comma-separated input columns (default: all "
+    target: Annotated[str | None, typer.Option(help="csv/parquet: comma-separated label columns")] = None,
+    columns: Annotated[str | None, typer.Option(help="csv/parquet: comma-separated input columns (default: all "
                                                         "but the targets and the id)")] = None,
-    id_column: Annotated[Optional[str], typer.Option(help="column (or npz/h5 array) with the object ids for "
+    id_column: Annotated[str | None, typer.Option(help="column (or npz/h5 array) with the object ids for "
                                                           "predictions_test (default: objid, id ... if present)")] = None,
     epochs: O.Epochs = 60,
     batch_size: O.BatchSize = 64,

@@ -30,8 +30,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,13 +40,13 @@ from astrotorch.config import magic_number
 
 # the reader (ApogeeH5, its streaming Dataset) and the target names live in apogee_h5_reader
 from astrotorch.datasets.apogee_h5_reader import ELEMENTS, TARGET_NAMES, ApogeeH5, ApogeeH5Dataset
-from astrotorch.io import open_hdf5
 from astrotorch.errors import (
     DataFormatError,
     EmptyDatasetError,
     InputValidationError,
     ShapeMismatchError,
 )
+from astrotorch.io import open_hdf5
 
 # allStar column aliases, first match wins (DR12 uses PARAM_*; Hipparcos tables use Plx/e_Plx)
 _ALIASES: dict[str, tuple[str, ...]] = {

@@ -11,8 +11,9 @@ generators, see :func:`astrotorch.datasets.spectra_io.load_spectra_hdf5`.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch

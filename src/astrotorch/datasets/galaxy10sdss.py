@@ -7,7 +7,8 @@ One implementation: everything lives in :mod:`astrotorch.datasets.galaxy10`.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

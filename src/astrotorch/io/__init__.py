@@ -17,7 +17,14 @@
 
 from __future__ import annotations
 
-from astrotorch.io.atomic import atomic_dir, atomic_path, atomic_write, clean_stale_temporaries, md5sum, sha256sum
+from astrotorch.io.atomic import (
+    atomic_dir,
+    atomic_path,
+    atomic_write,
+    clean_stale_temporaries,
+    md5sum,
+    sha256sum,
+)
 from astrotorch.io.download import copy_file, download, fetch
 from astrotorch.io.paths import MARKER_NAME, check_output_path, check_replaceable_folder
 from astrotorch.io.readers import (

@@ -24,8 +24,9 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from astrotorch.errors import AstrotorchError, OutputExistsError, OutputPathError
 from astrotorch.io.paths import check_replaceable_folder, model_folder_files, special_file_kind, write_marker

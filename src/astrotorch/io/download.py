@@ -12,7 +12,6 @@ import http.client
 import os
 import re
 import shutil
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -97,7 +96,7 @@ def _http_fetch(url: str, part: Path, resume: bool, progress: bool, timeout: flo
             part.unlink(missing_ok=True)
             return _http_fetch(url, part, resume, progress, timeout, _retry_416=False)
         raise DownloadError(f"HTTP {exc.code} {exc.reason} while downloading {url}") from exc
-    except (urllib.error.URLError, socket.timeout, ConnectionError, http.client.HTTPException) as exc:
+    except (TimeoutError, urllib.error.URLError, ConnectionError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(f"could not download {url}: {reason}") from exc
 
@@ -132,7 +131,7 @@ def _http_fetch(url: str, part: Path, resume: bool, progress: bool, timeout: flo
                     bar.update(len(block))
                 fh.flush()
                 os.fsync(fh.fileno())
-        except (http.client.IncompleteRead, socket.timeout, ConnectionError, OSError) as exc:
+        except (TimeoutError, http.client.IncompleteRead, ConnectionError, OSError) as exc:
             raise DownloadError(
                 f"download of {url} was cut off after {offset + received} bytes ({exc!r}); "
                 f"the partial file {part} is kept and a new call resumes it"

@@ -19,8 +19,8 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from astrotorch.errors import OutputExistsError, OutputPathError
 

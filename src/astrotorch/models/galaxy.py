@@ -32,7 +32,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from astrotorch.datasets.galaxy10 import DECALS_CLASSES
 from astrotorch.errors import InputValidationError
-from astrotorch.models.arch.galaxy import Cifar10CNNNet, GalaxyResNetNet, RightAngleShiftAugment, dihedral_views
+from astrotorch.models.arch.galaxy import (
+    Cifar10CNNNet,
+    GalaxyResNetNet,
+    RightAngleShiftAugment,
+    dihedral_views,
+)
 from astrotorch.models.base import AstroModel, deterministic_layers
 from astrotorch.models.hyperparams import check_bool, check_choice, check_float, check_int, check_int_sequence
 from astrotorch.models.registry import register_model

@@ -22,7 +22,8 @@ is what astroNN-saved folders convert to. astroNN's method names are there too:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

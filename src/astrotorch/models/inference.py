@@ -26,7 +26,7 @@ def deterministic_layers(network: torch.nn.Module) -> Any:
     """Temporarily switch every Monte Carlo layer (those with a ``disable`` flag) to deterministic."""
     saved = []
     for mod in network.modules():
-        if hasattr(mod, "disable") and isinstance(getattr(mod, "disable"), bool):
+        if hasattr(mod, "disable") and isinstance(mod.disable, bool):
             saved.append((mod, mod.disable))
             mod.disable = True
     try:

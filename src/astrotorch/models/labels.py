@@ -25,7 +25,8 @@ stays a warning (a batch of unlabelled objects for ``fit_on_batch`` trains nothi
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -114,9 +114,9 @@ class LightCurveNetworkModel(AstroModel):
         if class_weight not in (None, "balanced"):
             raise InputValidationError(f"class_weight must be 'balanced' or None, got {class_weight!r}")
         loss_fn(loss)  # validate early
-        self.encode_options  # validates norm
+        _ = self.encode_options  # the property validates norm
         if period_inputs:
-            self.period_options  # validates the range
+            _ = self.period_options  # the property validates the range
 
     @property
     def encode_options(self) -> EncodeOptions:

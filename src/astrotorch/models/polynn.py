@@ -8,7 +8,8 @@ are kept (40 epochs, lr 0.005, no normalisation, target ``unbiased_parallax``).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from torch import nn

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +41,6 @@ from astrotorch.models.base import AstroModel
 from astrotorch.models.hyperparams import check_bool, check_float, check_int, check_int_sequence
 from astrotorch.models.labels import is_missing
 from astrotorch.models.registry import register_model
-
 
 
 def _n_pix(input_shape: Any) -> int:

@@ -14,7 +14,8 @@ Runge–Kutta on the grid ``t``, optionally subdivided with ``step_size``).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn

@@ -11,7 +11,8 @@ aid. :func:`make_loss_wrappers` builds them around a given set of robust losses,
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

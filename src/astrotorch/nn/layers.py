@@ -17,7 +17,8 @@ Extra loss terms (concrete-dropout regularisation, VAE KL divergence) are expose
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

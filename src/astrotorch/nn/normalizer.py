@@ -226,7 +226,7 @@ class Normalizer:
             )
 
     # ------------------------------------------------------------------ fitting
-    def partial_fit(self, x: Any) -> "Normalizer":
+    def partial_fit(self, x: Any) -> Normalizer:
         """Update the statistics with one more chunk of samples (streaming fit).
 
         Chunks must share the feature shape ``x.shape[1:]`` (feature-wise modes). The result equals
@@ -280,7 +280,7 @@ class Normalizer:
         self._cast_cache = {}
         return self
 
-    def fit(self, x: Any) -> "Normalizer":
+    def fit(self, x: Any) -> Normalizer:
         """Compute the statistics of ``x`` (first axis = samples), discarding earlier ones."""
         arr = self._as_array(x, "x")
         if arr.shape[0] == 0 or arr.size == 0:
@@ -361,7 +361,7 @@ class Normalizer:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Normalizer":
+    def from_dict(cls, d: dict[str, Any]) -> Normalizer:
         """Rebuild a Normalizer from :meth:`to_dict` output; raises DataFormatError on a malformed dict."""
         if not isinstance(d, dict) or "mode" not in d:
             raise DataFormatError("Normalizer dict must be a mapping with at least a 'mode' key")

@@ -6,7 +6,8 @@ the Bayesian layers, where astroNN keeps them (``astroNN.nn.layers``).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -28,8 +28,9 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -327,11 +328,12 @@ def image_statistics(images: Any, batch_size: int = 512) -> tuple[np.ndarray, li
         order = np.argsort(r, axis=1)
         r_sorted = np.take_along_axis(r, order, 1)
 
-        def radius_at(light: np.ndarray, frac: float) -> np.ndarray:
-            cum = np.cumsum(np.take_along_axis(light.reshape(len(img), -1), order, 1), 1)
+        def radius_at(light: np.ndarray, frac: float, order: np.ndarray = order,
+                      r_sorted: np.ndarray = r_sorted) -> np.ndarray:
+            cum = np.cumsum(np.take_along_axis(light.reshape(len(light), -1), order, 1), 1)
             cum = cum / np.maximum(cum[:, -1:], 1e-12)
             k = np.argmax(cum >= frac, axis=1)
-            return np.maximum(r_sorted[np.arange(len(img)), k], 0.5)
+            return np.maximum(r_sorted[np.arange(len(light)), k], 0.5)
 
         r20, r50, r80 = (radius_at(tot, q) for q in (0.2, 0.5, 0.8))
         conc_c = [5 * np.log10(radius_at(img[..., k], 0.8) / radius_at(img[..., k], 0.2)) for k in range(c)]

@@ -27,8 +27,9 @@ Bayesian classification.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 import torch

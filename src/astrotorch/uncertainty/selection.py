@@ -23,8 +23,9 @@ selection's purity that needs no labels (``expected_purity`` in :func:`selection
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -141,7 +141,7 @@ class ApogeeCNNNet(nn.Module):
 class _BCNNRest(nn.Module):
     """Everything of the BCNN after the first convolution (stochastic part), for ``mc_split``."""
 
-    def __init__(self, net: "ApogeeBCNNNet") -> None:
+    def __init__(self, net: ApogeeBCNNNet) -> None:
         super().__init__()
         object.__setattr__(self, "_net", net)  # shares the parent's modules, no copy
 
@@ -156,7 +156,7 @@ class _BCNNRest(nn.Module):
 
 
 class _BCNNFirst(nn.Module):
-    def __init__(self, net: "ApogeeBCNNNet") -> None:
+    def __init__(self, net: ApogeeBCNNNet) -> None:
         super().__init__()
         object.__setattr__(self, "_net", net)
 

@@ -23,7 +23,8 @@ sample in the same pass that applies the mask (:meth:`ConvTrunk.rest_features_re
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -7,7 +7,7 @@ Dense(D, linear); He-normal initialisation everywhere, no dropout, no weight dec
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
