@@ -140,19 +140,22 @@ def evaluate(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo_run"), help="run folder to write (an earlier demo run there is replaced)"),
-    n_train: int = typer.Option(2000, min=10, help="synthetic training spectra"),
-    epochs: int = typer.Option(10, min=1, help="maximum epochs"),
+    data: str = typer.Option("auto", help="'auto' (spectra from the published APOGEE emulators when their files "
+                                          "are found, else the built-in generator), 'emulated' or 'synthetic'"),
+    n_train: int = typer.Option(4000, min=10, help="training spectra"),
+    epochs: int = typer.Option(30, min=1, help="maximum epochs"),
     seed: int = typer.Option(0),
 ) -> None:
-    """The main job on built-in synthetic data: ApogeeBCNN on synthetic APOGEE spectra (~minutes on 2 cores)."""
+    """The main job: ApogeeBCNN on APOGEE spectra generated on the spot (~minutes on 2 cores)."""
     check_out(out, overwrite=True)  # replaces only a folder astrotorch wrote, never the user's
     from astrotorch.cli.train_spectra import train_spectra
     from astrotorch.cli.training import say
 
-    say(None, f"demo: ApogeeBCNN on {n_train} synthetic APOGEE spectra, up to {epochs} epochs (a few minutes on "
-              "2 CPU cores); generating the spectra ...")
-
-    train_spectra(model="apogee_bcnn", data="synthetic", n_train=n_train, epochs=epochs, out=out, seed=seed,
+    if data not in ("auto", "emulated", "synthetic"):
+        raise InputValidationError(f"--data must be 'auto', 'emulated' or 'synthetic', got {data!r}")
+    say(None, f"demo: ApogeeBCNN on {n_train} generated APOGEE spectra ({data}), up to {epochs} epochs (a few "
+              "minutes on 2 CPU cores) ...")
+    train_spectra(model="apogee_bcnn", data=data, n_train=n_train, epochs=epochs, out=out, seed=seed,
                   overwrite=True)
     typer.echo(f"\nDemo finished. Open {out / 'report.md'} (plots in {out / 'plots'}, model in {out / 'model'}).")
 
