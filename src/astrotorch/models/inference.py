@@ -112,7 +112,7 @@ class InferenceMixin:
         Keys: ``mean``; for Bayesian models ``model_var``, ``predictive_var`` and, with ``x_err``,
         ``propagated_var``. Classification means are softmax probabilities.
         """
-        from astrotorch.uncertainty import mc_predict
+        from astrotorch.uncertainty.mc import mc_predict
 
         xn, n = self._prepare_inference_input(x)
         err_n = None
@@ -157,7 +157,7 @@ class InferenceMixin:
 
     def _calibrate_sigma(self, val_ds: Dataset) -> None:
         """Per-label σ factor so that validation z-scores have unit standard deviation."""
-        from astrotorch.uncertainty import mc_predict
+        from astrotorch.uncertainty.mc import mc_predict
 
         loader = self.make_dataloader(val_ds, shuffle=False, batch_size=max(self.batch_size, 256))
         zs = []
