@@ -23,6 +23,7 @@ curves with a progress bar.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -64,6 +65,17 @@ class PeriodOptions:
         if self.samples_per_peak < 1 or self.n_candidates < 1 or self.refine_terms < 0:
             raise InputValidationError("samples_per_peak and n_candidates must be ≥ 1, refine_terms ≥ 0")
 
+
+
+@functools.lru_cache(maxsize=1)
+def _fast_method_kwds() -> dict[str, str]:
+    """Press & Rybicki's extirpolation ("fasper") for astropy's fast Lomb–Scargle: named explicitly from
+    astropy 7 on, where the fast method gained an ``algorithm`` choice; before that it was the only one."""
+    import inspect
+
+    from astropy.timeseries.periodograms.lombscargle.implementations.fast_impl import lombscargle_fast
+
+    return {"algorithm": "fasper"} if "algorithm" in inspect.signature(lombscargle_fast).parameters else {}
 
 def _fourier_design(t: np.ndarray, period: float, n_terms: int) -> np.ndarray:
     ph = 2.0 * np.pi * t / period
@@ -153,7 +165,7 @@ def lomb_scargle_period(lc: LightCurve, min_period: float = 0.1, max_period: flo
         warnings.simplefilter("ignore")
         freq, power = ls.autopower(minimum_frequency=1.0 / max_period, maximum_frequency=1.0 / min_period,
                                    samples_per_peak=samples_per_peak, method="fast",
-                                   method_kwds={"algorithm": "fasper"})
+                                   method_kwds=_fast_method_kwds())
     if freq.size < 3 or not np.isfinite(power).any():
         return nan
     power = np.nan_to_num(power)
