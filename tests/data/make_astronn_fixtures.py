@@ -5,8 +5,8 @@ Run with the python of the astroNN 1.1.0 environment (/work/shared/peers/astronn
     python tests/data/make_astronn_fixtures.py tests/data [MODEL ...]
 
 For every model it trains a small-width astroNN network for one epoch on random data, saves it with
-astroNN's own ``save()`` as ``astronn_<model>/`` (model_weights.h5, astroNN_model_parameter.json,
-hyperparameter.txt, training_history.csv), loads it back with astroNN's ``load_folder`` and stores
+astroNN's own ``save()`` as ``astronn_<model>/`` (model_weights.h5 without the optimizer's moments,
+astroNN_model_parameter.json, hyperparameter.txt, training_history.csv), loads it back with astroNN's ``load_folder`` and stores
 fixed inputs and astroNN's predictions beside it as ``astronn_<model>.npz``:
 
 * ``x``: the test inputs (raw, un-normalised);
@@ -202,6 +202,22 @@ BUILDERS = {f.__name__: f for f in (apogee_cnn, starnet2017, apogee_bcnn, apogee
                                     apokasc_encoder_decoder)}
 
 
+def drop_optimizer_state(folder):
+    """Remove Keras' saved Adam moments from ``folder/model_weights.h5`` (two thirds of the file; neither
+    astroNN's ``load_folder`` for prediction nor astrotorch reads them), keeping the fixtures small."""
+    import h5py
+
+    path = os.path.join(folder, "model_weights.h5")
+    tmp = path + ".tmp"
+    with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
+        for key, value in src.attrs.items():
+            dst.attrs[key] = value
+        for name in src:
+            if name != "optimizer_weights":
+                src.copy(src[name], dst, name=name)
+    os.replace(tmp, path)
+
+
 def main(out_dir, names):
     os.makedirs(out_dir, exist_ok=True)
     here = os.getcwd()
@@ -210,6 +226,7 @@ def main(out_dir, names):
         for name in names or BUILDERS:
             tf.keras.utils.set_random_seed(1)
             ref = BUILDERS[name](f"astronn_{name}")
+            drop_optimizer_state(f"astronn_{name}")
             np.savez(f"astronn_{name}.npz", **{k: np.asarray(v, dtype=np.float32) for k, v in ref.items()})
             print("built", name, {k: np.shape(v) for k, v in ref.items()})
     finally:
