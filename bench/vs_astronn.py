@@ -58,35 +58,21 @@ from typing import Any
 
 import numpy as np
 
-try:  # python -m bench.vs_astronn
-    from bench import _peer
-    from bench._vs_report import (
-        MODELS,
-        TARGETS,
-        VAL_SIZE,
-        accuracy_metrics,
-        format_mae_table,
-        format_table,
-        summarise,
-        target_lines,
-        train_rate,
-        train_rate_all,
-    )
-except ImportError:  # python bench/vs_astronn.py
+if __package__ in (None, ""):  # run as `python bench/vs_astronn.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from bench import _peer
-    from bench._vs_report import (
-        MODELS,
-        TARGETS,
-        VAL_SIZE,
-        accuracy_metrics,
-        format_mae_table,
-        format_table,
-        summarise,
-        target_lines,
-        train_rate,
-        train_rate_all,
-    )
+from bench import _peer  # noqa: E402
+from bench._vs_report import (  # noqa: E402
+    MODELS,
+    TARGETS,
+    VAL_SIZE,
+    accuracy_metrics,
+    format_mae_table,
+    format_table,
+    summarise,
+    target_lines,
+    train_rate,
+    train_rate_all,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _T_START = time.perf_counter()
