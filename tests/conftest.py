@@ -41,3 +41,14 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "realdata" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a test module (``pytestmark = pytest.mark.usefixtures(...)``): on a shared,
+    oversubscribed 2-core machine two OpenMP threads per process made light-curve training ~11x slower
+    than one (42 s vs 481 s for the same fit, side by side; docs/results/lightcurves.md)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -24,14 +24,7 @@ from astrotorch.models.registry import create_model
 SMALL = dict(d_model=16, n_heads=2, n_layers=1, dim_feedforward=32, max_length=48, batch_size=16)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    # On a shared, oversubscribed 2-core machine two OpenMP threads per process made training ~11x
-    # slower than one (42 s vs 481 s for the same fit, side by side; docs/results/lightcurves.md)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from astrotorch.errors import InputValidationError
 from astrotorch.lightcurves import LightCurve, LightCurveSet
@@ -22,15 +21,7 @@ from astrotorch.lightcurves.periods import (
     physics_vector,
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    # On a shared, oversubscribed 2-core machine two OpenMP threads per process made training ~11x
-    # slower than one (42 s vs 481 s for the same fit, side by side; docs/results/lightcurves.md)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _rrlyrae_like(P=0.5731, n=240, seed=1, bands=("g", "r", "i"), sawtooth=True):

@@ -12,23 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from astrotorch.lightcurves import LightCurveSet, load_rrlyrae_stripe82, load_snia_ztf_bts
 from astrotorch.lightcurves.metrics import redshift_metrics
 from astrotorch.models import create_model
 
-pytestmark = pytest.mark.realdata
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    # On a shared, oversubscribed 2-core machine two OpenMP threads per process made training ~11x
-    # slower than one (42 s vs 481 s for the same fit, side by side; docs/results/lightcurves.md)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [pytest.mark.realdata, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="module")
