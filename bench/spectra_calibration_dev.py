@@ -1,11 +1,14 @@
 """Compare σ-calibration estimators for a fitted Bayesian spectral model on an independent dev set.
 
 The estimators are fitted on the model's own validation split (catalogue labels with their errors,
-exactly as inside ``fit``) and judged on *fresh* synthetic stars (another seed: neither training nor
-the acceptance test split) against the noise-free truth, on combined spectra and on visits. This is how
+exactly as inside ``fit``) and judged on *fresh* stars (another seed: neither training nor the
+acceptance test split) against the noise-free truth, on combined spectra and on visits. This is how
 the calibration method was chosen without looking at the acceptance test stars.
 
     nice python -m bench.spectra_calibration_dev --model /tmp/exp/acc_conv/bcnn_model
+    # a BCNN trained on the first 5,000 stars of bench.spectra_emulated's cached training set:
+    python -m bench.spectra_calibration_dev --data emulated --n-fit 5000 --model <bcnn folder> \
+        --emulated-cache .bench_cache/spectra_emulated/data_20000_2000_2025_100_50
 """
 
 from __future__ import annotations
@@ -18,12 +21,64 @@ import numpy as np
 
 from bench.spectra_acceptance import LABELS, REPORTED, make_data
 
+_PART_KEYS = ("r", "mp", "pp", "vy", "nu")
+_DEV_KEYS = ("pred", "mp", "pp", "truth", "nu")
+
 
 def _raw(model, x, e):
-    model.sigma_scale_, model.propagated_scale_ = None, None
+    model.sigma_scale_, model.propagated_scale_, model.propagated_noise_power_ = None, None, None
     pred, sig = model.predict(x, x_err=e)
     return pred.astype(np.float64), sig["model"].astype(np.float64) ** 2 + sig["predictive"].astype(np.float64) ** 2, \
         sig["propagated"].astype(np.float64) ** 2
+
+
+def _fit_form(form, r, mp, pp, vy, nu):
+    """ML fit of a rejected σ² form (for the comparison table): 'pp' — (ν/ν_ref)^γ on the propagated
+    term only; 'each' — separate powers on the MC + head term and the propagated term."""
+    from scipy.optimize import minimize
+
+    s0 = math.sqrt(float(np.mean(mp)))
+    ln = np.log(np.clip(nu, 1e-6, 1e6))
+
+    def var(p):
+        a, b, c, g = math.exp(p[0]), math.exp(p[1]), math.exp(p[2]), p[3]
+        d = p[4] if form == "each" else 0.0
+        return a * a * mp * np.exp(d * ln) + b * b * pp * np.exp(g * ln) + c * c
+
+    def nll(p):
+        v = var(p) + vy + 1e-12 * s0 * s0
+        return float(np.mean(np.log(v) + r * r / v))
+
+    x0 = [0.0, 0.0, math.log(0.1 * s0), 0.5] + ([0.5] if form == "each" else [])
+    bounds = [(-3, 3), (-3, 3), (math.log(s0) - 12, math.log(s0) + 3), (0, 3)] + ([(-2, 4)] if form == "each" else [])
+    p = minimize(nll, np.asarray(x0), method="L-BFGS-B", bounds=bounds).x
+    a, b, c, g = math.exp(p[0]), math.exp(p[1]), math.exp(p[2]), p[3]
+    d = p[4] if form == "each" else 0.0
+    return lambda mp, pp, nu: a * a * mp * nu ** d + b * b * pp * nu ** g + c * c
+
+
+def _level(model, e):
+    from astrotorch.models.sigma_calibration import noise_level
+
+    return noise_level(model._propagated_input_errors(np.where(np.isfinite(e), e, 0.0)))
+
+
+def _emulated_sets(args, m):
+    """Validation split of the cached emulated training stars (first --n-fit), and fresh dev stars (seed --dev-seed)."""
+    from astrotorch.apogee import load_emulator
+    from astrotorch.datasets.emulated import emulated_spectra
+
+    d = Path(args.emulated_cache)
+    part = {k: np.load(d / f"train_{k}.npy", mmap_mode="r") for k in ("flux", "flux_err", "labels", "label_err", "labels_true")}
+    n = args.n_fit
+    idx = np.sort(np.random.default_rng(m.seed).permutation(n)[: int(round(n * m.val_size))])
+    dev = emulated_spectra(args.n_dev, emulator=load_emulator("binspec_plus"), snr=100.0, seed=args.dev_seed,
+                           n_visits=1, visit_snr=50.0)
+    take = lambda k: np.asarray(part[k][idx])  # noqa: E731
+    nl = len(m.targetname)
+    return (take("flux"), take("flux_err"), take("labels")[:, :nl].astype(np.float64),
+            take("label_err")[:, :nl].astype(np.float64), take("labels_true")[:, :nl],
+            {"combined": dev.combined, "visits": dev.visits}, list(range(nl)), list(m.targetname))
 
 
 def main() -> None:
@@ -36,6 +91,10 @@ def main() -> None:
 
     p = argparse.ArgumentParser()
     p.add_argument("--model", required=True)
+    p.add_argument("--data", choices=["synthetic", "emulated"], default="synthetic")
+    p.add_argument("--n-fit", type=int, default=5000, help="emulated: the model was trained on the first N cached stars")
+    p.add_argument("--emulated-cache", default=".bench_cache/spectra_emulated/data_20000_2000_2025_100_50",
+                   help="emulated: bench.spectra_emulated's cached data folder")
     p.add_argument("--n-dev", type=int, default=800)
     p.add_argument("--dev-seed", type=int, default=99)
     p.add_argument("--seed", type=int, default=2024)
@@ -51,58 +110,69 @@ def main() -> None:
     cache = Path(args.cache) if args.cache else None
     if cache is not None and cache.exists():  # raw σ components of an earlier run with the same model
         c = np.load(cache)
-        parts = [tuple(c[f"val{i}_{k}"] for k in ("r", "mp", "pp", "vy")) for i in range(2)]
-        dev_raw = {k: tuple(c[f"{k}_{q}"] for q in ("pred", "mp", "pp", "truth")) for k in ("combined", "visits")}
-        val_noise = c["val_noise"]
+        parts = [tuple(c[f"val{i}_{k}"] for k in _PART_KEYS) for i in range(2)]
+        dev_raw = {k: tuple(c[f"{k}_{q}"] for q in _DEV_KEYS) for k in ("combined", "visits")}
+        val_noise, names = c["val_noise"], [str(v) for v in c["names"]]
     else:
-        train, _, _ = make_data(10_000, 1500, args.seed, 100.0, 50.0)  # same generator call as the acceptance run
-        cols = train.label_index(LABELS)
-        n = len(train)
-        idx = np.random.default_rng(m.seed).permutation(n)[: int(round(n * m.val_size))]
-        xv, ev_x = train.flux[idx], train.flux_err[idx]
-        yv, ev = train.labels[idx][:, cols].astype(np.float64), train.label_err[idx][:, cols].astype(np.float64)
-        val_noise = yv - train.labels_true[idx][:, cols]  # the realised catalogue noise (NaN-free where labelled)
+        if args.data == "emulated":
+            xv, ev_x, yv, ev, truth_v, dev_sets, cols, names = _emulated_sets(args, m)
+        else:
+            train, _, _ = make_data(10_000, 1500, args.seed, 100.0, 50.0)  # same generator call as the acceptance run
+            cols = train.label_index(LABELS)
+            n = len(train)
+            idx = np.random.default_rng(m.seed).permutation(n)[: int(round(n * m.val_size))]
+            xv, ev_x = train.flux[idx], train.flux_err[idx]
+            yv, ev = train.labels[idx][:, cols].astype(np.float64), train.label_err[idx][:, cols].astype(np.float64)
+            truth_v, names = train.labels_true[idx][:, cols], LABELS
+            dev = synthetic_spectra(args.n_dev, snr=100.0, seed=args.dev_seed, n_visits=1, visit_snr=50.0)
+            dev_sets = {"combined": dev.combined, "visits": dev.visits}
+        val_noise = yv - truth_v  # the realised catalogue noise (NaN-free where labelled)
         sets = [(xv, ev_x), degrade_snr(xv, ev_x, m.calibration_snr_factor, seed=m.seed)]
+        ref = float(np.nanmedian(_level(m, ev_x)))
         parts = []
         for xs, es in sets:
             pred, mp, pp = _raw(m, xs, es)
             r = np.where(_is_missing(yv), np.nan, pred - yv)
-            parts.append((r, mp, pp, np.where(_is_missing(ev), 0.0, ev) ** 2))
-        dev = synthetic_spectra(args.n_dev, snr=100.0, seed=args.dev_seed, n_visits=1, visit_snr=50.0)
-        dev_sets = {"combined": dev.combined, "visits": dev.visits}
-        dev_raw = {k: _raw(m, d.flux, d.flux_err) + (d.labels_true[:, cols].astype(np.float64),)
+            parts.append((r, mp, pp, np.where(_is_missing(ev), 0.0, ev) ** 2, _level(m, es) / ref))
+        dev_raw = {k: _raw(m, d.flux, d.flux_err) + (d.labels_true[:, cols].astype(np.float64), _level(m, d.flux_err) / ref)
                    for k, d in dev_sets.items()}
         if cache is not None:
-            arrays = {f"val{i}_{k}": v for i, q in enumerate(parts) for k, v in zip(("r", "mp", "pp", "vy"), q)}
-            arrays.update({f"{k}_{q}": v for k, t in dev_raw.items() for q, v in zip(("pred", "mp", "pp", "truth"), t)})
+            arrays = {f"val{i}_{k}": v for i, q in enumerate(parts) for k, v in zip(_PART_KEYS, q)}
+            arrays.update({f"{k}_{q}": v for k, t in dev_raw.items() for q, v in zip(_DEV_KEYS, t)})
             arrays["val_noise"] = val_noise
+            arrays["names"] = np.asarray(names)
             np.savez(cache, **arrays)
     methods = {}
-    for j, name in enumerate(LABELS):
-        if name not in REPORTED:
+    for j, name in enumerate(names):
+        if args.data == "synthetic" and name not in REPORTED:
             continue
-        r0, mp0, pp0, vy0 = parts[0][0][:, j], parts[0][1][:, j], parts[0][2][:, j], parts[0][3][:, j]
-        r = np.concatenate([q[0][:, j] for q in parts])
-        mp = np.concatenate([q[1][:, j] for q in parts])
-        pp = np.concatenate([q[2][:, j] for q in parts])
-        vy = np.concatenate([q[3][:, j] for q in parts])
+        r0, mp0, pp0, vy0 = (parts[0][i][:, j] for i in range(4))
+        r, mp, pp, vy = (np.concatenate([q[i][:, j] for q in parts]) for i in range(4))
+        nu = np.concatenate([q[4] for q in parts])
         ok, ok0 = np.isfinite(r), np.isfinite(r0)
-        a, b, _ = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok], floor=False)
+        a, b, _, _ = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok], floor=False)
         s2 = float(np.mean((r0[ok0] ** 2 - vy0[ok0]) / (mp0[ok0] + pp0[ok0])))
         s = math.sqrt(max(s2, 1e-4))
-        af, bf, cf = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok], floor=True)
+        af, bf, cf, _ = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok], floor=True)
+        ag, bg, cg, gg = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok], floor=True, noise_ratio=nu[ok])
         # the same estimator on the noise-free labels (an oracle no real survey has): what the σ form can do
         noise = np.concatenate([val_noise[:, j]] * len(parts))
-        ao, bo, co = fit_sigma_scales(r[ok] + noise[ok], mp[ok], pp[ok], np.zeros(ok.sum()), floor=True)
+        ao, bo, co, go = fit_sigma_scales(r[ok] + noise[ok], mp[ok], pp[ok], np.zeros(ok.sum()), floor=True,
+                                          noise_ratio=nu[ok])
         # the ML shape, then one factor k so that mean((r² − y_err²)/σ²) = 1 over both S/N sets
         v = af * af * mp[ok] + bf * bf * pp[ok] + cf * cf
         k2 = max(float(np.mean((r[ok] ** 2 - vy[ok]) / v)), 1e-4)
+        fp, fe = (_fit_form(f, r[ok], mp[ok], pp[ok], vy[ok], nu[ok]) for f in ("pp", "each"))
         methods[name] = {
-            "ML (a,b), 2 S/N": lambda mp, pp, a=a, b=b: a * a * mp + b * b * pp,
-            "moment, one factor": lambda mp, pp, s=s: s * s * (mp + pp),
-            "ML (a,b,floor), 2 S/N": lambda mp, pp, a=af, b=bf, c=cf: a * a * mp + b * b * pp + c * c,
-            "ML (a,b,floor) + moment scale": lambda mp, pp, a=af, b=bf, c=cf, k2=k2: k2 * (a * a * mp + b * b * pp + c * c),
-            "oracle: ML (a,b,floor) on noise-free labels": lambda mp, pp, a=ao, b=bo, c=co: a * a * mp + b * b * pp + c * c,
+            "ML (a,b), 2 S/N": lambda mp, pp, nu, a=a, b=b: a * a * mp + b * b * pp,
+            "moment, one factor": lambda mp, pp, nu, s=s: s * s * (mp + pp),
+            "ML (a,b,floor), 2 S/N": lambda mp, pp, nu, a=af, b=bf, c=cf: a * a * mp + b * b * pp + c * c,
+            "ML (a,b,floor) + moment scale": lambda mp, pp, nu, a=af, b=bf, c=cf, k2=k2: k2 * (a * a * mp + b * b * pp + c * c),
+            "ML, noise power on the propagated term only": fp,
+            "ML, noise powers on the MC + head and the propagated terms": fe,
+            "ML (a,b,floor,noise power)": lambda mp, pp, nu, a=ag, b=bg, c=cg, g=gg: (a * a * mp + b * b * pp + c * c) * nu ** g,
+            "oracle: ML (a,b,floor,noise power) on noise-free labels":
+                lambda mp, pp, nu, a=ao, b=bo, c=co, g=go: (a * a * mp + b * b * pp + c * c) * nu ** g,
         }
         if args.redraws > 0:
             # how much of the miss is the one realisation of the validation label noise: refit on fresh draws
@@ -112,21 +182,22 @@ def main() -> None:
             stds: dict[str, list[float]] = {"combined": [], "visits": []}
             for _ in range(args.redraws):
                 fresh = np.tile(rng.standard_normal(sd.shape) * sd, len(parts))
-                a2, b2, c2 = fit_sigma_scales(rt - fresh, mp[ok], pp[ok], vy[ok], floor=True)
-                for k, (pred, mpd, ppd, truth) in dev_raw.items():
-                    v2 = a2 * a2 * mpd[:, j] + b2 * b2 * ppd[:, j] + c2 * c2
+                a2, b2, c2, g2 = fit_sigma_scales(rt - fresh, mp[ok], pp[ok], vy[ok], floor=True, noise_ratio=nu[ok])
+                for k, (pred, mpd, ppd, truth, nud) in dev_raw.items():
+                    v2 = (a2 * a2 * mpd[:, j] + b2 * b2 * ppd[:, j] + c2 * c2) * nud ** g2
                     stds[k].append(float(np.std((pred[:, j] - truth[:, j]) / np.sqrt(v2))))
             print(f"  {name}: {args.redraws} label-noise redraws, dev std(z) median [10-90%]: "
                   + ", ".join(f"{k} {np.median(v):.3f} [{np.percentile(v, 10):.3f}-{np.percentile(v, 90):.3f}]"
                               for k, v in stds.items()))
-        print(f"{name}: ML a={a:.3f} b={b:.3f}; moment s={s:.3f}; floor a={af:.3f} b={bf:.3f} c={cf:.4g}; moment k={math.sqrt(k2):.3f}")
+        print(f"{name}: ML a={a:.3f} b={b:.3f}; moment s={s:.3f}; floor a={af:.3f} b={bf:.3f} c={cf:.4g}; "
+              f"noise power a={ag:.3f} b={bg:.3f} c={cg:.4g} gamma={gg:.2f}; moment k={math.sqrt(k2):.3f}")
     for meth in next(iter(methods.values())):
         line = [meth + ":"]
-        for k, (pred, mp, pp, truth) in dev_raw.items():
+        for k, (pred, mp, pp, truth, nu) in dev_raw.items():
             zs = []
-            for j, name in enumerate(LABELS):
-                if name in REPORTED:
-                    z = (pred[:, j] - truth[:, j]) / np.sqrt(methods[name][meth](mp[:, j], pp[:, j]))
+            for j, name in enumerate(names):
+                if name in methods:
+                    z = (pred[:, j] - truth[:, j]) / np.sqrt(methods[name][meth](mp[:, j], pp[:, j], nu))
                     zs.append(f"{name} {np.std(z):.3f}")
             line.append(f"{k} " + ", ".join(zs))
         print("  ".join(line), flush=True)

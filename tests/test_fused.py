@@ -165,3 +165,26 @@ def test_keep_mask_inside_torch_compile_uses_torch_generator() -> None:
     assert m.dtype == torch.float32 and set(torch.unique(m).tolist()) <= {0.0, 1.0}
     p = fused.drop_threshold(0.3) / 65536
     assert abs(float(1 - m.mean()) - p) < 5 * (p * (1 - p) / m.numel()) ** 0.5
+
+
+@pytest.mark.parametrize("cut", [0, 76 * 256 + 255, 19661, 65535])
+def test_mask_keep_probability_is_exact_to_16_bits(cut: int) -> None:
+    """P(keep) = 1 − cut / 65536 with cut = round(rate · 65536); keep_scale is its exact inverse."""
+    n = 1 << 24
+    torch.manual_seed(0)
+    mask = fused.keep_mask((n,), cut / 65536)
+    p = 1.0 - cut / 65536
+    se = max(np.sqrt(p * (1 - p) / n), 1e-9)
+    assert abs(mask.double().mean().item() - p) < 5 * se + 1e-12
+    assert fused.keep_scale(cut / 65536) == pytest.approx(1.0 / p)
+
+
+def test_masks_in_every_dtype_are_the_same_draw() -> None:
+    shape = (300, 1000)  # above SMALL_ELEMENTS: the numpy generator
+    masks = []
+    for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
+        torch.manual_seed(3)
+        masks.append(fused.keep_mask(shape, 0.3, dtype).float())
+    assert all(torch.equal(masks[0], m) for m in masks[1:])
+    assert abs(masks[0].mean().item() - (1 - fused.drop_threshold(0.3) / 65536)) < 0.005
+

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from astrotorch.datasets.spectra import element_windows, synthetic_spectra
-from astrotorch.errors import InputValidationError, ShapeMismatchError
+from astrotorch.errors import InputValidationError, ModelFolderError, ShapeMismatchError
+from astrotorch.io import sha256sum
 from astrotorch.models import create_model, list_models, load_folder
 from astrotorch.models import spectra as MS  # noqa: F401  (registers the spectral models)
 from astrotorch.models.arch.apogee import (
@@ -293,6 +296,34 @@ def test_bcnn_calibration_fits_propagated_scale_and_persists(small_data, calibra
     m2 = load_folder(tmp_path / "bcnn")
     assert np.allclose(m2.propagated_scale_, m.propagated_scale_) and np.allclose(m2.sigma_floor_, m.sigma_floor_)
     assert m2.calibration_snr_factor == m.calibration_snr_factor
+    # the noise power and its reference level are fitted and persisted; every σ component of a
+    # spectrum with k times the validation noise carries the factor k^(γ/2)
+    assert m.noise_power_.shape == (3,) and np.all((m.noise_power_ >= 0) & (m.noise_power_ <= 3))
+    assert m.noise_reference_ > 0 and m2.noise_reference_ == pytest.approx(m.noise_reference_)
+    assert np.allclose(m2.noise_power_, m.noise_power_)
+    g, m.noise_power_ = m.noise_power_, np.full(3, 2.0, np.float32)
+    try:
+        torch.manual_seed(0)
+        _, at_ref = m.predict(d.flux[:4], x_err=d.flux_err[:4])
+        m.noise_power_ = np.zeros(3, np.float32)
+        torch.manual_seed(0)
+        _, flat = m.predict(d.flux[:4], x_err=d.flux_err[:4])
+    finally:
+        m.noise_power_ = g
+    ratio = MS.noise_level(m._propagated_input_errors(d.flux_err[:4])) / m.noise_reference_
+    for key in ("model", "predictive", "propagated", "floor", "total"):
+        assert np.allclose(at_ref[key], flat[key] * ratio[:, None], rtol=1e-4)
+    torch.manual_seed(0)
+    _, no_err = m.predict(d.flux[:4])  # without x_err: the training S/N, no noise factor
+    assert "propagated" not in no_err and np.allclose(no_err["model"], flat["model"], rtol=1e-4)
+    bad = json.loads((tmp_path / "bcnn" / "config.json").read_text())
+    bad["noise_reference"] = -1.0
+    (tmp_path / "bcnn" / "config.json").write_text(json.dumps(bad))
+    manifest = json.loads((tmp_path / "bcnn" / "manifest.json").read_text())  # a consistent but wrong folder
+    manifest["files"]["config.json"] = sha256sum(tmp_path / "bcnn" / "config.json")
+    (tmp_path / "bcnn" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFolderError, match="noise_reference"):
+        load_folder(tmp_path / "bcnn")
     # without x_err in fit there is no propagated term: one factor only
     m3 = create_model("apogee_bcnn", max_epochs=1, batch_size=32, accelerator="cpu", mc_num=6, val_size=0.25,
                       targetname=["teff", "logg", "Fe_H"])
@@ -302,6 +333,27 @@ def test_bcnn_calibration_fits_propagated_scale_and_persists(small_data, calibra
         create_model("apogee_bcnn", calibration_snr_factor=(0.5, 2.0))
 
 
+def test_calibrate_sigma_refits_on_given_stars(small_data, calibrated_bcnn, tmp_path) -> None:
+    """The public recalibration: the same estimator as fit's, on stars the caller chooses."""
+    d = small_data.combined
+    cols = d.label_index(["teff", "logg", "Fe_H"])
+    m = load_folder(calibrated_bcnn.save(tmp_path / "m"))  # a copy: the fixture is shared
+    m.sigma_scale_ = m.propagated_scale_ = m.sigma_floor_ = m.noise_power_ = None
+    val = m.validation_indices(len(d.flux))
+    assert len(val) == 40 and np.array_equal(np.sort(val), np.sort(m._split(list(range(160)))[1].indices))
+    assert m.calibrate_sigma(d.flux[:80], d.labels[:80, cols], x_err=d.flux_err[:80], y_err=d.label_err[:80, cols]) is m
+    assert m.sigma_scale_.shape == (3,) and m.propagated_scale_.shape == (3,) and m.noise_power_.shape == (3,)
+    assert m.noise_reference_ == pytest.approx(float(np.median(MS.noise_level(m._propagated_input_errors(d.flux_err[:80])))))
+    m.calibrate_sigma(d.flux[:80], d.labels[:80, cols])  # no errors: one factor (and floor) per label
+    assert m.propagated_scale_ is None and m.noise_power_ is None and m.sigma_scale_.shape == (3,)
+    with pytest.raises(ShapeMismatchError, match="y must have shape"):
+        m.calibrate_sigma(d.flux[:80], d.labels[:79, cols])
+    with pytest.raises(ShapeMismatchError, match="y_err"):
+        m.calibrate_sigma(d.flux[:80], d.labels[:80, cols], y_err=d.label_err[:80, :2])
+    with pytest.raises(InputValidationError, match="at least 10"):
+        m.calibrate_sigma(d.flux[:5], d.labels[:5, cols])
+
+
 def test_fit_sigma_scales_recovers_two_components_under_label_noise() -> None:
     rng = np.random.default_rng(0)
     n = 20000
@@ -309,16 +361,45 @@ def test_fit_sigma_scales_recovers_two_components_under_label_noise() -> None:
     vb = np.where(rng.random(n) < 0.5, 0.3, 1.2) ** 2  # propagated: two S/N levels
     vy = rng.uniform(0.5, 1.5, n) ** 2            # known label noise, as large as the signal
     r = rng.standard_normal(n) * np.sqrt(0.6 ** 2 * va + 1.7 ** 2 * vb + vy)
-    a, b, c = MS.fit_sigma_scales(r, va, vb, vy, floor=False)
+    a, b, c, g = MS.fit_sigma_scales(r, va, vb, vy, floor=False)
+    assert g == 0.0  # no noise ratio given: no power fitted
     assert abs(a - 0.6) < 0.06 and abs(b - 1.7) < 0.1 and c == 0.0
-    a, b, c = MS.fit_sigma_scales(r, va, vb, vy)  # with a free floor: ~0 here
+    a, b, c, _ = MS.fit_sigma_scales(r, va, vb, vy)  # with a free floor: ~0 here
     assert abs(a - 0.6) < 0.1 and abs(b - 1.7) < 0.1 and c < 0.3
-    a1, b1, _ = MS.fit_sigma_scales(r[vb < 0.5], va[vb < 0.5], None, vy[vb < 0.5], floor=False)
+    a1, b1, _, _ = MS.fit_sigma_scales(r[vb < 0.5], va[vb < 0.5], None, vy[vb < 0.5], floor=False)
     assert a1 == b1 and a1 > 0
     # a model-error floor the σ components do not see is recovered
     r2 = rng.standard_normal(n) * np.sqrt(0.6 ** 2 * va + 1.7 ** 2 * vb + 0.8 ** 2 + vy)
-    a, b, c = MS.fit_sigma_scales(r2, va, vb, vy)
+    a, b, c, _ = MS.fit_sigma_scales(r2, va, vb, vy)
     assert abs(c - 0.8) < 0.15 and abs(a - 0.6) < 0.15 and abs(b - 1.7) < 0.15
+
+
+def test_fit_sigma_scales_recovers_the_noise_power() -> None:
+    # the σ components understate how the error grows with the noise: variance (…)(ν/ν_ref)^γ
+    rng = np.random.default_rng(5)
+    n = 20000
+    ratio = np.where(rng.random(n) < 0.5, 1.0, rng.uniform(1.5, 3.0, n))  # as-is and noisier copies
+    va = rng.uniform(0.5, 2.0, n) ** 2  # MC + head: does not grow with the noise
+    vb = (0.4 * ratio ** 0.7) ** 2  # σ_propagated grows sub-linearly with the noise
+    vy = rng.uniform(0.5, 1.0, n) ** 2
+    r = rng.standard_normal(n) * np.sqrt((0.5 ** 2 * va + 1.5 ** 2 * vb) * ratio ** 1.2 + vy)
+    fit = MS.fit_sigma_scales(r, va, vb, vy, floor=False, noise_ratio=ratio)
+    assert abs(fit.noise_power - 1.2) < 0.2 and abs(fit.a - 0.5) < 0.08 and abs(fit.b - 1.5) < 0.2
+    flat = MS.fit_sigma_scales(r, va, vb, vy, floor=False)  # fixed factors cannot fit both noise levels
+    v_fit = (fit.a ** 2 * va + fit.b ** 2 * vb) * ratio ** fit.noise_power
+    v_flat = flat.a ** 2 * va + flat.b ** 2 * vb
+    lo = ratio == 1.0
+    z_fit, z_flat = r[lo] / np.sqrt(v_fit[lo] + vy[lo]), r[lo] / np.sqrt(v_flat[lo] + vy[lo])
+    assert abs(np.std(z_fit) - 1.0) < abs(np.std(z_flat) - 1.0)
+
+
+def test_noise_level_is_the_median_error_of_measured_pixels() -> None:
+    e = np.full((3, 100), 0.02, np.float32)
+    e[0, :40] = 0.0   # not propagated (flagged): ignored
+    e[1, :10] = np.nan
+    e[2] = 0.0        # no errors at all: NaN
+    lv = MS.noise_level(e)
+    assert np.allclose(lv[:2], 0.02) and np.isnan(lv[2])
 
 
 def test_degrade_snr_lowers_snr_and_keeps_masked_pixels() -> None:

@@ -116,6 +116,8 @@ class AstroModel(DataMixin, InferenceMixin, EstimatorMixin, AstroNNModelMixin):
     sigma_scale_: np.ndarray | None = None  # σ calibration (Bayesian regression), per label: a factor
     propagated_scale_: np.ndarray | None = None  # an extra factor on the propagated input-error term
     sigma_floor_: np.ndarray | None = None  # a floor added in quadrature (label units)
+    noise_power_: np.ndarray | None = None  # γ: σ² grows as (ν/ν_ref)^γ with the spectrum's noise level ν
+    noise_reference_: float | None = None  # ν_ref: the validation spectra's median flux error
     _input_norm: Any = None
     _label_norm: Any = None
     _classes: np.ndarray | None = None
@@ -314,6 +316,7 @@ class AstroModel(DataMixin, InferenceMixin, EstimatorMixin, AstroNNModelMixin):
         """
         # a calibration belongs to the weights it was fitted for
         self.sigma_scale_ = self.propagated_scale_ = self.sigma_floor_ = None
+        self.noise_power_ = self.noise_reference_ = None
         if isinstance(x, Dataset):
             if y is not None:
                 raise InputValidationError("pass labels inside the Dataset items when x is a Dataset")

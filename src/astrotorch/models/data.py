@@ -230,8 +230,14 @@ class DataMixin:
             self._has_val = False
             return ds, None
         self._has_val = True
-        perm = np.random.default_rng(self.seed).permutation(n)
+        perm = np.random.default_rng(self.seed).permutation(n)  # validation_indices: perm[:n_val]
         return Subset(ds, perm[n_val:].tolist()), Subset(ds, perm[:n_val].tolist())
+
+    def validation_indices(self, n: int) -> np.ndarray:
+        """Rows (in the order ``fit`` uses them) of an ``n``-sample training set that ``fit`` holds out for
+        validation: the first ``round(n · val_size)`` of a permutation seeded by ``seed``."""
+        n_val = int(round(int(n) * self.val_size)) if self.val_size > 0 else 0
+        return np.random.default_rng(self.seed).permutation(int(n))[:n_val]
 
     # -------------------------------------------------------------- validation
     def _validate_x(self, x: np.ndarray | dict[str, np.ndarray]) -> int:

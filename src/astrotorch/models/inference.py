@@ -5,7 +5,10 @@ probabilities.
 σ (Bayesian regression, label units, all per label): ``model`` (MC dropout spread) and ``predictive``
 (the variance head) are multiplied by the calibration factor ``sigma_scale_``; ``propagated`` (input
 errors pushed through the mean network) by ``sigma_scale_ · propagated_scale_``; ``floor``
-(``sigma_floor_``) is added in quadrature; ``total`` is the quadrature sum of the components.
+(``sigma_floor_``) is added in quadrature; where the calibration fitted a noise power
+(``noise_power_`` γ, ``noise_reference_`` ν_ref) and ``predict`` gets ``x_err``, every component is
+also multiplied by ``(ν/ν_ref)^(γ/2)``, ν each spectrum's median flux error; ``total`` is the
+quadrature sum of the components.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from torch.utils.data import Dataset
 
 from astrotorch.config import magic_number
 from astrotorch.errors import InputValidationError, NotFittedError, ShapeMismatchError
+from astrotorch.models.sigma_calibration import noise_level
 
 
 @contextlib.contextmanager
@@ -112,10 +116,9 @@ class InferenceMixin:
         Keys: ``mean``; for Bayesian models ``model_var``, ``predictive_var`` and, with ``x_err``,
         ``propagated_var``. Classification means are softmax probabilities.
         """
-        from astrotorch.uncertainty.mc import mc_predict
 
         xn, n = self._prepare_inference_input(x)
-        err_n = None
+        err_n = levels = None
         if x_err is not None:
             if isinstance(xn, dict):
                 raise InputValidationError("x_err is only supported for single-array inputs")
@@ -125,11 +128,22 @@ class InferenceMixin:
             scale = np.asarray(self._input_norm.scale, np.float32)
             xe = self._propagated_input_errors(np.where(np.isfinite(xe), xe, 0.0))
             err_n = (xe / scale).astype(np.float32)
+            levels = noise_level(xe) if self.noise_power_ is not None else None
         device = self._inference_device()
         net = self.network.to(device)
         net.eval()
         bs = batch_size or max(self.batch_size, 256)
         out: dict[str, list[np.ndarray]] = {}
+        self._outputs_by_batch(net, xn, n, bs, err_n, device, out)
+        res = {k: np.concatenate(v) for k, v in out.items()}
+        if err_n is not None and levels is not None:
+            res["noise_level"] = levels
+        return res
+
+    def _outputs_by_batch(self, net: Any, xn: Any, n: int, bs: int, err_n: np.ndarray | None, device: Any,
+                          out: dict[str, list[np.ndarray]]) -> None:
+        from astrotorch.uncertainty.mc import mc_predict
+
         for start in range(0, n, bs):
             sl = slice(start, min(start + bs, n))
             xb = self._to_tensor(self._slice(xn, sl), device)
@@ -153,7 +167,6 @@ class InferenceMixin:
                 parts = {"mean": o}
             for k, v in parts.items():
                 out.setdefault(k, []).append(v.detach().float().cpu().numpy())
-        return {k: np.concatenate(v) for k, v in out.items()}
 
     def _calibrate_sigma(self, val_ds: Dataset) -> None:
         """Per-label σ factor so that validation z-scores have unit standard deviation."""
@@ -204,6 +217,12 @@ def regression_prediction(model: Any, res: dict[str, np.ndarray]) -> np.ndarray 
     if model.sigma_floor_ is not None:
         std["floor"] = np.broadcast_to(model.sigma_floor_[None, :], pred.shape).astype(np.float32)
         var_total = var_total + std["floor"] ** 2
+    if model.noise_power_ is not None and model.noise_reference_ and "noise_level" in res:
+        ratio = np.asarray(res["noise_level"], np.float64) / float(model.noise_reference_)
+        ratio = np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
+        factor = (ratio[:, None] ** (0.5 * np.asarray(model.noise_power_, np.float64))[None, :]).astype(np.float32)
+        std = {k: v * factor for k, v in std.items()}
+        var_total = var_total * factor**2
     std["total"] = np.sqrt(var_total)
     return pred, std
 

@@ -12,6 +12,7 @@ import contextlib
 import datetime as _dt
 import importlib.metadata
 import json
+import math
 import platform
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,8 @@ def model_config(model: Any) -> dict[str, Any]:
         "sigma_scale": _floats_or_none(model.sigma_scale_),
         "propagated_scale": _floats_or_none(model.propagated_scale_),
         "sigma_floor": _floats_or_none(model.sigma_floor_),
+        "noise_power": _floats_or_none(model.noise_power_),
+        "noise_reference": None if model.noise_reference_ is None else float(model.noise_reference_),
         "extra": model.extra_state(),
         "versions": {
             "astrotorch": astrotorch.__version__,
@@ -211,13 +214,18 @@ def load_folder(folder: str | Path | None = None) -> Any:
     except Exception as exc:
         raise ModelFolderError(f"{folder}/config.json has invalid normaliser statistics: {exc}") from exc
     extra = cfg.get("extra") or {}
-    for key in ("sigma_scale", "propagated_scale", "sigma_floor"):
-        vals = cfg.get(key, extra.get(key))  # older folders kept the last two under "extra"
+    for key in ("sigma_scale", "propagated_scale", "sigma_floor", "noise_power"):
+        vals = cfg.get(key, extra.get(key))  # older folders kept propagated_scale, sigma_floor under "extra"
         if vals is not None:
             arr = np.asarray(vals, np.float32)
             if arr.ndim != 1 or not np.all(np.isfinite(arr)):
                 raise ModelFolderError(f"{folder}/config.json: {key} must be a list of finite numbers, got {vals!r}")
             setattr(model, key + "_", arr)
+    ref = cfg.get("noise_reference")
+    if ref is not None:
+        if isinstance(ref, bool) or not isinstance(ref, (int, float)) or not math.isfinite(ref) or ref <= 0:
+            raise ModelFolderError(f"{folder}/config.json: noise_reference must be a positive number, got {ref!r}")
+        model.noise_reference_ = float(ref)
     model.load_extra_state(extra)
     if model.network is None:
         model.network = model.build_network(model.input_shape, int(model.output_dim))

@@ -1,0 +1,139 @@
+"""The pieces of the validation σ calibration of Bayesian spectral models (see ``_CalibratedBayesian``).
+
+* :func:`flagged_by_error` — pixels whose error marks them as flagged (no measurement to propagate);
+* :func:`noise_level` — a spectrum's typical flux error (the median over pixels that carry one);
+* :func:`degrade_snr` — a noisier copy of validation spectra (what the calibration learns S/N from);
+* :func:`fit_sigma_scales` — maximum-likelihood factors of the σ components against residuals whose
+  reference labels are themselves noisy.
+
+The calibrated σ of a label (all per label, label units)::
+
+    σ_total² = (a² (σ_model² + σ_predictive²) + b² σ_propagated² + c²) · (ν / ν_ref)^γ
+
+ν is the spectrum's :func:`noise_level`, ν_ref that of the validation spectra as they are. The power γ
+is there because a network trained at one S/N answers extra input noise more strongly than its σ
+components say: noisier spectra leave the training distribution, and the error they cause grows
+faster than the noise (on emulated APOGEE spectra the error went as ν^1.2–2.4 over S/N 100 → 33 while
+σ_propagated went as ν^0.6–0.7, and the MC and predictive terms did not grow at all). With γ on the
+propagated term alone, or on each term separately, std(z) of independent stars missed 0.9–1.1 at one
+of S/N 100 and 50; with one power on the whole variance it did not (bench/spectra_calibration_dev.py).
+At ν = ν_ref (the training S/N) the factor is 1.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from astrotorch.errors import InputValidationError
+
+#: bounds of the fitted power γ of the noise ratio
+NOISE_POWER_BOUNDS = (0.0, 3.0)
+
+
+def flagged_by_error(x_err: np.ndarray, masked_error_ratio: float = 10.0) -> np.ndarray:
+    """Pixels whose error exceeds ``masked_error_ratio`` × the spectrum's median error (boolean, like ``x_err``).
+
+    APOGEE-style pipelines (and :func:`astrotorch.datasets.spectra.synthetic_spectra`) inflate the
+    error of bitmask-flagged pixels, by ×100 in the synthetic data; their flux is a mask value rather
+    than a measurement. Non-finite errors count as flagged. ``x_err``: (N, L) or (L,) flux errors.
+    """
+    e = np.asarray(x_err, dtype=np.float32)
+    if e.ndim == 0:
+        raise InputValidationError("x_err must be an array of per-pixel errors, got a scalar")
+    flat = e.reshape(e.shape[0], -1) if e.ndim > 1 else e.reshape(1, -1)
+    finite = np.where(np.isfinite(flat), flat, np.nan)
+    with warnings.catch_warnings():  # an all-NaN row: every pixel flagged, no RuntimeWarning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(finite, axis=1, keepdims=True)
+    flagged = ~np.isfinite(flat) | ~(flat <= float(masked_error_ratio) * med)
+    return flagged.reshape(e.shape)
+
+
+def noise_level(x_err: np.ndarray) -> np.ndarray:
+    """Each spectrum's median flux error over the pixels with a positive, finite error (N,), NaN for none.
+
+    ``x_err`` (N, ...) in flux units, as propagated (flagged pixels already set to 0).
+    """
+    e = np.asarray(x_err, dtype=np.float32)
+    flat = e.reshape(e.shape[0], -1)
+    with warnings.catch_warnings():  # a spectrum without errors: NaN, no RuntimeWarning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(np.where(np.isfinite(flat) & (flat > 0), flat, np.nan), axis=1).astype(np.float64)
+
+
+def degrade_snr(x: np.ndarray, x_err: np.ndarray, factor: Sequence[float] = (1.5, 3.0), seed: int = 0,
+                masked_error_ratio: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """A noisier copy of spectra: the S/N drops by a factor ``k`` per spectrum, drawn uniformly in ``factor``.
+
+    Adds Gaussian noise of standard deviation ``x_err·sqrt(k² − 1)`` and returns ``(x', k·x_err)``.
+    Pixels whose error exceeds ``masked_error_ratio`` × the spectrum's median error (masked pixels whose
+    error was inflated; their flux holds a mask value) are left unchanged. Deterministic in ``seed``.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    e = np.asarray(x_err, dtype=np.float32)
+    rng = np.random.default_rng([int(seed), 7514])
+    k = rng.uniform(float(factor[0]), float(factor[1]), (x.shape[0],) + (1,) * (x.ndim - 1)).astype(np.float32)
+    ok = np.isfinite(e) & ~flagged_by_error(e, masked_error_ratio)
+    noise = rng.standard_normal(x.shape).astype(np.float32) * e * np.sqrt(k ** 2 - 1.0)
+    return np.where(ok, x + noise, x), np.where(ok, e * k, e)
+
+
+class SigmaScales(NamedTuple):
+    """Fitted calibration of one label: ``a`` (MC + predictive), ``b`` (propagated), ``c`` (floor, label
+    units) and ``noise_power`` (γ on the noise ratio; 0 where no ratio was given)."""
+
+    a: float
+    b: float
+    c: float
+    noise_power: float = 0.0
+
+
+def fit_sigma_scales(r: np.ndarray, var_a: np.ndarray, var_b: np.ndarray | None, var_y: np.ndarray,
+                     floor: bool = True, noise_ratio: np.ndarray | None = None) -> SigmaScales:
+    """Maximum-likelihood scales for ``r ~ N(0, (a² var_a + b² var_b + c²) (ν/ν_ref)^γ + var_y)``.
+
+    ``var_y`` (the label-noise variance) is known and not scaled; with ``var_b`` None, ``b = a``;
+    with ``floor=False``, ``c = 0``; γ is fitted (in :data:`NOISE_POWER_BOUNDS`) only where
+    ``noise_ratio`` (ν/ν_ref per residual) is given, else 0. ``a, b`` are bounded to
+    [0.05, 20]; ``c`` (label units) to [0, 20 sqrt(mean var_a)].
+    """
+    from scipy.optimize import minimize
+
+    r2 = np.asarray(r, np.float64) ** 2
+    va = np.asarray(var_a, np.float64)
+    vb = np.zeros_like(va) if var_b is None else np.asarray(var_b, np.float64)
+    vy = np.asarray(var_y, np.float64)
+    has_b = var_b is not None
+    has_g = noise_ratio is not None
+    log_ratio = np.log(np.clip(np.asarray(noise_ratio, np.float64), 1e-6, 1e6)) if has_g else None
+    s0 = math.sqrt(max(float(np.mean(va)), 1e-30))
+    tiny = 1e-12 * s0 ** 2
+
+    def unpack(p: np.ndarray) -> SigmaScales:
+        a = math.exp(p[0])
+        b = math.exp(p[1]) if has_b else a
+        g = float(p[1 + has_b]) if has_g else 0.0
+        c = math.exp(p[-1]) * s0 if floor else 0.0
+        return SigmaScales(a, b, c, g)
+
+    def nll(p: np.ndarray) -> float:
+        a, b, c, g = unpack(p)
+        v = a * a * va + b * b * vb + c * c
+        v = (v * np.exp(g * log_ratio) if has_g else v) + vy + tiny
+        return float(np.mean(np.log(v) + r2 / v))
+
+    lim = (math.log(0.05), math.log(20.0))
+    x0 = [0.0] + ([0.0] if has_b else []) + ([0.0] if has_g else []) + ([-2.0] if floor else [])
+    bounds = [lim] + ([lim] if has_b else []) + ([NOISE_POWER_BOUNDS] if has_g else []) \
+        + ([(-12.0, math.log(20.0))] if floor else [])
+    res = minimize(nll, np.asarray(x0), method="L-BFGS-B", bounds=bounds)
+    out = unpack(res.x)
+    return out._replace(c=out.c if out.c > 2 * math.exp(-12.0) * s0 else 0.0)
+
+
+__all__ = ["NOISE_POWER_BOUNDS", "SigmaScales", "degrade_snr", "fit_sigma_scales", "flagged_by_error", "noise_level"]
