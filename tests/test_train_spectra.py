@@ -76,3 +76,18 @@ def test_train_spectra_reads_the_compiled_layout(tmp_path) -> None:
         train_spectra(model="linear", data=str(h5), n_train=40, n_test=12, labels="vmacro", out=tmp_path / "x")
     with pytest.raises(InputValidationError, match="--data must be"):
         train_spectra(model="linear", data="emulatedd", n_train=40, n_test=12, out=tmp_path / "y")
+
+
+def test_report_states_the_calibration_and_its_noise_power() -> None:
+    from types import SimpleNamespace
+
+    from astrotorch.cli.train_spectra import calibration_lines
+
+    names = ["teff", "logg"]
+    assert calibration_lines(SimpleNamespace(sigma_scale_=None), names) == []
+    plain = calibration_lines(SimpleNamespace(sigma_scale_=np.array([0.64, 0.5]), noise_power_=None,
+                                              noise_reference_=None), names)
+    assert plain[0].endswith("teff 0.64, logg 0.50.") and "noise level" not in plain[0]
+    full = calibration_lines(SimpleNamespace(sigma_scale_=np.array([0.64, 0.5]), noise_power_=np.array([2.5, 1.25]),
+                                             noise_reference_=0.00923), names)[0]
+    assert "(ν / 0.00923)^(γ/2), γ = teff 2.50, logg 1.25" in full

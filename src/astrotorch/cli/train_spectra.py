@@ -21,6 +21,7 @@ label's RMSE beside its Cramér–Rao bound (the RMS over the held-out stars of
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,6 +37,20 @@ DEFAULT_LABELS = "teff,logg,M_H,alpha_M,Fe_H,C_H,N_H,O_H,Mg_H,Si_H,Ca_H,Al_H"
 EMULATED_LABELS = "teff,logg,Fe_H,Mg_Fe"
 #: the synthetic label set, for ``--labels all``
 ALL = "all"
+
+
+def calibration_lines(m: Any, names: Sequence[str]) -> list[str]:
+    """The report's paragraph on the validation σ calibration (empty when none was fitted)."""
+    if getattr(m, "sigma_scale_", None) is None:
+        return []
+    text = ("σ was rescaled per label by factors fitted on the validation split (not the test set): "
+            + ", ".join(f"{n} {s:.2f}" for n, s in zip(names, m.sigma_scale_)) + ".")
+    power, ref = getattr(m, "noise_power_", None), getattr(m, "noise_reference_", None)
+    if power is not None and ref:
+        text += (" With flux errors given, σ also grows with a spectrum's noise level ν (its median flux error) as "
+                 f"(ν / {ref:.4g})^(γ/2), γ = " + ", ".join(f"{n} {g:.2f}" for n, g in zip(names, power))
+                 + " (fitted on the validation stars as they are and with their S/N lowered).")
+    return [text, ""]
 
 
 def resolve_data(data: str) -> str:
@@ -338,9 +353,7 @@ def _report(model: str, m: Any, data_desc: str, names: list[str], table: Any, vi
     lines += ["## Model", "", f"`{type(m).__name__}` (registered as `{model}`), trained {n_ep} epochs in {t_fit:.0f} s; "
               f"prediction of the held-out set {t_pred:.0f} s; whole run {t_total:.0f} s.", "",
               "Hyper-parameters: " + ", ".join(f"`{k}={v}`" for k, v in params.items()) + ".", ""]
-    if getattr(m, "sigma_scale_", None) is not None:
-        lines += ["σ was rescaled per label by factors fitted on the validation split (not the test set): "
-                  + ", ".join(f"{n} {s:.2f}" for n, s in zip(names, m.sigma_scale_)) + ".", ""]
+    lines += calibration_lines(m, names)
     lines += ["## Held-out metrics (combined spectra)", "",
               "Residual = prediction − truth, in label units (Teff in K, others in dex). `mad_std` is the robust "
               "scatter; `z_std` is the standard deviation of residual/σ_total (1 = calibrated) and `coverage_68` "
