@@ -171,6 +171,18 @@ def _training_arrays(args: argparse.Namespace, n: int) -> tuple[np.ndarray, ...]
     return cat[0], cat[1][:, :4], cat[2], y_err
 
 
+def _score_held_out(args: argparse.Namespace, model: Any, test: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The model's metrics on the held-out combined spectra and visits, and its prediction seconds."""
+    res: dict[str, Any] = {}
+    for split, visits in (("test", False), ("test_visits", True)):
+        rows = _rows(test, visits)
+        t0 = time.perf_counter()
+        pred, sig = _predict(model, np.asarray(test["flux"][rows]), np.asarray(test["flux_err"][rows]))
+        res[f"{split}_predict_seconds"] = time.perf_counter() - t0
+        res[split] = score(pred, sig, np.asarray(test["labels_true"][rows, :4]), *_bounds(args, rows))
+    return res
+
+
 def run_models(args: argparse.Namespace, keys: list[str]) -> None:
     test = load_part(args, "test")
     for key in keys:
@@ -187,12 +199,7 @@ def run_models(args: argparse.Namespace, keys: list[str]) -> None:
         res: dict[str, Any] = {"model": MODEL_NAMES[key] + suffix, "n_train": n, "train_visits": args.train_visits,
                                "fit_seconds": t_fit,
                                "epochs_run": None if model.history is None else int(len(model.history))}
-        for split, visits in (("test", False), ("test_visits", True)):
-            rows = _rows(test, visits)
-            t0 = time.perf_counter()
-            pred, sig = _predict(model, np.asarray(test["flux"][rows]), np.asarray(test["flux_err"][rows]))
-            res[f"{split}_predict_seconds"] = time.perf_counter() - t0
-            res[split] = score(pred, sig, np.asarray(test["labels_true"][rows, :4]), *_bounds(args, rows))
+        res.update(_score_held_out(args, model, test))
         _write(args, _result_key(key, n, args), res)
         print(f"{key}: fit {t_fit:.0f} s, " + ", ".join(
             f"{nm} rmse {res['test'][nm]['rmse']:.4g} ({res['test'][nm]['rmse_over_bound']:.2f}x)" for nm in LABELS), flush=True)
@@ -216,11 +223,8 @@ def run_recalibrate(args: argparse.Namespace) -> None:
     name = _result_key("bcnn", n, args)
     path = Path(args.cache) / "results" / f"{name}.json"
     res = json.loads(path.read_text()) if path.is_file() else {"model": MODEL_NAMES["bcnn"], "n_train": n}
-    test = load_part(args, "test")
-    for split, visits in (("test", False), ("test_visits", True)):
-        rows = _rows(test, visits)
-        pred, sig = _predict(model, np.asarray(test["flux"][rows]), np.asarray(test["flux_err"][rows]))
-        res[split] = score(pred, sig, np.asarray(test["labels_true"][rows, :4]), *_bounds(args, rows))
+    res.update({k: v for k, v in _score_held_out(args, model, load_part(args, "test")).items()
+                if not k.endswith("_predict_seconds")})
     res.update(recalibrated=True, recalibrate_seconds=t_cal,
                calibration={k: getattr(model, k + "_") for k in ("sigma_scale", "propagated_scale", "sigma_floor",
                                                                   "noise_power", "noise_reference")})

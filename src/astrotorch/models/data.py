@@ -225,19 +225,23 @@ class DataMixin:
     def _split(self, ds: Dataset) -> tuple[Dataset, Dataset | None]:
         """Training and validation subsets (``val_size`` of the samples, a seeded permutation)."""
         n = len(ds)  # type: ignore[arg-type]
-        n_val = int(round(n * self.val_size)) if self.val_size > 0 else 0
+        perm, n_val = self._split_permutation(n)
         if n_val == 0 or n - n_val < 1:
             self._has_val = False
             return ds, None
         self._has_val = True
-        perm = np.random.default_rng(self.seed).permutation(n)  # validation_indices: perm[:n_val]
         return Subset(ds, perm[n_val:].tolist()), Subset(ds, perm[:n_val].tolist())
+
+    def _split_permutation(self, n: int) -> tuple[np.ndarray, int]:
+        """The seeded permutation of ``n`` samples whose first ``round(n · val_size)`` validate."""
+        n_val = int(round(int(n) * self.val_size)) if self.val_size > 0 else 0
+        return np.random.default_rng(self.seed).permutation(int(n)), n_val
 
     def validation_indices(self, n: int) -> np.ndarray:
         """Rows (in the order ``fit`` uses them) of an ``n``-sample training set that ``fit`` holds out for
         validation: the first ``round(n · val_size)`` of a permutation seeded by ``seed``."""
-        n_val = int(round(int(n) * self.val_size)) if self.val_size > 0 else 0
-        return np.random.default_rng(self.seed).permutation(int(n))[:n_val]
+        perm, n_val = self._split_permutation(n)
+        return perm[:n_val]
 
     # -------------------------------------------------------------- validation
     def _validate_x(self, x: np.ndarray | dict[str, np.ndarray]) -> int:

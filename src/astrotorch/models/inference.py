@@ -114,8 +114,10 @@ class InferenceMixin:
         """Mean and variances (normalised units) for every sample, batch by batch.
 
         Keys: ``mean``; for Bayesian models ``model_var``, ``predictive_var`` and, with ``x_err``,
-        ``propagated_var``. Classification means are softmax probabilities.
+        ``propagated_var`` (and ``noise_level``, each spectrum's median flux error, where a calibration
+        noise power needs it). Classification means are softmax probabilities.
         """
+        from astrotorch.uncertainty.mc import mc_predict
 
         xn, n = self._prepare_inference_input(x)
         err_n = levels = None
@@ -134,16 +136,6 @@ class InferenceMixin:
         net.eval()
         bs = batch_size or max(self.batch_size, 256)
         out: dict[str, list[np.ndarray]] = {}
-        self._outputs_by_batch(net, xn, n, bs, err_n, device, out)
-        res = {k: np.concatenate(v) for k, v in out.items()}
-        if err_n is not None and levels is not None:
-            res["noise_level"] = levels
-        return res
-
-    def _outputs_by_batch(self, net: Any, xn: Any, n: int, bs: int, err_n: np.ndarray | None, device: Any,
-                          out: dict[str, list[np.ndarray]]) -> None:
-        from astrotorch.uncertainty.mc import mc_predict
-
         for start in range(0, n, bs):
             sl = slice(start, min(start + bs, n))
             xb = self._to_tensor(self._slice(xn, sl), device)
@@ -167,6 +159,10 @@ class InferenceMixin:
                 parts = {"mean": o}
             for k, v in parts.items():
                 out.setdefault(k, []).append(v.detach().float().cpu().numpy())
+        res = {k: np.concatenate(v) for k, v in out.items()}
+        if levels is not None:
+            res["noise_level"] = levels
+        return res
 
     def _calibrate_sigma(self, val_ds: Dataset) -> None:
         """Per-label σ factor so that validation z-scores have unit standard deviation."""

@@ -199,27 +199,26 @@ class _CalibratedBayesian(_SpectraModel):
         self.sigma_floor_ = None
         self.noise_power_ = None
         self.noise_reference_ = None
-        if ev_x is not None and not isinstance(xv, Mapping):
-            xv, ev_x = np.asarray(xv, np.float32), np.asarray(ev_x, np.float32)
         sets = [(xv, ev_x)]
         if ev_x is not None and not isinstance(xv, Mapping):
-            sets.append(degrade_snr(xv, ev_x, tuple(float(v) for v in self.calibration_snr_factor), seed=self.seed))
+            xv, ev_x = np.asarray(xv, np.float32), np.asarray(ev_x, np.float32)
+            sets = [(xv, ev_x), degrade_snr(xv, ev_x, tuple(float(v) for v in self.calibration_snr_factor), seed=self.seed)]
         yv = np.asarray(yv, dtype=np.float64)
         ev = None if ev is None else np.asarray(ev, dtype=np.float64)
-        # the noise level of the validation spectra as they are: σ_propagated's reference (see sigma_calibration)
+        # each spectrum's noise level; the validation spectra as they are set the reference (see sigma_calibration)
+        levels: list[np.ndarray | None] = [None] * len(sets)
         ref = None
         if len(sets) > 1:
-            levels = noise_level(self._propagated_input_errors(np.where(np.isfinite(ev_x), ev_x, 0.0)))
-            ref = float(np.nanmedian(levels)) if np.isfinite(levels).any() else None
+            levels = [noise_level(self._propagated_input_errors(np.where(np.isfinite(es), es, 0.0))) for _, es in sets]
+            ref = float(np.nanmedian(levels[0])) if np.isfinite(levels[0]).any() else None
         parts: list[tuple[np.ndarray, ...]] = []
-        for xs, es in sets:
+        for (xs, es), level in zip(sets, levels):
             pred, sig = self.predict(xs, x_err=es)
             yy = yv.reshape(pred.shape)
             ee = np.zeros_like(yy) if ev is None else np.where(is_missing(ev.reshape(pred.shape)), 0.0, ev.reshape(pred.shape))
             mp2 = sig["model"].astype(np.float64) ** 2 + sig["predictive"].astype(np.float64) ** 2
             pp2 = sig["propagated"].astype(np.float64) ** 2 if "propagated" in sig else np.zeros_like(mp2)
-            nu = np.ones(len(pred)) if ref is None else noise_level(self._propagated_input_errors(
-                np.where(np.isfinite(es), es, 0.0))) / ref
+            nu = np.ones(len(pred)) if ref is None or level is None else level / ref
             r = np.where(is_missing(yy), np.nan, pred - yy)
             parts.append((r, mp2, pp2, ee, np.where(np.isfinite(nu), nu, 1.0)))
         r, mp2, pp2, ee, nu = (np.concatenate(a) for a in zip(*parts))
