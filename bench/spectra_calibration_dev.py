@@ -26,7 +26,9 @@ _DEV_KEYS = ("pred", "mp", "pp", "truth", "nu")
 
 
 def _raw(model, x, e):
-    model.sigma_scale_, model.propagated_scale_, model.propagated_noise_power_ = None, None, None
+    # every fitted calibration attribute off: the raw components (a stale noise power would scale them)
+    for attr in ("sigma_scale_", "propagated_scale_", "sigma_floor_", "noise_power_", "noise_reference_"):
+        setattr(model, attr, None)
     pred, sig = model.predict(x, x_err=e)
     return pred.astype(np.float64), sig["model"].astype(np.float64) ** 2 + sig["predictive"].astype(np.float64) ** 2, \
         sig["propagated"].astype(np.float64) ** 2
@@ -159,6 +161,10 @@ def main() -> None:
         noise = np.concatenate([val_noise[:, j]] * len(parts))
         ao, bo, co, go = fit_sigma_scales(r[ok] + noise[ok], mp[ok], pp[ok], np.zeros(ok.sum()), floor=True,
                                           noise_ratio=nu[ok])
+        # the oracle's residuals under the catalogue noise's weights (the expected noisy-label likelihood,
+        # r² → e² + y_err²): what the noisy-label fit converges to on average, whatever the draw
+        aw, bw, cw, gw = fit_sigma_scales(np.sqrt((r[ok] + noise[ok]) ** 2 + vy[ok]), mp[ok], pp[ok], vy[ok], floor=True,
+                                          noise_ratio=nu[ok])
         # the ML shape, then one factor k so that mean((r² − y_err²)/σ²) = 1 over both S/N sets
         v = af * af * mp[ok] + bf * bf * pp[ok] + cf * cf
         k2 = max(float(np.mean((r[ok] ** 2 - vy[ok]) / v)), 1e-4)
@@ -173,6 +179,8 @@ def main() -> None:
             "ML (a,b,floor,noise power)": lambda mp, pp, nu, a=ag, b=bg, c=cg, g=gg: (a * a * mp + b * b * pp + c * c) * nu ** g,
             "oracle: ML (a,b,floor,noise power) on noise-free labels":
                 lambda mp, pp, nu, a=ao, b=bo, c=co, g=go: (a * a * mp + b * b * pp + c * c) * nu ** g,
+            "noise-free residuals, catalogue-noise weights (the noisy fit's expectation)":
+                lambda mp, pp, nu, a=aw, b=bw, c=cw, g=gw: (a * a * mp + b * b * pp + c * c) * nu ** g,
         }
         if args.redraws > 0:
             # how much of the miss is the one realisation of the validation label noise: refit on fresh draws
@@ -186,8 +194,9 @@ def main() -> None:
                 for k, (pred, mpd, ppd, truth, nud) in dev_raw.items():
                     v2 = (a2 * a2 * mpd[:, j] + b2 * b2 * ppd[:, j] + c2 * c2) * nud ** g2
                     stds[k].append(float(np.std((pred[:, j] - truth[:, j]) / np.sqrt(v2))))
-            print(f"  {name}: {args.redraws} label-noise redraws, dev std(z) median [10-90%]: "
-                  + ", ".join(f"{k} {np.median(v):.3f} [{np.percentile(v, 10):.3f}-{np.percentile(v, 90):.3f}]"
+            print(f"  {name}: {args.redraws} label-noise redraws, dev std(z) median [10-90%] (min-max): "
+                  + ", ".join(f"{k} {np.median(v):.3f} [{np.percentile(v, 10):.3f}-{np.percentile(v, 90):.3f}] "
+                              f"({min(v):.3f}-{max(v):.3f})"
                               for k, v in stds.items()))
         print(f"{name}: ML a={a:.3f} b={b:.3f}; moment s={s:.3f}; floor a={af:.3f} b={bf:.3f} c={cf:.4g}; "
               f"noise power a={ag:.3f} b={bg:.3f} c={cg:.4g} gamma={gg:.2f}; moment k={math.sqrt(k2):.3f}")
