@@ -57,6 +57,24 @@ def linear_model(tmp_path_factory):
     return create_model("linear", targetname=["teff"]).fit(x, y).save(tmp_path_factory.mktemp("m") / "linear")
 
 
+def test_predict_file_flags_and_warns_about_labels_outside_the_training_range(linear_model, tmp_path):
+    from astrotorch.models import load_folder
+
+    lo, hi = load_folder(linear_model).label_range_[:, 0]
+    x = np.array([[0.0, 0.0, 0.0], [30.0, 0.0, 0.0], [0.1, 0.1, 0.1]], np.float32)  # the middle row: teff = 30
+    assert 30.0 > hi > lo
+    np.save(tmp_path / "x.npy", x)
+    rc, out = _run("predict", "file", linear_model, tmp_path / "x.npy", "--out", tmp_path / "p.csv")
+    assert rc == 0, out
+    t = pd.read_csv(tmp_path / "p.csv", comment="#")
+    assert t["outside_training_range"].tolist() == [False, True, False]
+    assert "warning: 1 of 3 rows have a predicted label outside the range of the training labels (teff 1)" in out
+    x[1] = 0.0
+    np.save(tmp_path / "y.npy", x)
+    rc, out = _run("predict", "file", linear_model, tmp_path / "y.npy", "--out", tmp_path / "r.csv")
+    assert rc == 0 and "warning" not in out and not pd.read_csv(tmp_path / "r.csv", comment="#")["outside_training_range"].any()
+
+
 def test_predict_file_table_ids_first_in_every_format(linear_model, tmp_path):
     import h5py
     import pyarrow.parquet as pq
@@ -69,7 +87,7 @@ def test_predict_file_table_ids_first_in_every_format(linear_model, tmp_path):
                    "--out", tmp_path / "p.fits")
     assert rc == 0, out
     t = Table.read(tmp_path / "p.fits")
-    assert t.colnames == ["source_id", "teff"] and list(t["source_id"]) == df["source_id"].tolist()
+    assert t.colnames == ["source_id", "teff", "outside_training_range"] and list(t["source_id"]) == df["source_id"].tolist()
     assert str(t["teff"].unit) == "K" and json.loads(t.meta["ATMETA"])["model"] == "linear"
     from astrotorch.models import load_folder
 
@@ -83,9 +101,9 @@ def test_predict_file_table_ids_first_in_every_format(linear_model, tmp_path):
         rc, out = _run("predict", "file", linear_model, tmp_path / "in.h5", "--out", tmp_path / f"q.{suffix}")
         assert rc == 0, out
     tb = pq.read_table(tmp_path / "q.parquet")
-    assert tb.column_names == ["objid", "teff"] and tb.column("objid").to_pylist()[0] == "588"
+    assert tb.column_names == ["objid", "teff", "outside_training_range"] and tb.column("objid").to_pylist()[0] == "588"
     with h5py.File(tmp_path / "q.h5", "r") as f:
-        assert json.loads(f.attrs["columns"]) == ["objid", "teff"] and f["objid"][0] == b"588"
+        assert json.loads(f.attrs["columns"]) == ["objid", "teff", "outside_training_range"] and f["objid"][0] == b"588"
     assert pd.read_csv(tmp_path / "q.csv", comment="#")["objid"].tolist()[:2] == [588, 589]
 
 

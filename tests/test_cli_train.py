@@ -107,7 +107,7 @@ def test_tabular_run_folder_has_test_predictions_with_ids_and_a_baseline(tabular
     run = tabular_run["root"] / "run"
     metrics = json.loads((run / "metrics.json").read_text())
     pred = _ecsv(run / "predictions_test.csv")
-    assert list(pred.columns) == ["objid", "y"]  # the id first; a deterministic model has no sigma
+    assert list(pred.columns) == ["objid", "y", "outside_training_range"]  # the id first; a deterministic model has no sigma
     assert len(pred) == metrics["n_test"] == 48
     source = pd.read_csv(tabular_run["data"]).set_index("objid")
     assert pred["objid"].isin(source.index).all() and pred["objid"].is_unique
@@ -233,7 +233,7 @@ def test_cluster_run_reports_binned_bias_and_a_baseline(tmp_path):
     assert metrics["which_wins"]["mae"][0]["output"] == "log10_m500"
     pred = _ecsv(tmp_path / "run" / "predictions_test.csv")
     assert list(pred.columns) == ["row", "log10_m500", "log10_m500_sigma", "log10_m500_sigma_model",
-                                  "log10_m500_sigma_predictive"]
+                                  "log10_m500_sigma_predictive", "outside_training_range"]
     assert "## Bias per bin of true mass" in (tmp_path / "run" / "report.md").read_text()
 
 

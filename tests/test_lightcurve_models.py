@@ -130,6 +130,7 @@ def test_regression_losses(two_class, loss):
     m.fit(tr[:32], z[:32], y_err=np.full(32, 0.01))
     pred = m.predict(tr[:4])
     assert pred.shape == (4, 1) and np.isfinite(pred).all()
+    assert m.label_range_.tolist() == [[float(np.float32(z[:32].min()))], [float(np.float32(z[:32].max()))]]
 
 
 def test_kl_sparsity_hand_value():

@@ -405,3 +405,53 @@ def test_calibrate_uncertainty_uses_validation_split_only():
     m = create_model("bayesian_mlp", num_hidden=(32,), max_epochs=8, calibrate_uncertainty=True, mc_num=30, seed=0)
     m.fit(x, y)
     assert m.sigma_scale_ is not None and m.sigma_scale_.shape == (1,) and np.all(m.sigma_scale_ > 0)
+
+
+def test_training_label_range_is_recorded_saved_and_flags_extrapolation(tmp_path):
+    from torch.utils.data import Dataset
+
+    x, y = linear_data(200)
+    y[5, 1] = np.nan  # a missing label does not enter the range
+    y[6, 0] = MAGIC
+    m = small("mlp", max_epochs=1).fit(x, y)
+    lab = np.where(np.isnan(y) | (y == MAGIC), np.nan, y)
+    np.testing.assert_allclose(m.label_range_, [np.nanmin(lab, 0), np.nanmax(lab, 0)], rtol=1e-6)
+    lo, hi = m.label_range_
+    probe = np.array([[lo[0], hi[1]], [lo[0] - 1, 0.5 * (lo[1] + hi[1])], [0.5 * (lo[0] + hi[0]), hi[1] + 1e-3],
+                      [np.nan, lo[1]]])
+    assert m.outside_training_range(probe).tolist() == [[False, False], [True, False], [False, True], [False, False]]
+    with pytest.raises(ShapeMismatchError, match=r"\(N, 2\)"):
+        m.outside_training_range(np.zeros((2, 3)))
+    # warm start on new labels widens the range; a fresh fit replaces it
+    m.fit(x[10:60], y[10:60] + 1000.0, warm_start=True)  # rows 10-59 carry every label
+    assert m.label_range_[1, 0] == pytest.approx(lab[10:60, 0].max() + 1000.0) and m.label_range_[0, 0] == pytest.approx(lo[0])
+    m.fit(x[10:60], y[10:60] + 1000.0)
+    assert m.label_range_[0, 0] == pytest.approx(lab[10:60, 0].min() + 1000.0)
+    # saved and validated on load
+    folder = m.save(tmp_path / "m")
+    np.testing.assert_allclose(load_folder(folder).label_range_, m.label_range_)
+    cfg = json.loads((folder / "config.json").read_text())
+    for bad in ([[1.0, 2.0]], [[3.0, 0.0], [1.0, 1.0]], "wide", [[0.0, "a"], [1.0, 1.0]]):
+        cfg["label_range"] = bad
+        _rewrite_config(folder, cfg)
+        with pytest.raises(ModelFolderError, match="label_range"):
+            load_folder(folder)
+    cfg["label_range"] = None  # a folder saved before the range was recorded
+    _rewrite_config(folder, cfg)
+    old = load_folder(folder)
+    assert old.label_range_ is None
+    with pytest.raises(InputValidationError, match="no training label range"):
+        old.outside_training_range(probe)
+
+    class Items(Dataset):  # streaming: the same range from the one statistics pass
+        def __len__(self):
+            return len(x)
+
+        def __getitem__(self, i):
+            return {"x": x[i], "y": y[i]}
+
+    ms = small("mlp", max_epochs=1).fit(Items())
+    np.testing.assert_allclose(ms.label_range_, [np.nanmin(lab, 0), np.nanmax(lab, 0)], rtol=1e-6)
+    xc = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    clf = small("mlp", task="classification", max_epochs=1).fit(xc, (xc[:, 0] > 0).astype(int))
+    assert clf.label_range_ is None

@@ -60,6 +60,10 @@ def test_predict_spectra_writes_every_table_format(tmp_path, shared_data, small_
     assert {"teff", "teff_sigma", "logg", "logg_sigma", "Fe_H", "Mg_Fe_sigma"} <= set(t.colnames)
     assert str(t["teff"].unit) == "K" and str(t["logg_sigma"].unit) == "dex"
     assert np.all(np.isfinite(t["teff"])) and np.all(np.asarray(t["teff_sigma"]) > 0)
+    from astrotorch.models import load_folder
+
+    flagged = load_folder(small_model).outside_training_range(np.c_[[np.asarray(t[n]) for n in ("teff", "logg", "Fe_H", "Mg_Fe")]].T)
+    assert t["outside_training_range"].dtype == bool and list(t["outside_training_range"]) == list(flagged.any(axis=1))
     import pandas as pd
 
     assert pd.read_csv(out, comment="#").shape == (5, len(t.colnames))

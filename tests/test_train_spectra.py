@@ -64,7 +64,7 @@ def test_train_spectra_reads_the_compiled_layout(tmp_path) -> None:
     assert "compiled layout" in metrics["data"] and metrics["test"]["teff"]["n"] == 12
     assert "bound_rms" not in metrics["test"]["teff"]  # no emulator behind real files
     pred = pd.read_csv(out / "predictions_test.csv", comment="#", dtype={"APOGEE_ID": str})
-    assert list(pred.columns) == ["APOGEE_ID", "teff", "logg"] and len(pred) == 12
+    assert list(pred.columns) == ["APOGEE_ID", "teff", "logg", "outside_training_range"] and len(pred) == 12
     assert set(pred["APOGEE_ID"]) <= set(allstar["APOGEE_ID"])
     ridge = [k for k in metrics["baselines"] if k.startswith("ridge (alpha ")]  # penalty chosen on training rows
     assert len(ridge) == 1 and set(metrics["baselines"]) == {ridge[0], "10 nearest neighbours"}

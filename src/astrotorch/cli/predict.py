@@ -90,7 +90,13 @@ def predict_file(
 ) -> Path:
     """Predict with a saved model on an array file or a table; writes the prediction table (atomically)."""
     from astrotorch.cli.arrays import load_inputs
-    from astrotorch.cli.prediction_table import model_outputs, model_table, predict_in_chunks, table_meta
+    from astrotorch.cli.prediction_table import (
+        model_outputs,
+        model_table,
+        predict_in_chunks,
+        range_warning,
+        table_meta,
+    )
     from astrotorch.io import write_table
 
     check_table_out(out, overwrite, inputs=[model_input_folder(model_folder), input])
@@ -103,6 +109,9 @@ def predict_file(
     table, col_units = model_table(model, res, ids, id_name, units=unit_map)
     write_table(table, out, units=col_units, meta=table_meta(model, model_folder=str(model_folder), input=str(input)))
     typer.echo(f"wrote {out} ({len(table)} rows)")
+    note = range_warning(model, res["values"]) if "values" in res else None
+    if note:
+        typer.echo(note, err=True)
     return Path(out)
 
 

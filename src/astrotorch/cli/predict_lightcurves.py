@@ -81,7 +81,13 @@ def predict_lightcurves(
 ) -> Path:
     """Predict classes (probabilities) or values for every light curve in DATA; write the prediction table."""
     from astrotorch.cli.predict import check_table_out, load_model_folder, model_input_folder
-    from astrotorch.cli.prediction_table import model_outputs, model_table, predict_in_chunks, table_meta
+    from astrotorch.cli.prediction_table import (
+        model_outputs,
+        model_table,
+        predict_in_chunks,
+        range_warning,
+        table_meta,
+    )
     from astrotorch.io import write_table
     from astrotorch.models.lightcurves import LightCurveFeatures, LightCurveNetworkModel
 
@@ -102,6 +108,9 @@ def predict_lightcurves(
                       units="probabilities are dimensionless; regression values are in the training targets' units")
     write_table(table, out, units=units, meta=meta)
     typer.echo(f"wrote {out} ({len(table)} rows)")
+    note = range_warning(model, res["values"]) if "values" in res else None
+    if note:
+        typer.echo(note, err=True)
     return Path(out)
 
 

@@ -8,7 +8,10 @@ One row per object; columns, in order:
    when the input has no ids;
 2. regression outputs: ``<name>`` (the value, in the label's unit), ``<name>_sigma`` (total 1σ) and
    ``<name>_sigma_<part>`` for its parts (``model``, ``predictive``, ``propagated``, ``floor``);
-3. classification outputs: ``p_<class>`` (probability), ``p_<class>_sigma`` (its 1σ over MC draws,
+3. ``outside_training_range`` (bool), regression models that recorded their training labels' range:
+   True where any predicted label lies outside it (the network extrapolates; its σ is not to be
+   trusted there; :meth:`~astrotorch.models.AstroModel.outside_training_range`);
+4. classification outputs: ``p_<class>`` (probability), ``p_<class>_sigma`` (its 1σ over MC draws,
    Bayesian models) and ``predicted_class`` (the most probable class's name). A model with several
    class outputs (the stellar model) prefixes them with the output: ``p_<output>_<class>``,
    ``<output>`` for the predicted class.
@@ -173,6 +176,41 @@ def predict_in_chunks(fn: Callable[[Any], dict[str, Any]], take: Callable[[int, 
     return {k: _concat([o[k] for o in outs]) for k in outs[0]}
 
 
+RANGE_COLUMN = "outside_training_range"
+
+
+def _range_flags(model: Any, values: Any) -> np.ndarray | None:
+    """(N, D) outside-the-training-range flags of a regression model's predictions, or None where the
+    model recorded no range (classifiers, older folders) or the widths differ."""
+    bounds = getattr(model, "label_range_", None)
+    v = np.asarray(values, np.float64)
+    v = v[:, None] if v.ndim == 1 else v
+    if bounds is None or v.ndim != 2 or v.shape[1] != np.shape(bounds)[1]:
+        return None
+    return model.outside_training_range(v)
+
+
+def range_columns(model: Any, values: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """``({"outside_training_range": (N,) bool}, {})`` for a regression model that recorded its training
+    label range (``label_range_``), ``({}, {})`` otherwise: a table part for :func:`assemble`."""
+    out = _range_flags(model, values)
+    return ({}, {}) if out is None else ({RANGE_COLUMN: out.any(axis=1)}, {})
+
+
+def range_warning(model: Any, values: Any) -> str | None:
+    """One line for the user when predictions fall outside the training labels' range, else None:
+    how many rows, which labels (with counts), and the column that marks them."""
+    out = _range_flags(model, values)
+    if out is None or not out.any():
+        return None
+    names = list(model.targetname or [])
+    names = names if len(names) == out.shape[1] else [f"label_{j}" for j in range(out.shape[1])]
+    which = ", ".join(f"{names[j]} {int(out[:, j].sum())}" for j in np.flatnonzero(out.any(axis=0)))
+    return (f"warning: {int(out.any(axis=1).sum())} of {len(out)} rows have a predicted label outside the range of "
+            f"the training labels ({which}): the network extrapolates there and its sigma is not to be trusted; "
+            f"such rows are marked in column {RANGE_COLUMN}")
+
+
 def model_table(model: Any, outputs: Mapping[str, Any], ids: Any, id_name: str,
                 units: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
     """The prediction table of an :class:`~astrotorch.models.AstroModel`'s outputs (:func:`model_outputs`)."""
@@ -187,7 +225,8 @@ def model_table(model: Any, outputs: Mapping[str, Any], ids: Any, id_name: str,
     names = list(model.targetname or [])
     if len(names) != width:
         names = [f"label_{j}" for j in range(width)]
-    return assemble(ids, id_name, regression_columns(names, values, outputs.get("sigma"), units))
+    return assemble(ids, id_name, regression_columns(names, values, outputs.get("sigma"), units),
+                    range_columns(model, values))
 
 
 def table_meta(model: Any, **extra: Any) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Both read apStar / aspcapStar / apVisit FITS, compiled or generated APOGEE HDF5,
 or many files, or glob patterns; :func:`astrotorch.apogee.observed.read_spectra`), gap-delete and
 continuum-normalise them, and write one row per spectrum following the prediction-table contract
 (:mod:`astrotorch.cli.prediction_table`): ``APOGEE_ID``, ``file``, ``kind``, ``snr``, each label, its 1-σ
-uncertainty ``<label>_sigma`` (and, for Bayesian models, its parts ``<label>_sigma_<part>``), with units;
+uncertainty ``<label>_sigma`` (and, for Bayesian models, its parts ``<label>_sigma_<part>``), with units, and
+``outside_training_range`` (a predicted label outside the training labels' range; also one warning line);
 ``fit spectra`` adds ``chi2``, ``reduced_chi2``, ``n_pixels``, ``converged`` and ``at_edge``. The format
 follows the suffix (``.csv`` ECSV, ``.parquet``, ``.fits``, ``.h5``, ``.npz``;
 :func:`astrotorch.io.write_table`), written atomically; an existing output is replaced only with
@@ -91,17 +92,20 @@ def predict_spectra(
         extra[dr12_pixels(17)] = load_pixel_mask()
     x, x_err = obs.model_inputs(extra)
     names = list(model.targetname or [f"label_{i}" for i in range(model.output_dim)])
-    from astrotorch.cli.prediction_table import regression_columns, table_meta
+    from astrotorch.cli.prediction_table import range_columns, range_warning, regression_columns, table_meta
 
     if model.bayesian:
         pred, sig = model.predict(x, x_err=x_err)
     else:
         pred, sig = model.predict(x), None
     labels = regression_columns(names, pred, sig, {n: label_unit(n) for n in names})
-    write_label_table(out, obs.apogee_id, [_base_columns(obs), labels],
+    write_label_table(out, obs.apogee_id, [_base_columns(obs), labels, range_columns(model, pred)],
                       table_meta(model, model_folder=str(model_folder), inputs=[str(p) for p in inputs],
                                  flag_pixels=flag_pixels))
     typer.echo(f"wrote {out} ({len(obs)} spectra)")
+    note = range_warning(model, pred)
+    if note:
+        typer.echo(note, err=True)
     return out
 
 

@@ -44,7 +44,7 @@ from astrotorch.models.data import ArrayDataset, DataMixin, NormalizingDataset, 
 from astrotorch.models.estimator import EstimatorMixin, fitted_alias
 from astrotorch.models.hyperparams import validate_base_params
 from astrotorch.models.inference import InferenceMixin, deterministic_layers
-from astrotorch.models.labels import is_missing
+from astrotorch.models.labels import is_missing, outside_range
 from astrotorch.models.persistence import load_folder
 
 ArrayLike = Any
@@ -118,6 +118,7 @@ class AstroModel(DataMixin, InferenceMixin, EstimatorMixin, AstroNNModelMixin):
     sigma_floor_: np.ndarray | None = None  # a floor added in quadrature (label units)
     noise_power_: np.ndarray | None = None  # γ: σ² grows as (ν/ν_ref)^γ with the spectrum's noise level ν
     noise_reference_: float | None = None  # ν_ref: the validation spectra's median flux error
+    label_range_: np.ndarray | None = None  # (2, D) min and max of the training labels (regression), label units
     _input_norm: Any = None
     _label_norm: Any = None
     _classes: np.ndarray | None = None
@@ -396,6 +397,20 @@ class AstroModel(DataMixin, InferenceMixin, EstimatorMixin, AstroNNModelMixin):
             raise InputValidationError("predict_classes is only for classification models")
         out = self.predict_proba(x, batch_size=batch_size)
         return np.argmax(out[0] if isinstance(out, tuple) else out, axis=1)
+
+    def outside_training_range(self, y: ArrayLike) -> np.ndarray:
+        """``(N, D)`` bool: True where a label value (e.g. a prediction) lies outside the range of that
+        label in the training set, where the network extrapolates and its σ is not to be trusted.
+
+        ``y`` (N, D) or (N,) in label units. Regression models keep the range from ``fit``
+        (``label_range_``, saved in the model folder); folders saved before it was recorded raise
+        InputValidationError.
+        """
+        self._check_fitted()
+        if self.label_range_ is None:
+            raise InputValidationError(f"{type(self).__name__} has no training label range (a classifier, or a model "
+                                       "folder saved before the range was recorded)")
+        return outside_range(y, self.label_range_)
 
     def score(self, x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """R² (regression, averaged over outputs) or accuracy (classification), as scikit-learn's

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from astrotorch.config import magic_number
 from astrotorch.errors import EmptyDatasetError, InputValidationError, ShapeMismatchError
-from astrotorch.models.labels import encode_class_labels, is_missing, regression_labels
+from astrotorch.models.labels import encode_class_labels, is_missing, label_range, regression_labels
 from astrotorch.nn.normalizer import Normalizer
 
 ArrayLike = Any
@@ -365,6 +365,8 @@ class DataMixin:
             self._label_norm = Normalizer(mode=mode)
             if self.task == "regression":
                 self._label_norm.fit(ya)
+        if self.task == "regression":  # warm start: the range widens to the new labels
+            self.label_range_ = label_range(ya, self.label_range_ if warm_start else None)
         xn = self._normalize_x(xa)
         if self.task == "regression":
             yn = np.asarray(self._label_norm.transform(ya), np.float32)
@@ -392,6 +394,7 @@ class DataMixin:
             # one streaming pass for the statistics (Normalizer.partial_fit): memory stays flat
             loader = DataLoader(ds, batch_size=max(self.batch_size, 256), num_workers=self.num_workers)
             labels: set[int] = set()
+            bounds = None
             for batch in loader:
                 bx = batch["x"]
                 if isinstance(bx, Mapping):
@@ -402,10 +405,12 @@ class DataMixin:
                 by = np.asarray(batch["y"], np.float32)
                 if self.task == "regression":
                     self._label_norm.partial_fit(by.reshape(by.shape[0], -1))
+                    bounds = label_range(by.reshape(by.shape[0], -1), bounds)
                 else:
                     labels.update(self._stream_class_labels(by))
             if self.task == "regression":
                 self.output_dim = int(np.asarray(first["y"]).reshape(-1).shape[0])
+                self.label_range_ = bounds
                 empty = np.flatnonzero(np.asarray(self._label_norm._count) == 0)
                 if self._label_norm.mode in (2, 3, "3s") and empty.size and empty.size < self.output_dim:
                     raise InputValidationError(

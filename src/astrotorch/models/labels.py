@@ -213,4 +213,32 @@ def regression_labels(
     return yy
 
 
-__all__ = ["is_missing", "encode_class_labels", "regression_labels"]
+def label_range(y: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray | None:
+    """``(2, D)`` float64: the smallest and largest labelled value of each column of ``y`` (N, D), in
+    label units, widened to cover ``previous`` (a range fitted earlier); NaN for a column with no
+    labelled entry. ``None`` for classification-shaped input (not 2-D)."""
+    yy = np.asarray(y, np.float64)
+    if yy.ndim != 2:
+        return None
+    vals = np.where(is_missing(yy), np.nan, yy)
+    with warnings.catch_warnings():  # an all-missing column: NaN, no RuntimeWarning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rng = np.stack([np.nanmin(vals, axis=0), np.nanmax(vals, axis=0)]) if len(vals) else np.full((2, yy.shape[1]), np.nan)
+    if previous is not None and np.shape(previous) == rng.shape:
+        rng = np.stack([np.fmin(rng[0], previous[0]), np.fmax(rng[1], previous[1])])
+    return rng
+
+
+def outside_range(values: Any, bounds: np.ndarray) -> np.ndarray:
+    """``(N, D)`` bool: True where ``values`` (N, D) lie below ``bounds[0]`` or above ``bounds[1]``
+    (a column whose bound is NaN is never outside; NaN values are not outside)."""
+    v = np.asarray(values, np.float64)
+    v = v[:, None] if v.ndim == 1 else v
+    lo, hi = np.asarray(bounds, np.float64)
+    if v.ndim != 2 or v.shape[1] != lo.shape[0]:
+        raise ShapeMismatchError(f"values must have shape (N, {lo.shape[0]}), got {np.shape(values)}")
+    with np.errstate(invalid="ignore"):
+        return (v < lo[None, :]) | (v > hi[None, :])
+
+
+__all__ = ["is_missing", "encode_class_labels", "label_range", "outside_range", "regression_labels"]

@@ -24,6 +24,7 @@ from astrotorch.lightcurves.labels import (
 from astrotorch.lightcurves.normalisation import EncodeOptions, encode_many
 from astrotorch.lightcurves.periods import PeriodOptions, period_table, physics_names, physics_vector
 from astrotorch.models.base import AstroModel
+from astrotorch.models.labels import label_range
 from astrotorch.models.lightcurve_losses import kl_sparsity_rmse, loss_fn
 from astrotorch.models.lightcurve_scoring import lightcurve_evaluate, lightcurve_score
 from astrotorch.models.lightcurve_training import (
@@ -261,6 +262,7 @@ class LightCurveNetworkModel(AstroModel):
             self.output_dim = labels.shape[1]
             if not warm or self._label_norm is None:
                 self._label_norm = Normalizer(mode=self.labels_norm_mode).fit(labels)
+            self.label_range_ = label_range(labels, self.label_range_ if warm else None)
             yn = np.asarray(self._label_norm.transform(labels), np.float32)
             if y_err is not None:
                 e = np.asarray(y_err, np.float32).reshape(labels.shape)

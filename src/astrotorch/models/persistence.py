@@ -85,6 +85,8 @@ def model_config(model: Any) -> dict[str, Any]:
         "sigma_floor": _floats_or_none(model.sigma_floor_),
         "noise_power": _floats_or_none(model.noise_power_),
         "noise_reference": None if model.noise_reference_ is None else float(model.noise_reference_),
+        "label_range": None if model.label_range_ is None else  # a column without labels: null
+        [[float(v) if math.isfinite(v) else None for v in row] for row in np.asarray(model.label_range_, np.float64)],
         "extra": model.extra_state(),
         "versions": {
             "astrotorch": astrotorch.__version__,
@@ -93,6 +95,21 @@ def model_config(model: Any) -> dict[str, Any]:
             "python": platform.python_version(),
         },
     }
+
+
+def _label_range(vals: Any, folder: Path, output_dim: Any) -> np.ndarray | None:
+    """The ``label_range`` of config.json: None, or [[min ...], [max ...]] of output_dim numbers each
+    (null for a column without labels)."""
+    if vals is None:
+        return None
+    try:
+        arr = np.asarray([[math.nan if v is None else v for v in row] for row in vals], np.float64)
+    except (TypeError, ValueError):  # not a list of lists of numbers
+        arr = np.empty(0)
+    if arr.ndim != 2 or arr.shape != (2, int(output_dim or 0)) or np.any(arr[0] > arr[1]) or np.isinf(arr).any():
+        raise ModelFolderError(f"{folder}/config.json: label_range must be [[min, ...], [max, ...]] with "
+                               f"{output_dim} numbers (or null) each and min <= max, got {vals!r}")
+    return arr
 
 
 def save_model(model: Any, folder: str | Path | None = None, overwrite: bool = False) -> Path:
@@ -226,6 +243,7 @@ def load_folder(folder: str | Path | None = None) -> Any:
         if isinstance(ref, bool) or not isinstance(ref, (int, float)) or not math.isfinite(ref) or ref <= 0:
             raise ModelFolderError(f"{folder}/config.json: noise_reference must be a positive number, got {ref!r}")
         model.noise_reference_ = float(ref)
+    model.label_range_ = _label_range(cfg.get("label_range"), folder, model.output_dim)
     model.load_extra_state(extra)
     if model.network is None:
         model.network = model.build_network(model.input_shape, int(model.output_dim))
