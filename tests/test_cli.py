@@ -41,7 +41,8 @@ def test_train_tabular_writes_run_folder_then_predict_and_evaluate(tmp_path):
     assert res.exit_code == 0, res.output
     # the prediction-table contract: the id (here the row) first, then the value and its sigmas
     header = list(pd.read_csv(tmp_path / "p.csv", comment="#").columns)
-    assert header == ["row", "label_0", "label_0_sigma", "label_0_sigma_model", "label_0_sigma_predictive"]
+    assert header == ["row", "label_0", "label_0_sigma", "label_0_sigma_model", "label_0_sigma_predictive",
+                      "outside_training_range"]
     res = runner.invoke(app, ["evaluate", str(out / "model"), str(tmp_path / "d.npz"), "--out", str(tmp_path / "m.json")])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["label_0"]["n"] == 30

@@ -280,4 +280,4 @@ def test_lightcurve_redshift_regression_with_the_standard_candle_baseline(tmp_pa
     assert [r["output"] for r in metrics["which_wins"]["nmad"]] == ["all"]
     assert metrics["baselines"]["standard candle"]["metrics"]["nmad"] < 0.5  # the toy peaks are distance moduli
     pred = _ecsv(tmp_path / "run" / "predictions_test.csv")
-    assert list(pred.columns) == ["object_id", "redshift"] and pred["object_id"].str.startswith("SN").all()
+    assert list(pred.columns) == ["object_id", "redshift", "outside_training_range"] and pred["object_id"].str.startswith("SN").all()

@@ -208,7 +208,7 @@ def test_predict_existing_out_needs_overwrite(cli, model_dir, tmp_path, tree):
     t.assert_unchanged()
     assert cli("predict", "file", model_dir, table, "--columns", "a,b,c", "--out", out, "--overwrite").rc == 0
     table = pd.read_csv(out, comment="#")  # the prediction table: ECSV, the row number as id
-    assert list(table.columns) == ["row", "label_0"] and len(table) == 40
+    assert list(table.columns) == ["row", "label_0", "outside_training_range"] and len(table) == 40
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
