@@ -148,7 +148,7 @@ def test_spectra_ridge_penalty_is_chosen_on_training_rows_only() -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(200, 110)).astype(np.float32)
     y = (x[:, :3].sum(1, keepdims=True) + 0.5 * rng.normal(size=(200, 1))).astype(np.float32)
-    picked = bl._ridge_alpha(x[:150], y[:150], (1e-3, 10.0, 1e6), seed=0, names=None)
+    picked = bl.ridge_alpha(x[:150], y[:150], (1e-3, 10.0, 1e6), seed=0, names=None)
     # 120 fitting rows for 110 pixels: 1e-3 sits at the interpolation peak, 1e6 shrinks the signal away
     assert picked == 10.0
     res = bl.spectra_baselines(x[:150], y[:150], x[150:], y[150:], alphas=(1e-3, 10.0, 1e6))

@@ -84,6 +84,23 @@ def test_linear_and_knn_baselines_fit_predict_and_ignore_missing_labels():
         lin.jacobian(x[:2])
 
 
+
+def test_linear_regression_shares_one_solve_per_validity_pattern_and_matches_per_label_fits():
+    from astrotorch.models.baselines import _columns_by_valid_rows
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 12)).astype(np.float32)
+    y = (x @ rng.normal(size=(12, 4)) + rng.normal(0, 0.3, (300, 4))).astype(np.float32)
+    y[::5, 2] = np.nan  # column 2 has its own rows; 0, 1 and 3 share theirs
+    groups = _columns_by_valid_rows(~np.isnan(y))
+    assert [cols for cols, _ in groups] == [[0, 1, 3], [2]] and groups[1][1].sum() == 240
+    w = rng.uniform(0.5, 2.0, 300)
+    together = create_model("linear", alpha=3.0).fit(x, y, sample_weight=w).predict(x[:50])
+    for j in range(4):
+        alone = create_model("linear", alpha=3.0).fit(x, y[:, j], sample_weight=w).predict(x[:50])
+        np.testing.assert_allclose(together[:, j], alone[:, 0], rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("name", ["mlp", "bayesian_mlp", "linear", "knn"])
 def test_save_load_gives_identical_predictions(tmp_path, name):
     x, y = linear_data(200)

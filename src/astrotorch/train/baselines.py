@@ -453,9 +453,15 @@ def standard_candle_baseline(curves_train: Any, z_train: Any, curves_test: Any, 
 
 
 # ---------------------------------------------------------------------------------------- spectra
-def _ridge_alpha(x_train: Any, y_train: Any, alphas: Sequence[float], seed: int, names: Sequence[str] | None) -> float:
-    """The ridge penalty with the lowest validation error (RMSE in units of each label's spread, averaged
-    over labels) on 20 % of the training rows: a fixed penalty can sit at ridge's interpolation peak."""
+RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
+
+
+def ridge_alpha(x_train: Any, y_train: Any, alphas: Sequence[float] = RIDGE_ALPHAS, seed: int = 0,
+                names: Sequence[str] | None = None) -> float:
+    """The ridge penalty (``LinearRegression(alpha=...)``, normalised units) with the lowest validation
+    error (RMSE in units of each label's spread, averaged over labels) on 20 % of the training rows; a
+    fixed penalty can sit at ridge's interpolation peak. ``y_train`` (N, D), missing labels NaN or the
+    magic number."""
     from astrotorch.models.baselines import LinearRegression
 
     x = np.asarray(x_train)
@@ -463,11 +469,12 @@ def _ridge_alpha(x_train: Any, y_train: Any, alphas: Sequence[float], seed: int,
     rows = np.random.default_rng(seed).permutation(len(x))
     n_val = max(len(x) // 5, 1)
     val, fit = rows[:n_val], rows[n_val:]
+    x_fit, y_fit = x[fit], y[fit]  # one copy for every penalty
     best, best_err = float(alphas[0]), np.inf
     for a in alphas:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ill-conditioned matrix.*")
-            m = LinearRegression(alpha=float(a), seed=seed, targetname=names).fit(x[fit], y[fit])
+            m = LinearRegression(alpha=float(a), seed=seed, targetname=names).fit(x_fit, y_fit)
         pred = np.asarray(m.predict(x[val]), np.float64)
         ok = np.isfinite(y[val]) & (y[val] != -9999)
         spread = np.nanstd(np.where(ok, y[val], np.nan), axis=0)
@@ -479,16 +486,16 @@ def _ridge_alpha(x_train: Any, y_train: Any, alphas: Sequence[float], seed: int,
 
 def spectra_baselines(x_train: Any, y_train: Any, x_test: Any, y_test: Any, *, names: Sequence[str] | None = None,
                       alpha: float | None = None, n_neighbors: int = 10, seed: int = 0,
-                      alphas: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)) -> dict[str, BaselineResult]:
+                      alphas: Sequence[float] = RIDGE_ALPHAS) -> dict[str, BaselineResult]:
     """Ridge regression and distance-weighted k nearest neighbours on the (normalised) spectra, each
     scored with its :meth:`evaluate` (the network's metric layout). Returns ``{"ridge", "knn"}``.
 
     ``alpha=None`` (default) picks the ridge penalty from ``alphas`` on a validation part of the
-    training rows (:func:`_ridge_alpha`), so the baseline is as strong as a careful user would make it."""
+    training rows (:func:`ridge_alpha`), so the baseline is as strong as a careful user would make it."""
     from astrotorch.models.baselines import KNNRegressor, LinearRegression
 
     if alpha is None:
-        alpha = _ridge_alpha(x_train, y_train, alphas, seed, names)
+        alpha = ridge_alpha(x_train, y_train, alphas, seed, names)
     out = {}
     for key, model in (("ridge", LinearRegression(alpha=alpha, seed=seed, targetname=names)),
                        ("knn", KNNRegressor(n_neighbors=n_neighbors, seed=seed, targetname=names))):
@@ -558,5 +565,6 @@ def which_wins_table(model_metrics: Mapping[str, Any], baselines: Mapping[str, B
 __all__ = [
     "BaselineResult", "HIGHER_IS_BETTER", "regression_metrics", "classification_metrics", "tabular_baseline",
     "stars_baseline", "majority_class_baseline", "image_statistics", "image_tree_baseline", "lightcurve_baseline",
-    "standard_candle_redshift", "standard_candle_baseline", "spectra_baselines", "which_wins", "which_wins_table",
+    "standard_candle_redshift", "standard_candle_baseline", "spectra_baselines", "ridge_alpha", "RIDGE_ALPHAS",
+    "which_wins", "which_wins_table",
 ]
