@@ -143,7 +143,7 @@ def demo(
     data: str = typer.Option("auto", help="'auto' (spectra from the published APOGEE emulators when their files "
                                           "are found, else the built-in generator), 'emulated' or 'synthetic'"),
     n_train: int = typer.Option(4000, min=10, help="training spectra"),
-    epochs: int = typer.Option(30, min=1, help="maximum epochs"),
+    epochs: int = typer.Option(40, min=1, help="maximum epochs (early stopping usually ends sooner)"),
     seed: int = typer.Option(0),
 ) -> None:
     """The main job: ApogeeBCNN on APOGEE spectra generated on the spot (~minutes on 2 cores)."""

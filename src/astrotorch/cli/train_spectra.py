@@ -166,7 +166,7 @@ def train_spectra(
     mc_num: Annotated[int, typer.Option(min=1, help="MC dropout samples for Bayesian predictions (astroNN uses 100)")] = 50,
     calibrate: Annotated[bool, typer.Option(help="Bayesian models: rescale σ on the validation split (never the test split)")] = True,
     threads: Annotated[int, typer.Option(min=0, help="CPU threads for torch (0: torch's default)")] = 0,
-    epochs: O.Epochs = 15,
+    epochs: O.Epochs = 40,
     batch_size: O.BatchSize = 64,
     seed: O.Seed = 0,
     test_fraction: O.TestFraction = 0.2,
@@ -224,8 +224,8 @@ def train_spectra(
         kw["lr"] = lr
     elif is_cnn:
         kw["lr"] = 0.003
-    if is_cnn or model == "mlp":
-        kw.update(early_stopping_patience=5, reduce_lr_patience=2)
+    if is_cnn or model == "mlp":  # the recipe of the published figures (bench/spectra_emulated.py)
+        kw.update(early_stopping_patience=8, reduce_lr_patience=2)
     m = cls(**{k: v for k, v in kw.items() if k in params})
     return _run(m, model, data, train, test, visits, data_desc, names, cols, generated, opts, t_start)
 
