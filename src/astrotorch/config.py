@@ -24,6 +24,7 @@ from __future__ import annotations
 import configparser
 import contextlib
 import dataclasses
+import functools
 import io
 import math
 import os
@@ -138,8 +139,10 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=1)
 def _default_shared_data() -> Path | None:
-    # ../shared/data beside the checkout that holds this package (src layout: src/astrotorch/config.py)
+    # ../shared/data beside the checkout that holds this package (src layout: src/astrotorch/config.py);
+    # looked up once per process: get_config() runs in every loss call (magic_number)
     here = Path(__file__).resolve()
     for parent in here.parents:
         cand = parent.parent / "shared" / "data"

@@ -105,8 +105,9 @@ class AstroLightningModule(L.LightningModule):
         l2 = float(getattr(self._astro_model, "l2", 0.0) or 0.0)
         if l2 <= 0.0:
             return 0.0
-        with torch.no_grad():
-            return l2 * sum(p.detach().float().square().sum() for p in self.network.parameters() if is_kernel(p))
+        with torch.no_grad():  # Σw² as a dot product: no temporary the size of the weights (it ran every step)
+            flat = (p.detach().reshape(-1) for p in self.network.parameters() if is_kernel(p))
+            return l2 * sum(torch.dot(v, v) if v.dtype == torch.float32 else v.float().square().sum() for v in flat)
 
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
         output = self.network(batch["x"])
