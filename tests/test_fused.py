@@ -179,12 +179,27 @@ def test_mask_keep_probability_is_exact_to_16_bits(cut: int) -> None:
     assert fused.keep_scale(cut / 65536) == pytest.approx(1.0 / p)
 
 
-def test_masks_in_every_dtype_are_the_same_draw() -> None:
+@pytest.mark.parametrize("rate", [0.3, 0.999])  # one random byte per element; 16 bits per element
+def test_masks_in_every_dtype_are_the_same_draw(rate: float) -> None:
     shape = (300, 1000)  # above SMALL_ELEMENTS: the numpy generator
+    assert (fused._byte_plan(fused.drop_threshold(rate)) is None) == (rate > 0.9)
     masks = []
     for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
         torch.manual_seed(3)
-        masks.append(fused.keep_mask(shape, 0.3, dtype).float())
+        masks.append(fused.keep_mask(shape, rate, dtype).float())
     assert all(torch.equal(masks[0], m) for m in masks[1:])
-    assert abs(masks[0].mean().item() - (1 - fused.drop_threshold(0.3) / 65536)) < 0.005
+    assert abs(masks[0].mean().item() - (1 - fused.drop_threshold(rate) / 65536)) < 0.005
+
+
+@pytest.mark.parametrize("threshold", [1, 255, 256, 19661, 32768, 49151])
+def test_byte_draw_plan_is_exact(threshold: int) -> None:
+    """Dropped where a byte < k, or by an extra Bernoulli(q): exactly threshold / 65536 in all."""
+    k, q = fused._byte_plan(threshold)
+    assert k == threshold // 256 and 0.0 <= q <= 1.0 / 64.0
+    assert 1.0 - (1.0 - k / 256) * (1.0 - q) == pytest.approx(threshold / 65536, rel=1e-12, abs=1e-15)
+    n = 2_000_000
+    extra = fused._extra_drops(7, 0, n, q)
+    assert extra.dtype == np.int64 and np.all(np.diff(extra) > 0) and (extra.size == 0 or 0 <= extra[0] <= extra[-1] < n)
+    assert abs(extra.size - n * q) < 6 * (n * q) ** 0.5 + 1
+    assert np.array_equal(extra, fused._extra_drops(7, 0, n, q))  # deterministic in (seed, part)
 

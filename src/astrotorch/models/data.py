@@ -86,7 +86,9 @@ class ArrayDataset(Dataset):
         x = next(iter(self.x.values())) if isinstance(self.x, dict) else self.x
         return int(x.shape[0])
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def __getitem__(self, i: Any) -> dict[str, Any]:
+        """Sample ``i``; or, with a tensor of indices, the batch of those samples (what PyTorch's
+        default collate makes of their items)."""
         item: dict[str, Any] = {"x": {k: v[i] for k, v in self.x.items()} if isinstance(self.x, dict) else self.x[i]}
         if self.y is not None:
             item["y"] = self.y[i]
@@ -95,6 +97,52 @@ class ArrayDataset(Dataset):
         if self.weight is not None:
             item["weight"] = self.weight[i]
         return item
+
+
+class BatchedRows(Dataset):
+    """An :class:`ArrayDataset` (or a ``Subset`` of one) read a whole batch at a time.
+
+    ``__getitems__`` (what a DataLoader calls with a batch of indices) returns the collated batch: one
+    index per tensor instead of one per sample plus a collation that stacks a dict per sample (the
+    latter was ~0.9 ms of a ~22 ms ApogeeBCNN training step of 64 spectra). Use it with
+    :func:`collate_batched`; batches equal PyTorch's default collation of the same items.
+    """
+
+    def __init__(self, ds: ArrayDataset | Subset) -> None:
+        if isinstance(ds, Subset):
+            self.base, self.rows = ds.dataset, torch.as_tensor(list(ds.indices), dtype=torch.long)
+        else:
+            self.base, self.rows = ds, None
+        if not isinstance(self.base, ArrayDataset):
+            raise InputValidationError(f"BatchedRows reads an ArrayDataset, got {type(self.base).__name__}")
+
+    @staticmethod
+    def accepts(ds: Dataset) -> bool:
+        """Whether ``ds`` is an ArrayDataset or a Subset of one."""
+        return isinstance(ds.dataset if isinstance(ds, Subset) else ds, ArrayDataset)
+
+    def __len__(self) -> int:
+        return len(self.rows) if self.rows is not None else len(self.base)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.base[int(self.rows[i]) if self.rows is not None else i]
+
+    def __getitems__(self, indices: list[int]) -> _Batch:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return _Batch(self.base[self.rows[idx] if self.rows is not None else idx])
+
+
+class _Batch(dict):
+    """A batch already collated by :meth:`BatchedRows.__getitems__`."""
+
+
+def collate_batched(batch: Any) -> Any:
+    """The DataLoader collate function for :class:`BatchedRows`: its batches pass through as plain dicts."""
+    if isinstance(batch, _Batch):
+        return dict(batch)
+    from torch.utils.data import default_collate
+
+    return default_collate(batch)
 
 
 class NormalizingDataset(Dataset):
@@ -207,12 +255,15 @@ class DataMixin:
         A hook for subclasses with their own batching (e.g. light curves bucketed by length); it is
         called with the training/validation split of ``fit`` and by the σ calibration.
         """
+        collate = self.collate_fn()
+        if collate is None and BatchedRows.accepts(ds):
+            ds, collate = BatchedRows(ds), collate_batched  # one read per batch instead of per sample
         common: dict[str, Any] = dict(
             batch_size=batch_size or self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available() and self.accelerator in ("auto", "gpu", "cuda"),
-            collate_fn=self.collate_fn(),
+            collate_fn=collate,
             worker_init_fn=_seed_worker if self.num_workers > 0 else None,
         )
         if shuffle:
@@ -445,4 +496,4 @@ class DataMixin:
         return set(np.unique(v).astype(int).tolist())
 
 
-__all__ = ["ArrayDataset", "NormalizingDataset", "DataMixin", "to_numpy", "normalize_inputs", "first_array", "is_missing"]
+__all__ = ["ArrayDataset", "BatchedRows", "collate_batched", "NormalizingDataset", "DataMixin", "to_numpy", "normalize_inputs", "first_array", "is_missing"]

@@ -94,7 +94,7 @@ def _cpu_dropout(x: Tensor, rate: float) -> Tensor:
 
 def _eager_cpu_dropout(x: Tensor, rate: float) -> Tensor:
     """Inverted dropout with cheap masks in plain tensor ops (:func:`astrotorch.nn.fused.dropout`:
-    16-bit uniforms from 64-bit random words instead of ``bernoulli_``'s one Mersenne-Twister draw per
+    random bytes from 64-bit random words instead of ``bernoulli_``'s one Mersenne-Twister draw per
     element, which dominated CPU MC-dropout prediction)."""
     from astrotorch.nn import fused
 
