@@ -203,3 +203,34 @@ def test_byte_draw_plan_is_exact(threshold: int) -> None:
     assert abs(extra.size - n * q) < 6 * (n * q) ** 0.5 + 1
     assert np.array_equal(extra, fused._extra_drops(7, 0, n, q))  # deterministic in (seed, part)
 
+
+
+def test_packed_weights_follow_every_weight_update() -> None:
+    """MC prediction after an optimiser step uses the new weights. PyTorch's fused Adam updates
+    parameters without bumping their version counters, so no packed copy may outlive one call."""
+    import copy
+
+    from astrotorch.models.arch.apogee import ApogeeBCNNNet
+    from astrotorch.uncertainty.mc import mc_predict
+
+    torch.manual_seed(0)
+    net = ApogeeBCNNNet(n_pix=256, n_out=2)
+    x = torch.randn(6, 256)
+
+    def predict(model: torch.nn.Module) -> torch.Tensor:
+        torch.manual_seed(1)
+        return mc_predict(model, x, n_samples=8).mean
+
+    before = predict(net)
+    opt = torch.optim.Adam(net.parameters(), lr=0.05, fused=True)
+    net(x)[0].pow(2).sum().backward()
+    opt.step()
+    after = predict(net)
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, predict(copy.deepcopy(net)))
+    # inside one block a weight is packed once and reused; outside, the plain weight is used
+    w = net.dense[1].weight
+    assert fused.packed_linear_weight(w, 4) is w
+    with fused.packed_weights():
+        p = fused.packed_linear_weight(w, 4)
+        assert fused.packed_linear_weight(w, 4) is p

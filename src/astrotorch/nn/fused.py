@@ -24,10 +24,11 @@ recompile limit falls back alone; the others stay compiled.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -189,6 +190,50 @@ def dropout(x: torch.Tensor, rate: float) -> torch.Tensor:
     return torch.mul(x, mask, out=mask).mul_(scale)
 
 
+# ----------------------------------------------------------------------------------- packed weights
+_scopes = threading.local()
+
+
+@contextlib.contextmanager
+def packed_weights() -> Iterator[None]:
+    """Within this block :func:`packed_linear_weight` packs each weight once and reuses it.
+
+    For one inference call that runs the same layers over many chunks (:func:`astrotorch.uncertainty.mc_predict`).
+    The cache lives only as long as the block: weights can change between calls in ways no counter
+    records (PyTorch's fused Adam updates parameters without bumping their version counters).
+    """
+    outer = getattr(_scopes, "cache", None)
+    _scopes.cache = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _scopes.cache = outer
+
+
+def packed_linear_weight(weight: torch.Tensor, rows: int) -> torch.Tensor:
+    """A float32 CPU ``(out, in)`` linear weight in oneDNN's blocked layout for
+    ``torch.ops.mkldnn._linear_pointwise`` (its matmul is ~8 % faster than on the plain layout, which it
+    reorders on every call), packed once per :func:`packed_weights` block; ``weight`` itself outside
+    one or where this PyTorch build cannot pack. ``rows``: the batch size to pack for."""
+    cache = getattr(_scopes, "cache", None)
+    pack = getattr(getattr(torch.ops, "mkldnn", None), "_reorder_linear_weight", None)
+    if cache is None or pack is None or _PACK_FAILED[0]:
+        return weight
+    hit = cache.get(id(weight))
+    if hit is not None and hit[0] is weight:
+        return hit[1]
+    try:
+        packed = pack(weight.detach(), int(rows))
+    except (RuntimeError, TypeError):  # a build without it: plain weights from now on
+        _PACK_FAILED[0] = True
+        return weight
+    cache[id(weight)] = (weight, packed)  # holds the weight: its id is not reused within the block
+    return packed
+
+
+_PACK_FAILED = [False]
+
+
 # ----------------------------------------------------------------------------------- allocator
 #: glibc malloc thresholds set by :func:`tune_allocator` (bytes): blocks up to 256 MiB come from the
 #: heap, and up to 512 MiB of freed heap stays mapped for the next step
@@ -282,4 +327,5 @@ def reset() -> None:
     _failed = False
 
 
-__all__ = ["drop_threshold", "dropout", "enabled", "keep_mask", "keep_scale", "reset", "run", "tune_allocator"]
+__all__ = ["drop_threshold", "dropout", "enabled", "keep_mask", "keep_scale", "packed_linear_weight", "packed_weights",
+           "reset", "run", "tune_allocator"]

@@ -361,7 +361,8 @@ def mc_predict(
     means: list[Tensor] = []  # per input chunk: (n_samples, b, ...)
     logvars: list[Tensor] = []
     try:
-        with torch.inference_mode():
+        # packed_weights: layers that repack their weights per call for a faster kernel do it once here
+        with torch.inference_mode(), fused.packed_weights():
             # the deterministic prefix runs once per input (batch rows, not batch x n_samples)
             h = prefix(x) if prefix is not None else x
             if prefix is not None and _batch_size(h) != batch:
