@@ -94,6 +94,8 @@ def dense_forward(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
 
 
 _ONEDNN_LINEAR = [getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)]
+
+
 def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, alpha: float) -> torch.Tensor:
     """``alpha · x @ weightᵀ + bias``. Float32 CPU inference goes through oneDNN's matmul (the dense layer
     after the APOGEE trunk: ~11 % faster than MKL's sgemm on this machine's AMD CPU, ~8 % more on the
