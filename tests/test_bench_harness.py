@@ -279,3 +279,23 @@ def test_first_predict_call_gives_probabilities_for_classifiers_and_predictions_
     assert probs.shape == (5, 4)
     assert vs_astronn.accuracy_metrics(probs, np.eye(4)[[0, 0, 1, 2, 3]], True)["accuracy"] == pytest.approx(0.4)
     assert np.array_equal(vs_astronn._predict_outputs(_Model("regression"), x), np.full((5, 3), 2.0))
+
+
+def test_mc_first_call_times_fresh_processes_per_source_tree(tmp_path):
+    from astrotorch.models import create_model
+    from bench import mc_first_call
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 5)).astype(np.float32)
+    model = create_model("mlp", num_hidden=[4], max_epochs=1, progress="none").fit(x, x[:, :2])
+    model.save(tmp_path / "model")
+    np.savez(tmp_path / "data.npz", x_test=x[:8])
+    src = str(Path(mc_first_call.__file__).resolve().parents[1] / "src")
+    out = tmp_path / "runs.json"
+    assert mc_first_call.main(["--folder", str(tmp_path / "model"), "--data", str(tmp_path / "data.npz"), "--src", src,
+                               "--runs", "2", "--later", "1", "--json", str(out)]) == 0
+    runs = json.loads(out.read_text())[src]
+    assert len(runs) == 2 and all(r["n"] == 8 and r["first_s"] > 0 and r["later_s"] > 0 for r in runs)
+    assert "| " + src + " | 2 |" in mc_first_call.summarise({src: runs})
+    with pytest.raises(SystemExit):  # not a source tree
+        mc_first_call.main(["--src", str(tmp_path), "--runs", "1"])
