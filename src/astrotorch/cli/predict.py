@@ -91,10 +91,10 @@ def predict_file(
     """Predict with a saved model on an array file or a table; writes the prediction table (atomically)."""
     from astrotorch.cli.arrays import load_inputs
     from astrotorch.cli.prediction_table import (
+        echo_range_warning,
         model_outputs,
         model_table,
         predict_in_chunks,
-        range_warning,
         table_meta,
     )
     from astrotorch.io import write_table
@@ -109,9 +109,8 @@ def predict_file(
     table, col_units = model_table(model, res, ids, id_name, units=unit_map)
     write_table(table, out, units=col_units, meta=table_meta(model, model_folder=str(model_folder), input=str(input)))
     typer.echo(f"wrote {out} ({len(table)} rows)")
-    note = range_warning(model, res["values"]) if "values" in res else None
-    if note:
-        typer.echo(note, err=True)
+    if "values" in res:
+        echo_range_warning(model, res["values"])
     return Path(out)
 
 

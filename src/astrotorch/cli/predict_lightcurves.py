@@ -82,10 +82,10 @@ def predict_lightcurves(
     """Predict classes (probabilities) or values for every light curve in DATA; write the prediction table."""
     from astrotorch.cli.predict import check_table_out, load_model_folder, model_input_folder
     from astrotorch.cli.prediction_table import (
+        echo_range_warning,
         model_outputs,
         model_table,
         predict_in_chunks,
-        range_warning,
         table_meta,
     )
     from astrotorch.io import write_table
@@ -108,9 +108,8 @@ def predict_lightcurves(
                       units="probabilities are dimensionless; regression values are in the training targets' units")
     write_table(table, out, units=units, meta=meta)
     typer.echo(f"wrote {out} ({len(table)} rows)")
-    note = range_warning(model, res["values"]) if "values" in res else None
-    if note:
-        typer.echo(note, err=True)
+    if "values" in res:
+        echo_range_warning(model, res["values"])
     return Path(out)
 
 

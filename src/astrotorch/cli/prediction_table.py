@@ -182,12 +182,12 @@ RANGE_COLUMN = "outside_training_range"
 def _range_flags(model: Any, values: Any) -> np.ndarray | None:
     """(N, D) outside-the-training-range flags of a regression model's predictions, or None where the
     model recorded no range (classifiers, older folders) or the widths differ."""
-    bounds = getattr(model, "label_range_", None)
-    v = np.asarray(values, np.float64)
-    v = v[:, None] if v.ndim == 1 else v
-    if bounds is None or v.ndim != 2 or v.shape[1] != np.shape(bounds)[1]:
+    if getattr(model, "label_range_", None) is None:
         return None
-    return model.outside_training_range(v)
+    try:
+        return model.outside_training_range(values)
+    except ShapeMismatchError:
+        return None
 
 
 def range_columns(model: Any, values: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -209,6 +209,15 @@ def range_warning(model: Any, values: Any) -> str | None:
     return (f"warning: {int(out.any(axis=1).sum())} of {len(out)} rows have a predicted label outside the range of "
             f"the training labels ({which}): the network extrapolates there and its sigma is not to be trusted; "
             f"such rows are marked in column {RANGE_COLUMN}")
+
+
+def echo_range_warning(model: Any, values: Any) -> None:
+    """Print :func:`range_warning`'s line to stderr when there is one (the predict commands)."""
+    import typer
+
+    note = range_warning(model, values)
+    if note:
+        typer.echo(note, err=True)
 
 
 def model_table(model: Any, outputs: Mapping[str, Any], ids: Any, id_name: str,

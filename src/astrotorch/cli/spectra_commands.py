@@ -92,7 +92,12 @@ def predict_spectra(
         extra[dr12_pixels(17)] = load_pixel_mask()
     x, x_err = obs.model_inputs(extra)
     names = list(model.targetname or [f"label_{i}" for i in range(model.output_dim)])
-    from astrotorch.cli.prediction_table import range_columns, range_warning, regression_columns, table_meta
+    from astrotorch.cli.prediction_table import (
+        echo_range_warning,
+        range_columns,
+        regression_columns,
+        table_meta,
+    )
 
     if model.bayesian:
         pred, sig = model.predict(x, x_err=x_err)
@@ -103,9 +108,7 @@ def predict_spectra(
                       table_meta(model, model_folder=str(model_folder), inputs=[str(p) for p in inputs],
                                  flag_pixels=flag_pixels))
     typer.echo(f"wrote {out} ({len(obs)} spectra)")
-    note = range_warning(model, pred)
-    if note:
-        typer.echo(note, err=True)
+    echo_range_warning(model, pred)
     return out
 
 

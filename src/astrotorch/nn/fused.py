@@ -220,7 +220,7 @@ def packed_linear_weight(weight: torch.Tensor, rows: int) -> torch.Tensor:
     if cache is None or pack is None or _PACK_FAILED[0]:
         return weight
     hit = cache.get(id(weight))
-    if hit is not None and hit[0] is weight:
+    if hit is not None:
         return hit[1]
     try:
         packed = pack(weight.detach(), int(rows))

@@ -463,6 +463,7 @@ def ridge_alpha(x_train: Any, y_train: Any, alphas: Sequence[float] = RIDGE_ALPH
     fixed penalty can sit at ridge's interpolation peak. ``y_train`` (N, D), missing labels NaN or the
     magic number."""
     from astrotorch.models.baselines import LinearRegression
+    from astrotorch.models.labels import is_missing
 
     x = np.asarray(x_train)
     y = np.asarray(y_train, np.float64)
@@ -476,7 +477,7 @@ def ridge_alpha(x_train: Any, y_train: Any, alphas: Sequence[float] = RIDGE_ALPH
             warnings.filterwarnings("ignore", message=".*ill-conditioned matrix.*")
             m = LinearRegression(alpha=float(a), seed=seed, targetname=names).fit(x_fit, y_fit)
         pred = np.asarray(m.predict(x[val]), np.float64)
-        ok = np.isfinite(y[val]) & (y[val] != -9999)
+        ok = np.isfinite(y[val]) & ~is_missing(y[val])  # the configured magic number, not a literal
         spread = np.nanstd(np.where(ok, y[val], np.nan), axis=0)
         err = np.nanmean(np.sqrt(np.nanmean(np.where(ok, (pred - y[val]) ** 2, np.nan), axis=0)) / np.maximum(spread, 1e-12))
         if err < best_err:
