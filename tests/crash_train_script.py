@@ -3,7 +3,8 @@
 Trains a small MLP with dropout (so the RNG state matters) through the AstroModel API, checkpointing
 every optimiser step, in deterministic mode. ``--slow`` sleeps after every step and writes the global
 step to ``--progress`` so the test can kill the process mid-epoch. ``--resume`` continues from
-``<ckpt-dir>/last.ckpt``. At the end the network weights go to ``--out`` (safetensors) and a run
+``<ckpt-dir>/last.ckpt``. At the end the network weights go to ``--out`` (safetensors), the training
+history (epoch, loss) to ``--out`` + ``.history.json``, and a run
 folder is written with RunFolder (``--run-dir``; ``--slow-save`` sleeps inside it so the test can
 kill the process while the run folder is being written).
 
@@ -15,6 +16,7 @@ callback (dropout masks continue where they stopped); this script only adds prog
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,8 @@ def main() -> None:
     x, y = data()
     model.fit(x, y, ckpt_path="last" if args.resume else None)
     save_file({k: v.contiguous() for k, v in model.network.state_dict().items()}, args.out)
+    rows = model.history[["epoch", "loss"]].to_dict("records")
+    Path(args.out + ".history.json").write_text(json.dumps([{"epoch": int(r["epoch"]), "loss": float(r["loss"])} for r in rows]))
     if args.run_dir:
         from astrotorch.train.runs import RunFolder
 

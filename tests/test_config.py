@@ -61,6 +61,32 @@ def test_default_toml_location_in_data_home(monkeypatch, tmp_path):
     assert config.magic_number() == -7.0
 
 
+def test_magic_number_follows_every_change_it_depends_on(monkeypatch, tmp_path):
+    # magic_number() is remembered between calls (it runs in every loss call): each source still counts
+    home = tmp_path / "h"
+    home.mkdir()
+    monkeypatch.setenv("ASTROTORCH_HOME", str(home))
+    assert config.magic_number() == -9999.0
+    (home / "config.toml").write_text("magic_number = -7\n")
+    assert config.magic_number() == -7.0
+    (home / "config.toml").write_text("magic_number = -70.5\n")
+    assert config.magic_number() == -70.5
+    (home / "config.ini").write_text("[Basics]\nmagicnumber = -5\n")
+    assert config.magic_number() == -70.5  # the TOML file outranks astroNN's ini
+    (home / "config.toml").unlink()
+    assert config.magic_number() == -5.0
+    monkeypatch.setenv("ASTROTORCH_MAGIC_NUMBER", "-2")
+    assert config.magic_number() == -2.0
+    with config.override(magic_number=-4.0):
+        assert config.magic_number() == -4.0
+        with config.override(magic_number=-3.0):
+            assert config.magic_number() == -3.0
+        assert config.magic_number() == -4.0
+    monkeypatch.delenv("ASTROTORCH_MAGIC_NUMBER")
+    monkeypatch.setenv("ASTROTORCH_HOME", str(tmp_path / "elsewhere"))
+    assert config.magic_number() == -9999.0
+
+
 def test_unknown_keys_and_bad_values_raise(monkeypatch, tmp_path):
     f = tmp_path / "bad.toml"
     f.write_text("magic_numbr = -1\n")

@@ -7,6 +7,7 @@ checkpoint after every optimiser step.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -83,6 +84,12 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=1e-6, atol=1e-7, msg=f"weights differ in {k}")
+    # the interrupted epoch reports the same training loss: its batches before the kill count too
+    ref_loss = {r["epoch"]: r["loss"] for r in json.loads((tmp_path / "ref.safetensors.history.json").read_text())}
+    resumed_loss = {r["epoch"]: r["loss"] for r in json.loads((tmp_path / "resumed.safetensors.history.json").read_text())}
+    assert sorted(resumed_loss) == sorted(ref_loss) == [0, 1, 2]
+    for epoch, loss in resumed_loss.items():
+        assert loss == pytest.approx(ref_loss[epoch], rel=1e-6), (epoch, loss, ref_loss[epoch])
     assert (tmp_path / "run" / "metrics.json").exists() and (tmp_path / "run" / "model" / "manifest.json").exists()
 
 
