@@ -142,7 +142,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
 @functools.lru_cache(maxsize=1)
 def _default_shared_data() -> Path | None:
     # ../shared/data beside the checkout that holds this package (src layout: src/astrotorch/config.py);
-    # looked up once per process: get_config() runs in every loss call (magic_number)
+    # looked up once per process
     here = Path(__file__).resolve()
     for parent in here.parents:
         cand = parent.parent / "shared" / "data"
@@ -179,11 +179,23 @@ _INI_DEFAULT = {
 _ini_cache: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
 
 
-def _astronn_ini(home: Path) -> Path | None:
+def _config_files() -> tuple[str, str, bool, tuple[str, str]]:
+    """Where the configuration comes from: the data home, the TOML file (``$ASTROTORCH_CONFIG``, else
+    ``<data home>/config.toml``), whether the environment named it, and the astroNN ``config.ini``
+    candidates in order (astrotorch's, then astroNN's own). Plain strings: :func:`get_config` runs in
+    every loss call (through :func:`magic_number`), where pathlib costs ~10 µs a path."""
+    env = os.environ
+    home = os.path.expanduser(env.get("ASTROTORCH_HOME", "~/.astrotorch"))
+    named = env.get("ASTROTORCH_CONFIG")
+    toml_file = os.path.expanduser(named) if named else os.path.join(home, "config.toml")
+    return home, toml_file, bool(named), (os.path.join(home, "config.ini"), os.path.expanduser("~/.astroNN/config.ini"))
+
+
+def _astronn_ini() -> Path | None:
     """astrotorch's astroNN-style config.ini, else astroNN's own, when one exists."""
-    for cand in (home / "config.ini", Path("~/.astroNN/config.ini").expanduser()):
-        if cand.is_file():
-            return cand
+    for cand in _config_files()[3]:
+        if os.path.isfile(cand):
+            return Path(cand)
     return None
 
 
@@ -221,13 +233,12 @@ def config_path(flag: int | None = None) -> Path:
 
     if flag not in (None, 0, 1, 2):
         raise ConfigError(f"flag must be None, 0, 1 (update) or 2 (reset), got {flag!r}")
-    home = Path(os.environ.get("ASTROTORCH_HOME", "~/.astrotorch")).expanduser()
-    path = home / "config.ini"
+    path = Path(_config_files()[0]) / "config.ini"
     if path.is_file() and flag not in (1, 2):
         return path
     parser = configparser.ConfigParser()
     parser.read_dict(_INI_DEFAULT)
-    source = _astronn_ini(home)
+    source = _astronn_ini()
     if flag != 2 and source is not None:
         old = configparser.ConfigParser()
         try:
@@ -278,31 +289,55 @@ def gpu_memory_manage(ratio: bool | float | None = True, log_device_placement: b
         torch.cuda.set_per_process_memory_fraction(fraction, dev)
 
 
+def _file_stamp(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+#: the last configuration get_config() built without arguments, and what it was built from
+_memo: list[Any] = [None, None]
+
+
 def get_config(**overrides: Any) -> Config:
     """Return the configuration in force, with optional per-call ``overrides``.
 
+    Without arguments the result is remembered until what it is made of changes: an override, one of
+    its environment variables, or a configuration file's modification time or size.
+
     Raises :class:`ConfigError` for an unknown key or a value of the wrong type.
     """
+    home, toml_file, named, inis = _config_files()
+    key = None
+    if not overrides:
+        files = (toml_file, *inis)
+        key = (tuple(tuple(layer.items()) for layer in _overrides),
+               tuple(os.environ.get(v) for v in (*_ENV_VARS, "ASTROTORCH_CONFIG")),
+               files, tuple(_file_stamp(f) for f in files))
+        if _memo[0] == key:
+            return _memo[1]
     values: dict[str, Any] = {}
     shared = _default_shared_data()
     if shared is not None:
         values["shared_data"] = shared
-    env_file = os.environ.get("ASTROTORCH_CONFIG")
-    home = Path(os.environ.get("ASTROTORCH_HOME", "~/.astrotorch")).expanduser()
-    values["data_home"] = home
-    ini = _astronn_ini(home)
+    values["data_home"] = Path(home)
+    ini = _astronn_ini()
     if ini is not None:
         values.update(read_astronn_ini(ini))
-    toml_path = Path(env_file).expanduser() if env_file else home / "config.toml"
-    if env_file or toml_path.is_file():
-        values.update(read_toml(toml_path))
-    for env, key in _ENV_VARS.items():
+    if named or os.path.isfile(toml_file):
+        values.update(read_toml(toml_file))
+    for env, field in _ENV_VARS.items():
         if os.environ.get(env):
-            values[key] = _coerce(key, os.environ[env], f"${env}")
+            values[field] = _coerce(field, os.environ[env], f"${env}")
     for layer in _overrides:
         values.update(layer)
     values.update({k: _coerce(k, v, "get_config() arguments") for k, v in overrides.items()})
-    return Config(**values)
+    config = Config(**values)
+    if key is not None:
+        _memo[:] = [key, config]
+    return config
 
 
 @contextlib.contextmanager
@@ -316,41 +351,9 @@ def override(**values: Any) -> Iterator[Config]:
         _overrides.remove(layer)
 
 
-def _file_stamp(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
-
-
-_magic_memo: list[Any] = [None, MAGIC_NUMBER]
-
-
 def magic_number() -> float:
-    """The magic number in force (default -9999.0).
-
-    Resolved as :func:`get_config` resolves it, and remembered until something it depends on changes
-    (an override, the environment variables, a configuration file's modification time or size): it
-    is read in every loss call, where a full :func:`get_config` cost ~50 µs (~0.5 % of a training step).
-    """
-    env = os.environ
-    home = os.path.expanduser(env.get("ASTROTORCH_HOME", "~/.astrotorch"))
-    toml_file = env.get("ASTROTORCH_CONFIG")
-    toml_file = os.path.expanduser(toml_file) if toml_file else os.path.join(home, "config.toml")
-    key = (
-        tuple(tuple(layer.items()) for layer in _overrides),
-        env.get("ASTROTORCH_MAGIC_NUMBER"),
-        home,
-        toml_file,
-        _file_stamp(toml_file),
-        _file_stamp(os.path.join(home, "config.ini")),
-        _file_stamp(os.path.expanduser("~/.astroNN/config.ini")),
-    )
-    if _magic_memo[0] != key:
-        _magic_memo[1] = get_config().magic_number
-        _magic_memo[0] = key
-    return float(_magic_memo[1])
+    """The magic number in force (default -9999.0)."""
+    return get_config().magic_number
 
 
 __all__ = ["Config", "MAGIC_NUMBER", "get_config", "override", "magic_number", "read_toml", "config_path",

@@ -94,11 +94,15 @@ def _byte_plan(threshold: int) -> tuple[int, float] | None:
     return (k, q) if q <= 1.0 / 64.0 else None
 
 
+#: no extra drops (the 16-bit draw; a zero rate)
+_NO_DROPS = np.empty(0, np.int64)
+
+
 def _extra_drops(seed: int, part: int, n: int, q: float) -> np.ndarray:
     """Positions in ``[0, n)`` each drawn independently with probability ``q`` (Bernoulli trials located
     by their geometric gaps; a separate stream of ``seed``)."""
     if q <= 0.0 or n == 0:
-        return np.empty(0, np.int64)
+        return _NO_DROPS
     gen = np.random.Generator(np.random.SFC64((seed, part, 1)))
     found, last = [], -1
     while last < n - 1:
@@ -109,24 +113,26 @@ def _extra_drops(seed: int, part: int, n: int, q: float) -> np.ndarray:
     return np.concatenate(found)
 
 
-def _fill(seed: int, part: int, n: int, threshold: int, out: np.ndarray | None) -> tuple[np.ndarray, Any] | None:
-    """Stream ``part``'s mask of ``n`` elements (drop threshold ``threshold`` of 65536) written into ``out``
-    (a float32/float64 view of ``n`` elements) as 0/1; where ``out`` is None (dtypes numpy lacks), the raw
-    words and what to compare them with: ``(words, (k, extra_drop_positions))`` for the byte draw,
-    ``(words, None)`` for the 16-bit draw."""
+def _draw(seed: int, part: int, n: int, threshold: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """Stream ``part``'s random numbers for a mask of ``n`` elements (drop threshold ``threshold`` of
+    65536) as ``(u, cut, extra)``: an element is kept where ``u ≥ cut`` and its position is not in
+    ``extra``. ``u`` is one random byte per element with sparse extra drops (:func:`_byte_plan`), or one
+    16-bit uniform read as signed (``cut = threshold − 32768``, no extra drops)."""
     plan = _byte_plan(threshold)
-    if plan is None:  # one 16-bit uniform per element (read as signed: compare with threshold − 32768)
-        words = _words(seed, part, (n + 3) // 4)
-        if out is None:
-            return words, None
-        np.greater_equal(words.view(np.int16)[:n], threshold - MASK_LEVELS // 2, out=out, casting="unsafe")
-        return None
+    if plan is None:
+        return _words(seed, part, (n + 3) // 4).view(np.int16)[:n], threshold - MASK_LEVELS // 2, _NO_DROPS
     k, q = plan
-    words = _words(seed, part, (n + 7) // 8)
-    extra = _extra_drops(seed, part, n, q)
+    return _words(seed, part, (n + 7) // 8).view(np.uint8)[:n], k, _extra_drops(seed, part, n, q)
+
+
+def _fill(seed: int, part: int, n: int, threshold: int,
+          out: np.ndarray | None) -> tuple[np.ndarray, int, np.ndarray] | None:
+    """Stream ``part``'s mask of ``n`` elements written into ``out`` (a float32/float64 view) as 0/1, in
+    the generating thread; where ``out`` is None (dtypes numpy lacks), :func:`_draw`'s numbers."""
+    u, cut, extra = _draw(seed, part, n, threshold)
     if out is None:
-        return words, (k, extra)
-    np.greater_equal(words.view(np.uint8)[:n], k, out=out, casting="unsafe")
+        return u, cut, extra
+    np.greater_equal(u, cut, out=out, casting="unsafe")
     out[extra] = 0
     return None
 
@@ -167,15 +173,11 @@ def keep_mask(shape: tuple[int, ...] | torch.Size, rate: float, dtype: torch.dty
                for i in range(1, parts)]
     drawn = [_fill(seed, 0, bounds[1], threshold, views[0])] + [f.result() for f in futures]
     for lo, hi, d in zip(bounds[:-1], bounds[1:], drawn):
-        if d is None:
-            continue
-        words, byte_plan = d
-        part = flat[lo:hi]
-        if byte_plan is None:
-            torch.ge(torch.from_numpy(words).view(torch.int16)[: hi - lo], threshold - MASK_LEVELS // 2, out=part)
-        else:
-            torch.ge(torch.from_numpy(words).view(torch.uint8)[: hi - lo], byte_plan[0], out=part)
-            part[torch.from_numpy(byte_plan[1])] = 0
+        if d is not None:
+            u, cut, extra = d
+            part = flat[lo:hi]
+            torch.ge(torch.from_numpy(u), cut, out=part)
+            part[torch.from_numpy(extra)] = 0
     return out
 
 
@@ -210,6 +212,10 @@ def packed_weights() -> Iterator[None]:
         _scopes.cache = outer
 
 
+#: set once this PyTorch build has refused to pack a weight (plain weights from then on)
+_PACK_FAILED = [False]
+
+
 def packed_linear_weight(weight: torch.Tensor, rows: int) -> torch.Tensor:
     """A float32 CPU ``(out, in)`` linear weight in oneDNN's blocked layout for
     ``torch.ops.mkldnn._linear_pointwise`` (its matmul is ~8 % faster than on the plain layout, which it
@@ -229,9 +235,6 @@ def packed_linear_weight(weight: torch.Tensor, rows: int) -> torch.Tensor:
         return weight
     cache[id(weight)] = (weight, packed)  # holds the weight: its id is not reused within the block
     return packed
-
-
-_PACK_FAILED = [False]
 
 
 # ----------------------------------------------------------------------------------- allocator

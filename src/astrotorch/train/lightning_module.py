@@ -164,9 +164,8 @@ class AstroLightningModule(L.LightningModule):
         """Whether Lightning ends the training epoch after this batch (last batch, a batch limit,
         ``max_steps``, or a stop request from a callback such as EarlyStopping or a Timer)."""
         trainer = self.trainer
-        max_steps = trainer.max_steps
         return bool(trainer.is_last_batch or trainer.should_stop or batch_idx + 1 >= trainer.num_training_batches
-                    or (max_steps is not None and max_steps >= 0 and trainer.global_step >= max_steps))
+                    or 0 <= trainer.max_steps <= trainer.global_step)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         # before the epoch-end hooks of the callbacks (history, progress, user callbacks), which read
@@ -189,8 +188,6 @@ class AstroLightningModule(L.LightningModule):
         state = checkpoint.get("astrotorch_epoch_loss")
         if state:
             self._loss_sum, self._loss_count = state["sum"].to(self.device), int(state["count"])
-        else:
-            self._loss_sum, self._loss_count = None, 0
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
