@@ -9,6 +9,10 @@ the calibration method was chosen without looking at the acceptance test stars.
     # a BCNN trained on the first 5,000 stars of bench.spectra_emulated's cached training set:
     python -m bench.spectra_calibration_dev --data emulated --n-fit 5000 --model <bcnn folder> \
         --emulated-cache .bench_cache/spectra_emulated/data_20000_2000_2025_100_50
+    # the 80,000-star BCNN, calibrated on its 8,000 validation stars and on 40,000 more catalogue stars:
+    python -m bench.spectra_calibration_dev --data emulated --n-fit 80000 --model <bcnn_80000> \
+        --emulated-cache <data_80000_...> --n-dev 2000 --cache caldev80k.npz \
+        --n-extra 40000 --extra-cache calextra40k.npz --threads 2
 """
 
 from __future__ import annotations
@@ -35,15 +39,22 @@ def _raw(model, x, e):
 
 
 def _fit_form(form, r, mp, pp, vy, nu):
-    """ML fit of a rejected σ² form (for the comparison table): 'pp' — (ν/ν_ref)^γ on the propagated
-    term only; 'each' — separate powers on the MC + head term and the propagated term."""
+    """ML fit of another σ² form (for the comparison table): 'pp' — (ν/ν_ref)^γ on the propagated
+    term only; 'each' — separate powers on the MC + head term and the propagated term; 'quad' — the
+    adopted form with exp(γ L + δ L²), L = ln(ν/ν_ref), so that the stars as they are set the level at
+    ν_ref and the noisier copies the slope; 'broken' — power γ up to the noisier copies' median level,
+    another (γ2) beyond."""
     from scipy.optimize import minimize
 
     s0 = math.sqrt(float(np.mean(mp)))
     ln = np.log(np.clip(nu, 1e-6, 1e6))
 
-    def var(p):
+    def var(p, mp=mp, pp=pp, ln=ln):
         a, b, c, g = math.exp(p[0]), math.exp(p[1]), math.exp(p[2]), p[3]
+        if form == "quad":
+            return (a * a * mp + b * b * pp + c * c) * np.exp(g * ln + p[4] * ln * ln)
+        if form == "broken":  # power γ up to the noisier copies' median level, γ2 beyond
+            return (a * a * mp + b * b * pp + c * c) * np.exp(g * np.minimum(ln, brk) + p[4] * np.maximum(ln - brk, 0.0))
         d = p[4] if form == "each" else 0.0
         return a * a * mp * np.exp(d * ln) + b * b * pp * np.exp(g * ln) + c * c
 
@@ -51,12 +62,13 @@ def _fit_form(form, r, mp, pp, vy, nu):
         v = var(p) + vy + 1e-12 * s0 * s0
         return float(np.mean(np.log(v) + r * r / v))
 
-    x0 = [0.0, 0.0, math.log(0.1 * s0), 0.5] + ([0.5] if form == "each" else [])
-    bounds = [(-3, 3), (-3, 3), (math.log(s0) - 12, math.log(s0) + 3), (0, 3)] + ([(-2, 4)] if form == "each" else [])
+    brk = float(np.median(ln[ln > 0.05])) if np.any(ln > 0.05) else 0.0
+    extra = form in ("each", "quad", "broken")
+    x0 = [0.0, 0.0, math.log(0.1 * s0), 0.5] + ([0.0 if form == "quad" else 0.5] if extra else [])
+    bounds = [(-3, 3), (-3, 3), (math.log(s0) - 12, math.log(s0) + 3), (0, 3)] \
+        + ([{"each": (-2, 4), "quad": (-3, 3), "broken": (0, 3)}[form]] if extra else [])
     p = minimize(nll, np.asarray(x0), method="L-BFGS-B", bounds=bounds).x
-    a, b, c, g = math.exp(p[0]), math.exp(p[1]), math.exp(p[2]), p[3]
-    d = p[4] if form == "each" else 0.0
-    return lambda mp, pp, nu: a * a * mp * nu ** d + b * b * pp * nu ** g + c * c
+    return lambda mp, pp, nu: var(p, mp, pp, np.log(np.clip(nu, 1e-6, 1e6)))
 
 
 def _level(model, e):
@@ -83,6 +95,32 @@ def _emulated_sets(args, m):
             {"combined": dev.combined, "visits": dev.visits}, list(range(nl)), list(m.targetname))
 
 
+def _extra_parts(args, m, ref):
+    """Raw σ components of --n-extra more catalogue-labelled stars (seed --extra-seed, drawn like the training
+    set: S/N 100, no visits), as they are and as a noisier copy, and their realised label noise."""
+    from astrotorch.apogee import load_emulator
+    from astrotorch.datasets.emulated import emulated_spectra
+    from astrotorch.models.base import _is_missing
+    from astrotorch.models.spectra import degrade_snr
+
+    cache = Path(args.extra_cache) if args.extra_cache else None
+    if cache is not None and cache.exists():
+        c = np.load(cache)
+        return [tuple(c[f"extra{i}_{k}"] for k in _PART_KEYS) for i in range(2)], c["noise"]
+    ds = emulated_spectra(args.n_extra, emulator=load_emulator("binspec_plus"), snr=100.0, seed=args.extra_seed)
+    nl = len(m.targetname)
+    y, ey = ds.labels[:, :nl].astype(np.float64), ds.label_err[:, :nl].astype(np.float64)
+    noise = y - ds.labels_true[:, :nl]
+    parts = []
+    for xs, es in [(ds.flux, ds.flux_err), degrade_snr(ds.flux, ds.flux_err, m.calibration_snr_factor, seed=m.seed + 1)]:
+        pred, mp, pp = _raw(m, xs, es)
+        parts.append((np.where(_is_missing(y), np.nan, pred - y), mp, pp, np.where(_is_missing(ey), 0.0, ey) ** 2,
+                      _level(m, es) / ref))
+    if cache is not None:
+        np.savez(cache, noise=noise, **{f"extra{i}_{k}": v for i, q in enumerate(parts) for k, v in zip(_PART_KEYS, q)})
+    return parts, noise
+
+
 def main() -> None:
     import torch
 
@@ -105,8 +143,13 @@ def main() -> None:
     p.add_argument("--cache", default=None, help="npz of the raw σ components: written once, then reused")
     p.add_argument("--redraws", type=int, default=20,
                    help="refit ML (a,b,floor) on this many fresh draws of the validation label noise (0: skip)")
+    p.add_argument("--n-extra", type=int, default=0,
+                   help="emulated: also calibrate on this many more catalogue-labelled stars (not trained on)")
+    p.add_argument("--extra-seed", type=int, default=4242)
+    p.add_argument("--extra-cache", default=None, help="npz of the extra stars' raw σ components: written once, then reused")
+    p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     m = load_folder(args.model)
     m.masked_error_ratio = args.masked_error_ratio or None
     cache = Path(args.cache) if args.cache else None
@@ -144,6 +187,14 @@ def main() -> None:
             arrays["val_noise"] = val_noise
             arrays["names"] = np.asarray(names)
             np.savez(cache, **arrays)
+    if args.n_extra:
+        # the validation spectra's noise level stays the reference (what fit uses)
+        ref = float(np.nanmedian(_level(m, np.load(Path(args.emulated_cache) / "train_flux_err.npy", mmap_mode="r")[
+            np.sort(np.random.default_rng(m.seed).permutation(args.n_fit)[: int(round(args.n_fit * m.val_size))])])))
+        extra, extra_noise = _extra_parts(args, m, ref)
+        parts = [tuple(np.concatenate([a, b]) for a, b in zip(q, e)) for q, e in zip(parts, extra)]
+        val_noise = np.concatenate([val_noise, extra_noise])
+        print(f"calibration stars: {len(val_noise)} (validation + {args.n_extra} extra)", flush=True)
     methods = {}
     for j, name in enumerate(names):
         if args.data == "synthetic" and name not in REPORTED:
@@ -168,7 +219,11 @@ def main() -> None:
         # the ML shape, then one factor k so that mean((r² − y_err²)/σ²) = 1 over both S/N sets
         v = af * af * mp[ok] + bf * bf * pp[ok] + cf * cf
         k2 = max(float(np.mean((r[ok] ** 2 - vy[ok]) / v)), 1e-4)
-        fp, fe = (_fit_form(f, r[ok], mp[ok], pp[ok], vy[ok], nu[ok]) for f in ("pp", "each"))
+        fp, fe, fq, fb = (_fit_form(f, r[ok], mp[ok], pp[ok], vy[ok], nu[ok]) for f in ("pp", "each", "quad", "broken"))
+        from astrotorch.models.sigma_calibration import scale_precision
+
+        v0 = (ag * ag * mp0 + bg * bg * pp0 + cg * cg) * parts[0][4] ** gg
+        print(f"  {name}: the calibration stars as they are pin σ to ±{100 * scale_precision(v0[ok0], vy0[ok0]):.1f} %")
         methods[name] = {
             "ML (a,b), 2 S/N": lambda mp, pp, nu, a=a, b=b: a * a * mp + b * b * pp,
             "moment, one factor": lambda mp, pp, nu, s=s: s * s * (mp + pp),
@@ -176,6 +231,8 @@ def main() -> None:
             "ML (a,b,floor) + moment scale": lambda mp, pp, nu, a=af, b=bf, c=cf, k2=k2: k2 * (a * a * mp + b * b * pp + c * c),
             "ML, noise power on the propagated term only": fp,
             "ML, noise powers on the MC + head and the propagated terms": fe,
+            "ML (a,b,floor, exp(γL + δL²))": fq,
+            "ML (a,b,floor, broken power γ, γ2)": fb,
             "ML (a,b,floor,noise power)": lambda mp, pp, nu, a=ag, b=bg, c=cg, g=gg: (a * a * mp + b * b * pp + c * c) * nu ** g,
             "oracle: ML (a,b,floor,noise power) on noise-free labels":
                 lambda mp, pp, nu, a=ao, b=bo, c=co, g=go: (a * a * mp + b * b * pp + c * c) * nu ** g,
@@ -188,16 +245,20 @@ def main() -> None:
             sd = np.sqrt(vy0[ok0])  # every S/N copy of a star shares its catalogue label, hence the tile below
             rt = (r + noise)[ok]
             stds: dict[str, list[float]] = {"combined": [], "visits": []}
+            stds_b: dict[str, list[float]] = {"combined": [], "visits": []}
             for _ in range(args.redraws):
                 fresh = np.tile(rng.standard_normal(sd.shape) * sd, len(parts))
                 a2, b2, c2, g2 = fit_sigma_scales(rt - fresh, mp[ok], pp[ok], vy[ok], floor=True, noise_ratio=nu[ok])
+                fb2 = _fit_form("broken", rt - fresh, mp[ok], pp[ok], vy[ok], nu[ok])
                 for k, (pred, mpd, ppd, truth, nud) in dev_raw.items():
                     v2 = (a2 * a2 * mpd[:, j] + b2 * b2 * ppd[:, j] + c2 * c2) * nud ** g2
                     stds[k].append(float(np.std((pred[:, j] - truth[:, j]) / np.sqrt(v2))))
-            print(f"  {name}: {args.redraws} label-noise redraws, dev std(z) median [10-90%] (min-max): "
-                  + ", ".join(f"{k} {np.median(v):.3f} [{np.percentile(v, 10):.3f}-{np.percentile(v, 90):.3f}] "
-                              f"({min(v):.3f}-{max(v):.3f})"
-                              for k, v in stds.items()))
+                    stds_b[k].append(float(np.std((pred[:, j] - truth[:, j]) / np.sqrt(fb2(mpd[:, j], ppd[:, j], nud)))))
+            for label, st in (("adopted", stds), ("broken", stds_b)):
+                print(f"  {name}: {args.redraws} label-noise redraws, {label}, dev std(z) median [10-90%] (min-max): "
+                      + ", ".join(f"{k} {np.median(v):.3f} [{np.percentile(v, 10):.3f}-{np.percentile(v, 90):.3f}] "
+                                  f"({min(v):.3f}-{max(v):.3f})"
+                                  for k, v in st.items()))
         print(f"{name}: ML a={a:.3f} b={b:.3f}; moment s={s:.3f}; floor a={af:.3f} b={bf:.3f} c={cf:.4g}; "
               f"noise power a={ag:.3f} b={bg:.3f} c={cg:.4g} gamma={gg:.2f}; moment k={math.sqrt(k2):.3f}")
     for meth in next(iter(methods.values())):

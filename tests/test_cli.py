@@ -98,3 +98,26 @@ def test_fit_spectra_missing_file_is_exit_code_2(tmp_path, capsys):
     rc = run_cli(["fit", "spectra", "binspec_plus", str(tmp_path / "missing.fits"), "--out", str(tmp_path / "fit.csv")])
     assert rc == 2
     assert not (tmp_path / "fit.csv").exists()
+
+
+def test_warnings_print_as_one_line_without_the_source_location(capsys):
+    import warnings
+
+    import typer
+
+    from astrotorch.cli.exit_codes import run, state
+
+    demo = typer.Typer()
+
+    @demo.command()
+    def go(debug: bool = False) -> None:
+        state.debug = debug
+        warnings.warn("the 40 calibration stars pin σ only loosely,\nsee sigma_precision_", stacklevel=1)
+
+    assert run(demo, []) == 0
+    err = capsys.readouterr().err
+    assert err == "warning: the 40 calibration stars pin σ only loosely, see sigma_precision_\n"
+    assert run(demo, ["--debug"]) == 0  # --debug keeps Python's format, with the file and line
+    err = capsys.readouterr().err
+    assert "UserWarning" in err and "test_cli.py" in err
+    assert warnings.showwarning.__module__ == "warnings"  # Python's display is restored afterwards

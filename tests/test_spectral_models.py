@@ -12,6 +12,7 @@ from astrotorch.datasets.spectra import element_windows, synthetic_spectra
 from astrotorch.errors import InputValidationError, ModelFolderError, ShapeMismatchError
 from astrotorch.io import sha256sum
 from astrotorch.models import create_model, list_models, load_folder
+from astrotorch.models import sigma_calibration as SC
 from astrotorch.models import spectra as MS  # noqa: F401  (registers the spectral models)
 from astrotorch.models.arch.apogee import (
     ApogeeBCNNCensoredNet,
@@ -296,9 +297,12 @@ def test_bcnn_calibration_fits_propagated_scale_and_persists(small_data, calibra
     m2 = load_folder(tmp_path / "bcnn")
     assert np.allclose(m2.propagated_scale_, m.propagated_scale_) and np.allclose(m2.sigma_floor_, m.sigma_floor_)
     assert m2.calibration_snr_factor == m.calibration_snr_factor
+    # how well the 40 validation stars pin σ (their bound), stored and persisted
+    assert m.sigma_precision_.shape == (3,) and np.all((m.sigma_precision_ > 0.1) & np.isfinite(m.sigma_precision_))
+    assert np.allclose(m2.sigma_precision_, m.sigma_precision_)
     # the noise power and its reference level are fitted and persisted; every σ component of a
     # spectrum with k times the validation noise carries the factor k^(γ/2)
-    assert m.noise_power_.shape == (3,) and np.all((m.noise_power_ >= 0) & (m.noise_power_ <= 3))
+    assert m.noise_power_.shape == (3,) and np.all((m.noise_power_ >= 0) & (m.noise_power_ <= SC.NOISE_POWER_BOUNDS[1]))
     assert m.noise_reference_ > 0 and m2.noise_reference_ == pytest.approx(m.noise_reference_)
     assert np.allclose(m2.noise_power_, m.noise_power_)
     g, m.noise_power_ = m.noise_power_, np.full(3, 2.0, np.float32)
@@ -316,14 +320,16 @@ def test_bcnn_calibration_fits_propagated_scale_and_persists(small_data, calibra
     torch.manual_seed(0)
     _, no_err = m.predict(d.flux[:4])  # without x_err: the training S/N, no noise factor
     assert "propagated" not in no_err and np.allclose(no_err["model"], flat["model"], rtol=1e-4)
-    bad = json.loads((tmp_path / "bcnn" / "config.json").read_text())
-    bad["noise_reference"] = -1.0
-    (tmp_path / "bcnn" / "config.json").write_text(json.dumps(bad))
-    manifest = json.loads((tmp_path / "bcnn" / "manifest.json").read_text())  # a consistent but wrong folder
-    manifest["files"]["config.json"] = sha256sum(tmp_path / "bcnn" / "config.json")
-    (tmp_path / "bcnn" / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ModelFolderError, match="noise_reference"):
-        load_folder(tmp_path / "bcnn")
+    for key, value in (("noise_reference", -1.0), ("sigma_precision", [0.1, "x", 0.2]), ("sigma_precision", [-0.1])):
+        bad = json.loads((tmp_path / "bcnn" / "config.json").read_text())
+        bad[key] = value
+        (tmp_path / "bcnn" / "config.json").write_text(json.dumps(bad))
+        manifest = json.loads((tmp_path / "bcnn" / "manifest.json").read_text())  # a consistent but wrong folder
+        manifest["files"]["config.json"] = sha256sum(tmp_path / "bcnn" / "config.json")
+        (tmp_path / "bcnn" / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(ModelFolderError, match=key):
+            load_folder(tmp_path / "bcnn")
+        m.save(tmp_path / "bcnn", overwrite=True)
     # without x_err in fit there is no propagated term: one factor only
     m3 = create_model("apogee_bcnn", max_epochs=1, batch_size=32, accelerator="cpu", mc_num=6, val_size=0.25,
                       targetname=["teff", "logg", "Fe_H"])
@@ -341,6 +347,9 @@ def test_calibrate_sigma_refits_on_given_stars(small_data, calibrated_bcnn, tmp_
     m.sigma_scale_ = m.propagated_scale_ = m.sigma_floor_ = m.noise_power_ = None
     val = m.validation_indices(len(d.flux))
     assert len(val) == 40 and np.array_equal(np.sort(val), np.sort(m._split(list(range(160)))[1].indices))
+    with pytest.warns(UserWarning, match="30 calibration stars pin σ"):  # 30 stars cannot pin σ to 10 %
+        m.calibrate_sigma(d.flux[:30], d.labels[:30, cols], x_err=d.flux_err[:30], y_err=d.label_err[:30, cols])
+    assert m.sigma_precision_.shape == (3,) and np.all(m.sigma_precision_ > 0.1)
     assert m.calibrate_sigma(d.flux[:80], d.labels[:80, cols], x_err=d.flux_err[:80], y_err=d.label_err[:80, cols]) is m
     assert m.sigma_scale_.shape == (3,) and m.propagated_scale_.shape == (3,) and m.noise_power_.shape == (3,)
     assert m.noise_reference_ == pytest.approx(float(np.median(MS.noise_level(m._propagated_input_errors(d.flux_err[:80])))))
@@ -391,6 +400,25 @@ def test_fit_sigma_scales_recovers_the_noise_power() -> None:
     lo = ratio == 1.0
     z_fit, z_flat = r[lo] / np.sqrt(v_fit[lo] + vy[lo]), r[lo] / np.sqrt(v_flat[lo] + vy[lo])
     assert abs(np.std(z_fit) - 1.0) < abs(np.std(z_flat) - 1.0)
+    # an error growing as ν^2.1 (a variance power 4.2, as [Fe/H] of a BCNN trained at S/N 100) is within reach
+    r4 = rng.standard_normal(n) * np.sqrt((0.5 ** 2 * va + 1.5 ** 2 * vb) * ratio ** 4.2 + vy)
+    assert abs(MS.fit_sigma_scales(r4, va, vb, vy, floor=False, noise_ratio=ratio).noise_power - 4.2) < 0.3
+
+
+def test_scale_precision_is_the_spread_of_the_fitted_sigma() -> None:
+    """The calibration's own bound: how far a σ fitted on noisy-label residuals scatters between draws."""
+    assert SC.scale_precision(np.ones(2000), np.zeros(2000)) == pytest.approx(1 / np.sqrt(4000))  # no label noise
+    rng = np.random.default_rng(3)
+    n = 1500
+    va = rng.uniform(0.5, 1.5, n) ** 2
+    vy = (3.0 * np.sqrt(va) * rng.uniform(0.7, 1.3, n)) ** 2  # label errors ~3x the model's error
+    fitted = [MS.fit_sigma_scales(rng.standard_normal(n) * np.sqrt(va + vy), va, None, vy, floor=False).a
+              for _ in range(300)]
+    spread = float(np.std(np.log(fitted)))
+    bound = SC.scale_precision(va, vy)
+    assert 0.13 < bound < 0.2  # each star counts ~1/100 of a star: 1500 stars pin σ to ~±16 %
+    assert spread == pytest.approx(bound, rel=0.15)
+    assert np.isnan(SC.scale_precision(np.zeros(3), np.ones(3)))  # nothing to pin
 
 
 def test_noise_level_is_the_median_error_of_measured_pixels() -> None:

@@ -91,3 +91,9 @@ def test_report_states_the_calibration_and_its_noise_power() -> None:
     full = calibration_lines(SimpleNamespace(sigma_scale_=np.array([0.64, 0.5]), noise_power_=np.array([2.5, 1.25]),
                                              noise_reference_=0.00923), names)[0]
     assert "(ν / 0.00923)^(γ/2), γ = teff 2.50, logg 1.25" in full
+    assert "pin σ" not in full  # no precision known (a folder saved before it was stored)
+    with_precision = calibration_lines(SimpleNamespace(sigma_scale_=np.array([0.64, 0.5]), noise_power_=None,
+                                                       noise_reference_=None,
+                                                       sigma_precision_=np.array([0.082, np.nan])), names)[0]
+    assert "pin σ at their own S/N" in with_precision and "teff ±8 %" in with_precision and "logg" not in \
+        with_precision.split("pin σ")[1]

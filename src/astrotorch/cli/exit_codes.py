@@ -6,6 +6,9 @@
   unwritable output, a full disk. One line ``error: <file or argument>: <problem>`` on stderr and no
   traceback (the global ``--debug`` option shows it).
 - 130: interrupted (Ctrl-C).
+
+Warnings (the library's and the libraries' below it) print as one line ``warning: <message>`` on
+stderr, without the source location Python adds (``--debug`` keeps Python's format).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import errno
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,6 +63,14 @@ def user_error_message(exc: BaseException) -> str | None:
     return None
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    if state.debug:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+    else:
+        typer.echo(f"warning: {one_line(str(message))}", err=True)
+
+
 def run(app: typer.Typer, args: Sequence[str] | None = None) -> int:
     """Run the typer ``app`` on ``args`` (default: ``sys.argv[1:]``); return the exit code.
 
@@ -66,8 +78,10 @@ def run(app: typer.Typer, args: Sequence[str] | None = None) -> int:
     """
     state.debug = False
     try:
-        result: Any = app(args=list(args) if args is not None else None, prog_name="astrotorch",
-                          standalone_mode=False)
+        with warnings.catch_warnings():  # restores Python's warning display afterwards
+            warnings.showwarning = _show_warning
+            result: Any = app(args=list(args) if args is not None else None, prog_name="astrotorch",
+                              standalone_mode=False)
     except ClickException as exc:  # usage errors: click's own message ("Usage: ... Error: ...")
         exc.show()
         return int(exc.exit_code)

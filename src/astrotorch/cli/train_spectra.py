@@ -50,6 +50,12 @@ def calibration_lines(m: Any, names: Sequence[str]) -> list[str]:
         text += (" With flux errors given, σ also grows with a spectrum's noise level ν (its median flux error) as "
                  f"(ν / {ref:.4g})^(γ/2), γ = " + ", ".join(f"{n} {g:.2f}" for n, g in zip(names, power))
                  + " (fitted on the validation stars as they are and with their S/N lowered).")
+    precision = getattr(m, "sigma_precision_", None)
+    if precision is not None:
+        text += (" How well the validation stars pin σ at their own S/N (1σ, the calibration's Cramér–Rao bound, set "
+                 "by their number and by their label errors beside the model's error): "
+                 + ", ".join(f"{n} ±{100 * p:.0f} %" for n, p in zip(names, precision) if np.isfinite(p))
+                 + "; `calibrate_sigma` on more stars or on stars with more precise labels tightens it.")
     return [text, ""]
 
 
@@ -299,6 +305,8 @@ def _run(m: Any, model: str, data: str, train: Any, test: Any, visits: Any, data
             metrics["test_visits"] = {r["label"]: {k: v for k, v in r.items() if k != "label"} for r in vis_table.to_dict("records")}
         if getattr(m, "sigma_scale_", None) is not None:
             metrics["sigma_scale_validation"] = dict(zip(names, [float(s) for s in m.sigma_scale_]))
+        if getattr(m, "sigma_precision_", None) is not None:
+            metrics["sigma_precision_validation"] = {n: float(p) for n, p in zip(names, m.sigma_precision_) if np.isfinite(p)}
         run.write_metrics(metrics)
         run.write_report(_report(model, m, data_desc, names, table, vis_table, figs, t_fit, t_pred,
                                  time.perf_counter() - t_start, markdown_table, section, notes))

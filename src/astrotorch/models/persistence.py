@@ -85,6 +85,8 @@ def model_config(model: Any) -> dict[str, Any]:
         "sigma_floor": _floats_or_none(model.sigma_floor_),
         "noise_power": _floats_or_none(model.noise_power_),
         "noise_reference": None if model.noise_reference_ is None else float(model.noise_reference_),
+        "sigma_precision": None if model.sigma_precision_ is None else  # a label without a calibration: null
+        [float(v) if math.isfinite(v) else None for v in np.asarray(model.sigma_precision_, np.float64)],
         "label_range": None if model.label_range_ is None else  # a column without labels: null
         [[float(v) if math.isfinite(v) else None for v in row] for row in np.asarray(model.label_range_, np.float64)],
         "extra": model.extra_state(),
@@ -238,6 +240,16 @@ def load_folder(folder: str | Path | None = None) -> Any:
             if arr.ndim != 1 or not np.all(np.isfinite(arr)):
                 raise ModelFolderError(f"{folder}/config.json: {key} must be a list of finite numbers, got {vals!r}")
             setattr(model, key + "_", arr)
+    precision = cfg.get("sigma_precision")
+    if precision is not None:
+        try:
+            arr = np.asarray([math.nan if v is None else v for v in precision], np.float64)
+        except (TypeError, ValueError):
+            arr = np.zeros((0, 0))
+        if arr.ndim != 1 or np.any(arr[np.isfinite(arr)] < 0) or np.any(np.isinf(arr)):
+            raise ModelFolderError(f"{folder}/config.json: sigma_precision must be a list of non-negative numbers or "
+                                   f"nulls, got {precision!r}")
+        model.sigma_precision_ = arr.astype(np.float32)
     ref = cfg.get("noise_reference")
     if ref is not None:
         if isinstance(ref, bool) or not isinstance(ref, (int, float)) or not math.isfinite(ref) or ref <= 0:

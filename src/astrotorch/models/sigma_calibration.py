@@ -4,7 +4,8 @@
 * :func:`noise_level` — a spectrum's typical flux error (the median over pixels that carry one);
 * :func:`degrade_snr` — a noisier copy of validation spectra (what the calibration learns S/N from);
 * :func:`fit_sigma_scales` — maximum-likelihood factors of the σ components against residuals whose
-  reference labels are themselves noisy.
+  reference labels are themselves noisy;
+* :func:`scale_precision` — how well such residuals can pin σ at all (the calibration's own bound).
 
 The calibrated σ of a label (all per label, label units)::
 
@@ -31,8 +32,10 @@ import numpy as np
 
 from astrotorch.errors import InputValidationError
 
-#: bounds of the fitted power γ of the noise ratio
-NOISE_POWER_BOUNDS = (0.0, 3.0)
+#: bounds of the fitted power γ of the noise ratio. The upper one leaves room for what was measured: an
+#: error growing as ν^2.4 is a variance growing as ν^4.8 (with 3 the [Fe/H] fit of an 80,000-star
+#: BCNN sat at the bound and its σ at S/N 100 came out ~6 % too large on independent stars)
+NOISE_POWER_BOUNDS = (0.0, 6.0)
 
 
 def flagged_by_error(x_err: np.ndarray, masked_error_ratio: float = 10.0) -> np.ndarray:
@@ -136,4 +139,22 @@ def fit_sigma_scales(r: np.ndarray, var_a: np.ndarray, var_b: np.ndarray | None,
     return out._replace(c=out.c if out.c > 2 * math.exp(-12.0) * s0 else 0.0)
 
 
-__all__ = ["NOISE_POWER_BOUNDS", "SigmaScales", "degrade_snr", "fit_sigma_scales", "flagged_by_error", "noise_level"]
+def scale_precision(var_model: np.ndarray, var_y: np.ndarray) -> float:
+    """Fractional 1σ uncertainty with which residuals ``r ~ N(0, k·var_model + var_y)`` pin σ = sqrt(k·var_model).
+
+    The Cramér–Rao bound of one overall factor ``k`` on the calibrated variance ``var_model`` (the
+    fitted σ², label units²) when the reference labels carry known noise of variance ``var_y``: the
+    Fisher information on ln k is ½ Σ w², ``w = var_model / (var_model + var_y)``, so σ is pinned to
+    ``1 / sqrt(2 Σ w²)`` (relative). Without label noise that is the familiar ``1 / sqrt(2N)``; with
+    label errors ``ρ`` times the model's error each star counts ``1 / (1 + ρ²)²`` of a star, e.g.
+    8,000 validation stars with ρ = 4.5 pin σ only to ±17 %. NaN without usable stars.
+    """
+    vm = np.asarray(var_model, np.float64).ravel()
+    vy = np.asarray(var_y, np.float64).ravel()
+    ok = np.isfinite(vm) & np.isfinite(vy) & (vm > 0) & (vy >= 0)
+    info = float(np.sum((vm[ok] / (vm[ok] + vy[ok])) ** 2))
+    return 1.0 / math.sqrt(2.0 * info) if info > 0 else math.nan
+
+
+__all__ = ["NOISE_POWER_BOUNDS", "SigmaScales", "degrade_snr", "fit_sigma_scales", "flagged_by_error", "noise_level",
+           "scale_precision"]
