@@ -77,6 +77,19 @@ def _level(model, e):
     return noise_level(model._propagated_input_errors(np.where(np.isfinite(e), e, 0.0)))
 
 
+def _calibration_parts(m, sets, y, ey, ref):
+    """Per S/N copy in ``sets`` ((flux, flux_err) pairs of the same stars): residuals against the catalogue
+    labels ``y`` (NaN where missing), the raw σ components, the label-noise variance and ν/ν_ref."""
+    from astrotorch.models.base import _is_missing
+
+    parts = []
+    for xs, es in sets:
+        pred, mp, pp = _raw(m, xs, es)
+        parts.append((np.where(_is_missing(y), np.nan, pred - y), mp, pp, np.where(_is_missing(ey), 0.0, ey) ** 2,
+                      _level(m, es) / ref))
+    return parts
+
+
 def _emulated_sets(args, m):
     """Validation split of the cached emulated training stars (first --n-fit), and fresh dev stars (seed --dev-seed)."""
     from astrotorch.apogee import load_emulator
@@ -85,7 +98,7 @@ def _emulated_sets(args, m):
     d = Path(args.emulated_cache)
     part = {k: np.load(d / f"train_{k}.npy", mmap_mode="r") for k in ("flux", "flux_err", "labels", "label_err", "labels_true")}
     n = args.n_fit
-    idx = np.sort(np.random.default_rng(m.seed).permutation(n)[: int(round(n * m.val_size))])
+    idx = np.sort(m.validation_indices(n))
     dev = emulated_spectra(args.n_dev, emulator=load_emulator("binspec_plus"), snr=100.0, seed=args.dev_seed,
                            n_visits=1, visit_snr=50.0)
     take = lambda k: np.asarray(part[k][idx])  # noqa: E731
@@ -100,7 +113,6 @@ def _extra_parts(args, m, ref):
     set: S/N 100, no visits), as they are and as a noisier copy, and their realised label noise."""
     from astrotorch.apogee import load_emulator
     from astrotorch.datasets.emulated import emulated_spectra
-    from astrotorch.models.base import _is_missing
     from astrotorch.models.spectra import degrade_snr
 
     cache = Path(args.extra_cache) if args.extra_cache else None
@@ -111,11 +123,8 @@ def _extra_parts(args, m, ref):
     nl = len(m.targetname)
     y, ey = ds.labels[:, :nl].astype(np.float64), ds.label_err[:, :nl].astype(np.float64)
     noise = y - ds.labels_true[:, :nl]
-    parts = []
-    for xs, es in [(ds.flux, ds.flux_err), degrade_snr(ds.flux, ds.flux_err, m.calibration_snr_factor, seed=m.seed + 1)]:
-        pred, mp, pp = _raw(m, xs, es)
-        parts.append((np.where(_is_missing(y), np.nan, pred - y), mp, pp, np.where(_is_missing(ey), 0.0, ey) ** 2,
-                      _level(m, es) / ref))
+    sets = [(ds.flux, ds.flux_err), degrade_snr(ds.flux, ds.flux_err, m.calibration_snr_factor, seed=m.seed + 1)]
+    parts = _calibration_parts(m, sets, y, ey, ref)
     if cache is not None:
         np.savez(cache, noise=noise, **{f"extra{i}_{k}": v for i, q in enumerate(parts) for k, v in zip(_PART_KEYS, q)})
     return parts, noise
@@ -126,8 +135,7 @@ def main() -> None:
 
     from astrotorch.datasets.spectra import synthetic_spectra
     from astrotorch.models import load_folder
-    from astrotorch.models.base import _is_missing
-    from astrotorch.models.spectra import degrade_snr, fit_sigma_scales
+    from astrotorch.models.sigma_calibration import degrade_snr, fit_sigma_scales, scale_precision
 
     p = argparse.ArgumentParser()
     p.add_argument("--model", required=True)
@@ -165,7 +173,7 @@ def main() -> None:
             train, _, _ = make_data(10_000, 1500, args.seed, 100.0, 50.0)  # same generator call as the acceptance run
             cols = train.label_index(LABELS)
             n = len(train)
-            idx = np.random.default_rng(m.seed).permutation(n)[: int(round(n * m.val_size))]
+            idx = m.validation_indices(n)
             xv, ev_x = train.flux[idx], train.flux_err[idx]
             yv, ev = train.labels[idx][:, cols].astype(np.float64), train.label_err[idx][:, cols].astype(np.float64)
             truth_v, names = train.labels_true[idx][:, cols], LABELS
@@ -174,11 +182,7 @@ def main() -> None:
         val_noise = yv - truth_v  # the realised catalogue noise (NaN-free where labelled)
         sets = [(xv, ev_x), degrade_snr(xv, ev_x, m.calibration_snr_factor, seed=m.seed)]
         ref = float(np.nanmedian(_level(m, ev_x)))
-        parts = []
-        for xs, es in sets:
-            pred, mp, pp = _raw(m, xs, es)
-            r = np.where(_is_missing(yv), np.nan, pred - yv)
-            parts.append((r, mp, pp, np.where(_is_missing(ev), 0.0, ev) ** 2, _level(m, es) / ref))
+        parts = _calibration_parts(m, sets, yv, ev, ref)
         dev_raw = {k: _raw(m, d.flux, d.flux_err) + (d.labels_true[:, cols].astype(np.float64), _level(m, d.flux_err) / ref)
                    for k, d in dev_sets.items()}
         if cache is not None:
@@ -189,8 +193,8 @@ def main() -> None:
             np.savez(cache, **arrays)
     if args.n_extra:
         # the validation spectra's noise level stays the reference (what fit uses)
-        ref = float(np.nanmedian(_level(m, np.load(Path(args.emulated_cache) / "train_flux_err.npy", mmap_mode="r")[
-            np.sort(np.random.default_rng(m.seed).permutation(args.n_fit)[: int(round(args.n_fit * m.val_size))])])))
+        err = np.load(Path(args.emulated_cache) / "train_flux_err.npy", mmap_mode="r")
+        ref = float(np.nanmedian(_level(m, err[np.sort(m.validation_indices(args.n_fit))])))
         extra, extra_noise = _extra_parts(args, m, ref)
         parts = [tuple(np.concatenate([a, b]) for a, b in zip(q, e)) for q, e in zip(parts, extra)]
         val_noise = np.concatenate([val_noise, extra_noise])
@@ -207,22 +211,19 @@ def main() -> None:
         s2 = float(np.mean((r0[ok0] ** 2 - vy0[ok0]) / (mp0[ok0] + pp0[ok0])))
         s = math.sqrt(max(s2, 1e-4))
         af, bf, cf, _ = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok], floor=True)
-        ag, bg, cg, gg = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok], floor=True, noise_ratio=nu[ok])
+        adopted = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok], floor=True, noise_ratio=nu[ok])
         # the same estimator on the noise-free labels (an oracle no real survey has): what the σ form can do
         noise = np.concatenate([val_noise[:, j]] * len(parts))
-        ao, bo, co, go = fit_sigma_scales(r[ok] + noise[ok], mp[ok], pp[ok], np.zeros(ok.sum()), floor=True,
-                                          noise_ratio=nu[ok])
+        oracle = fit_sigma_scales(r[ok] + noise[ok], mp[ok], pp[ok], np.zeros(ok.sum()), floor=True, noise_ratio=nu[ok])
         # the oracle's residuals under the catalogue noise's weights (the expected noisy-label likelihood,
         # r² → e² + y_err²): what the noisy-label fit converges to on average, whatever the draw
-        aw, bw, cw, gw = fit_sigma_scales(np.sqrt((r[ok] + noise[ok]) ** 2 + vy[ok]), mp[ok], pp[ok], vy[ok], floor=True,
-                                          noise_ratio=nu[ok])
+        expected = fit_sigma_scales(np.sqrt((r[ok] + noise[ok]) ** 2 + vy[ok]), mp[ok], pp[ok], vy[ok], floor=True,
+                                    noise_ratio=nu[ok])
         # the ML shape, then one factor k so that mean((r² − y_err²)/σ²) = 1 over both S/N sets
         v = af * af * mp[ok] + bf * bf * pp[ok] + cf * cf
         k2 = max(float(np.mean((r[ok] ** 2 - vy[ok]) / v)), 1e-4)
         fp, fe, fq, fb = (_fit_form(f, r[ok], mp[ok], pp[ok], vy[ok], nu[ok]) for f in ("pp", "each", "quad", "broken"))
-        from astrotorch.models.sigma_calibration import scale_precision
-
-        v0 = (ag * ag * mp0 + bg * bg * pp0 + cg * cg) * parts[0][4] ** gg
+        v0 = adopted.variance(mp0, pp0, parts[0][4])
         print(f"  {name}: the calibration stars as they are pin σ to ±{100 * scale_precision(v0[ok0], vy0[ok0]):.1f} %")
         methods[name] = {
             "ML (a,b), 2 S/N": lambda mp, pp, nu, a=a, b=b: a * a * mp + b * b * pp,
@@ -233,11 +234,9 @@ def main() -> None:
             "ML, noise powers on the MC + head and the propagated terms": fe,
             "ML (a,b,floor, exp(γL + δL²))": fq,
             "ML (a,b,floor, broken power γ, γ2)": fb,
-            "ML (a,b,floor,noise power)": lambda mp, pp, nu, a=ag, b=bg, c=cg, g=gg: (a * a * mp + b * b * pp + c * c) * nu ** g,
-            "oracle: ML (a,b,floor,noise power) on noise-free labels":
-                lambda mp, pp, nu, a=ao, b=bo, c=co, g=go: (a * a * mp + b * b * pp + c * c) * nu ** g,
-            "noise-free residuals, catalogue-noise weights (the noisy fit's expectation)":
-                lambda mp, pp, nu, a=aw, b=bw, c=cw, g=gw: (a * a * mp + b * b * pp + c * c) * nu ** g,
+            "ML (a,b,floor,noise power)": adopted.variance,
+            "oracle: ML (a,b,floor,noise power) on noise-free labels": oracle.variance,
+            "noise-free residuals, catalogue-noise weights (the noisy fit's expectation)": expected.variance,
         }
         if args.redraws > 0:
             # how much of the miss is the one realisation of the validation label noise: refit on fresh draws
@@ -248,11 +247,10 @@ def main() -> None:
             stds_b: dict[str, list[float]] = {"combined": [], "visits": []}
             for _ in range(args.redraws):
                 fresh = np.tile(rng.standard_normal(sd.shape) * sd, len(parts))
-                a2, b2, c2, g2 = fit_sigma_scales(rt - fresh, mp[ok], pp[ok], vy[ok], floor=True, noise_ratio=nu[ok])
+                refit = fit_sigma_scales(rt - fresh, mp[ok], pp[ok], vy[ok], floor=True, noise_ratio=nu[ok])
                 fb2 = _fit_form("broken", rt - fresh, mp[ok], pp[ok], vy[ok], nu[ok])
                 for k, (pred, mpd, ppd, truth, nud) in dev_raw.items():
-                    v2 = (a2 * a2 * mpd[:, j] + b2 * b2 * ppd[:, j] + c2 * c2) * nud ** g2
-                    stds[k].append(float(np.std((pred[:, j] - truth[:, j]) / np.sqrt(v2))))
+                    stds[k].append(float(np.std((pred[:, j] - truth[:, j]) / np.sqrt(refit.variance(mpd[:, j], ppd[:, j], nud)))))
                     stds_b[k].append(float(np.std((pred[:, j] - truth[:, j]) / np.sqrt(fb2(mpd[:, j], ppd[:, j], nud)))))
             for label, st in (("adopted", stds), ("broken", stds_b)):
                 print(f"  {name}: {args.redraws} label-noise redraws, {label}, dev std(z) median [10-90%] (min-max): "
@@ -260,7 +258,8 @@ def main() -> None:
                                   f"({min(v):.3f}-{max(v):.3f})"
                                   for k, v in st.items()))
         print(f"{name}: ML a={a:.3f} b={b:.3f}; moment s={s:.3f}; floor a={af:.3f} b={bf:.3f} c={cf:.4g}; "
-              f"noise power a={ag:.3f} b={bg:.3f} c={cg:.4g} gamma={gg:.2f}; moment k={math.sqrt(k2):.3f}")
+              f"noise power a={adopted.a:.3f} b={adopted.b:.3f} c={adopted.c:.4g} gamma={adopted.noise_power:.2f}; "
+              f"moment k={math.sqrt(k2):.3f}")
     for meth in next(iter(methods.values())):
         line = [meth + ":"]
         for k, (pred, mp, pp, truth, nu) in dev_raw.items():

@@ -37,6 +37,27 @@ def _floats_or_none(a: np.ndarray | None) -> list[float] | None:
     return None if a is None else [float(v) for v in np.asarray(a).ravel()]
 
 
+def _nulls_for_nan(a: np.ndarray | None) -> list[Any] | None:
+    """An array (1-D or 2-D) as JSON lists, NaN as null (a label without a value); None stays None."""
+    if a is None:
+        return None
+    arr = np.asarray(a, np.float64)
+    if arr.ndim > 1:
+        return [_nulls_for_nan(row) for row in arr]
+    return [float(v) if math.isfinite(v) else None for v in arr]
+
+
+def _nan_for_nulls(vals: Any) -> np.ndarray | None:
+    """JSON (nested) lists of numbers with nulls as a float64 array, null as NaN; None if not numbers."""
+    def nan(v: Any) -> Any:
+        return [nan(x) for x in v] if isinstance(v, list) else (math.nan if v is None else v)
+
+    try:
+        return np.asarray(nan(vals), np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
 def _version(package: str) -> str:
     # from the installed metadata: importing lightning just to read its version costs seconds
     try:
@@ -85,10 +106,8 @@ def model_config(model: Any) -> dict[str, Any]:
         "sigma_floor": _floats_or_none(model.sigma_floor_),
         "noise_power": _floats_or_none(model.noise_power_),
         "noise_reference": None if model.noise_reference_ is None else float(model.noise_reference_),
-        "sigma_precision": None if model.sigma_precision_ is None else  # a label without a calibration: null
-        [float(v) if math.isfinite(v) else None for v in np.asarray(model.sigma_precision_, np.float64)],
-        "label_range": None if model.label_range_ is None else  # a column without labels: null
-        [[float(v) if math.isfinite(v) else None for v in row] for row in np.asarray(model.label_range_, np.float64)],
+        "sigma_precision": _nulls_for_nan(model.sigma_precision_),  # a label without a calibration: null
+        "label_range": _nulls_for_nan(model.label_range_),  # a column without labels: null
         "extra": model.extra_state(),
         "versions": {
             "astrotorch": astrotorch.__version__,
@@ -104,11 +123,8 @@ def _label_range(vals: Any, folder: Path, output_dim: Any) -> np.ndarray | None:
     (null for a column without labels)."""
     if vals is None:
         return None
-    try:
-        arr = np.asarray([[math.nan if v is None else v for v in row] for row in vals], np.float64)
-    except (TypeError, ValueError):  # not a list of lists of numbers
-        arr = np.empty(0)
-    if arr.ndim != 2 or arr.shape != (2, int(output_dim or 0)) or np.any(arr[0] > arr[1]) or np.isinf(arr).any():
+    arr = _nan_for_nulls(vals)
+    if arr is None or arr.ndim != 2 or arr.shape != (2, int(output_dim or 0)) or np.any(arr[0] > arr[1]) or np.isinf(arr).any():
         raise ModelFolderError(f"{folder}/config.json: label_range must be [[min, ...], [max, ...]] with "
                                f"{output_dim} numbers (or null) each and min <= max, got {vals!r}")
     return arr
@@ -242,11 +258,8 @@ def load_folder(folder: str | Path | None = None) -> Any:
             setattr(model, key + "_", arr)
     precision = cfg.get("sigma_precision")
     if precision is not None:
-        try:
-            arr = np.asarray([math.nan if v is None else v for v in precision], np.float64)
-        except (TypeError, ValueError):
-            arr = np.zeros((0, 0))
-        if arr.ndim != 1 or np.any(arr[np.isfinite(arr)] < 0) or np.any(np.isinf(arr)):
+        arr = _nan_for_nulls(precision)
+        if arr is None or arr.ndim != 1 or np.any(arr[np.isfinite(arr)] < 0) or np.any(np.isinf(arr)):
             raise ModelFolderError(f"{folder}/config.json: sigma_precision must be a list of non-negative numbers or "
                                    f"nulls, got {precision!r}")
         model.sigma_precision_ = arr.astype(np.float32)

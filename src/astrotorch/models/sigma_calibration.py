@@ -95,6 +95,18 @@ class SigmaScales(NamedTuple):
     c: float
     noise_power: float = 0.0
 
+    def variance(self, var_a: np.ndarray, var_b: np.ndarray | None = None,
+                 noise_ratio: np.ndarray | None = None) -> np.ndarray:
+        """The calibrated σ² of raw components ``var_a`` (MC + predictive) and ``var_b`` (propagated; None:
+        not part of the calibration) at noise ratios ν/ν_ref (None: 1), label units²."""
+        v = self.a * self.a * np.asarray(var_a, np.float64)
+        if var_b is not None:
+            v = v + self.b * self.b * np.asarray(var_b, np.float64)
+        v = v + self.c * self.c
+        if noise_ratio is not None:
+            v = v * np.exp(self.noise_power * np.log(np.clip(np.asarray(noise_ratio, np.float64), 1e-6, 1e6)))
+        return v
+
 
 def fit_sigma_scales(r: np.ndarray, var_a: np.ndarray, var_b: np.ndarray | None, var_y: np.ndarray,
                      floor: bool = True, noise_ratio: np.ndarray | None = None) -> SigmaScales:
@@ -109,11 +121,11 @@ def fit_sigma_scales(r: np.ndarray, var_a: np.ndarray, var_b: np.ndarray | None,
 
     r2 = np.asarray(r, np.float64) ** 2
     va = np.asarray(var_a, np.float64)
-    vb = np.zeros_like(va) if var_b is None else np.asarray(var_b, np.float64)
+    vb = None if var_b is None else np.asarray(var_b, np.float64)
     vy = np.asarray(var_y, np.float64)
     has_b = var_b is not None
     has_g = noise_ratio is not None
-    log_ratio = np.log(np.clip(np.asarray(noise_ratio, np.float64), 1e-6, 1e6)) if has_g else None
+    ratio = np.asarray(noise_ratio, np.float64) if has_g else None
     s0 = math.sqrt(max(float(np.mean(va)), 1e-30))
     tiny = 1e-12 * s0 ** 2
 
@@ -125,9 +137,7 @@ def fit_sigma_scales(r: np.ndarray, var_a: np.ndarray, var_b: np.ndarray | None,
         return SigmaScales(a, b, c, g)
 
     def nll(p: np.ndarray) -> float:
-        a, b, c, g = unpack(p)
-        v = a * a * va + b * b * vb + c * c
-        v = (v * np.exp(g * log_ratio) if has_g else v) + vy + tiny
+        v = unpack(p).variance(va, vb, ratio) + vy + tiny
         return float(np.mean(np.log(v) + r2 / v))
 
     lim = (math.log(0.05), math.log(20.0))

@@ -250,12 +250,10 @@ class _CalibratedBayesian(_SpectraModel):
             fit = fit_sigma_scales(r[ok, j], mp2[ok, j], pp2[ok, j] if two else None, ee[ok, j] ** 2,
                                    floor=self.calibration_floor, noise_ratio=nu[ok] if two and ref else None)
             a_s[j], b_s[j], c_s[j], g_s[j] = fit.a, (fit.b if two else fit.a), fit.c, fit.noise_power
-            # what the stars as they are (not their noisier copies) can say about σ at their own S/N
-            r0, mp0, pp0, ee0, nu0 = (q[:, j] if q.ndim > 1 else q for q in parts[0])
-            ok0 = np.isfinite(r0) & (mp0 + pp0 > 0)
-            b_j = fit.b if two else fit.a
-            v0 = (fit.a ** 2 * mp0 + b_j ** 2 * pp0 + fit.c ** 2) * nu0 ** fit.noise_power
-            precision[j] = scale_precision(v0[ok0], ee0[ok0] ** 2)
+            # what the stars as they are (the first rows, not their noisier copies) say about σ at their S/N
+            ok[len(parts[0][0]):] = False
+            fitted = fit.variance(mp2[ok, j], pp2[ok, j] if two else None, nu[ok] if two and ref else None)
+            precision[j] = scale_precision(fitted, ee[ok, j] ** 2)
         self.sigma_scale_ = a_s
         self.propagated_scale_ = (b_s / a_s).astype(np.float32) if two else None
         self.sigma_floor_ = c_s if self.calibration_floor else None
