@@ -350,6 +350,10 @@ def test_calibrate_sigma_refits_on_given_stars(small_data, calibrated_bcnn, tmp_
     with pytest.warns(UserWarning, match="30 calibration stars pin σ"):  # 30 stars cannot pin σ to 10 %
         m.calibrate_sigma(d.flux[:30], d.labels[:30, cols], x_err=d.flux_err[:30], y_err=d.label_err[:30, cols])
     assert m.sigma_precision_.shape == (3,) and np.all(m.sigma_precision_ > 0.1)
+    names, m.targetname = m.targetname, None  # unnamed labels are named as evaluate names them
+    with pytest.warns(UserWarning, match=r"only to label_0 ±\d+ %, label_1"):
+        m.calibrate_sigma(d.flux[:30], d.labels[:30, cols], x_err=d.flux_err[:30], y_err=d.label_err[:30, cols])
+    m.targetname = names
     assert m.calibrate_sigma(d.flux[:80], d.labels[:80, cols], x_err=d.flux_err[:80], y_err=d.label_err[:80, cols]) is m
     assert m.sigma_scale_.shape == (3,) and m.propagated_scale_.shape == (3,) and m.noise_power_.shape == (3,)
     assert m.noise_reference_ == pytest.approx(float(np.median(MS.noise_level(m._propagated_input_errors(d.flux_err[:80])))))

@@ -260,7 +260,7 @@ class _CalibratedBayesian(_SpectraModel):
         if two and ref:
             self.noise_power_, self.noise_reference_ = g_s, ref
         self.sigma_precision_ = precision
-        loose = [f"{name} ±{100 * p:.0f} %" for name, p in zip(self.targetname or range(n_out), precision) if p > 0.1]
+        loose = [f"{name} ±{100 * p:.0f} %" for name, p in zip(self.targetname or [f"label_{j}" for j in range(n_out)], precision) if p > 0.1]
         if loose:
             warnings.warn(
                 f"the {len(yv)} calibration stars pin σ at their own S/N only to {', '.join(loose)} (1σ; set by their "
