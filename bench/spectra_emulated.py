@@ -15,6 +15,7 @@ Stages (run separately, results cached under ``--cache``; ``--report`` merges th
     python -m bench.spectra_emulated --stage models --models bcnn --epochs 40 --save-models
     python -m bench.spectra_emulated --stage recalibrate            # the saved BCNN's σ calibration, refitted
     python -m bench.spectra_emulated --stage recalibrate --calib-extra 40000  # ... on 40,000 more catalogue stars
+    python -m bench.spectra_emulated --stage recalibrate --calib-exact 10000  # ... on 10,000 exactly labelled stars
     python -m bench.spectra_emulated --stage fitter               # fit_spectrum on the held-out stars
     python -m bench.spectra_emulated --stage curve --sizes 2500,5000,10000,20000 --epochs 20
     python -m bench.spectra_emulated --stage cross                # binspec++-trained model on binspec spectra
@@ -215,22 +216,33 @@ def run_models(args: argparse.Namespace, keys: list[str]) -> None:
 
 
 def run_recalibrate(args: argparse.Namespace) -> None:
-    """Refit the saved BCNN's σ calibration (``calibrate_sigma``, the estimator ``fit`` uses) on the same
-    validation stars ``fit`` held out, with the current code, and re-score it: no retraining."""
+    """Refit the saved BCNN's σ calibration (``calibrate_sigma``, the estimator ``fit`` uses) and re-score it:
+    no retraining. By default on the same validation stars ``fit`` held out, with the current code;
+    ``--calib-extra N`` adds N more catalogue-labelled stars; ``--calib-exact N`` calibrates on N emulated
+    stars whose labels are exact (the emulator's inputs) instead of the validation stars."""
+    from astrotorch.apogee import load_emulator
+    from astrotorch.datasets.emulated import emulated_spectra
     from astrotorch.models import load_folder
 
+    if args.calib_extra and args.calib_exact:
+        raise SystemExit("--calib-extra and --calib-exact are two different calibrations; give one")
     n = args.n_fit or args.n_train
     key = f"bcnn_{n}" + ("_visits" if args.train_visits else "")
     model = load_folder(Path(args.cache) / "models" / key)
-    x, y, x_err, y_err = _training_arrays(args, n)
-    val = np.sort(model.validation_indices(len(x)))
-    x, y, x_err, y_err = x[val], y[val], x_err[val], y_err[val]
+    if args.calib_exact:
+        # stars no model trained on (seed + 4: neither the training, held-out, visit nor extra stars), drawn
+        # like the training set, labelled by the values the emulator was given: no catalogue noise, none missing
+        ds = emulated_spectra(args.calib_exact, emulator=load_emulator("binspec_plus"), snr=args.snr,
+                              seed=args.seed + 4, label_noise=False, missing_label_frac=0.0)
+        x, y, x_err, y_err = ds.flux, ds.labels[:, :4], ds.flux_err, None
+        del ds
+    else:
+        x, y, x_err, y_err = _training_arrays(args, n)
+        val = np.sort(model.validation_indices(len(x)))
+        x, y, x_err, y_err = x[val], y[val], x_err[val], y_err[val]
     if args.calib_extra:
         # more catalogue-labelled stars that no model trained on (seed + 3: neither the training stars,
         # the held-out stars nor the training visits), drawn like the training set
-        from astrotorch.apogee import load_emulator
-        from astrotorch.datasets.emulated import emulated_spectra
-
         ds = emulated_spectra(args.calib_extra, emulator=load_emulator("binspec_plus"), snr=args.snr, seed=args.seed + 3)
         x, y = np.concatenate([x, ds.flux]), np.concatenate([y, ds.labels[:, :4]])
         x_err, y_err = np.concatenate([x_err, ds.flux_err]), np.concatenate([y_err, ds.label_err[:, :4]])
@@ -239,18 +251,23 @@ def run_recalibrate(args: argparse.Namespace) -> None:
     model.calibrate_sigma(x, y, x_err=x_err, y_err=y_err)
     t_cal = time.perf_counter() - t0
     del x, y, x_err, y_err
-    suffix = f"_calextra{args.calib_extra}" if args.calib_extra else ""
+    variant = "_calextra" if args.calib_extra else "_calexact" if args.calib_exact else ""
+    suffix = f"{variant}{args.calib_extra or args.calib_exact}" if variant else ""
     model.save(Path(args.cache) / "models" / (key + suffix), overwrite=True)
-    name = _result_key("bcnn", n, args) + ("_calextra" if args.calib_extra else "")
+    name = _result_key("bcnn", n, args) + variant
     path = Path(args.cache) / "results" / f"{name}.json"
     res = json.loads(path.read_text()) if path.is_file() else {"model": MODEL_NAMES["bcnn"], "n_train": n}
     res.update({k: v for k, v in _score_held_out(args, model, load_part(args, "test")).items()
                 if not k.endswith("_predict_seconds")})
     res.update(recalibrated=True, recalibrate_seconds=t_cal, calibration_extra_stars=args.calib_extra,
+               calibration_exact_stars=args.calib_exact,
                calibration={k: getattr(model, k + "_") for k in ("sigma_scale", "propagated_scale", "sigma_floor",
-                                                                  "noise_power", "noise_reference", "sigma_precision")})
+                                                                  "noise_power", "noise_power_high", "noise_break",
+                                                                  "noise_reference", "sigma_precision")})
     if args.calib_extra:
         res["model"] = f"{MODEL_NAMES['bcnn']}, σ calibrated on {args.calib_extra:,} more catalogue stars"
+    if args.calib_exact:
+        res["model"] = f"{MODEL_NAMES['bcnn']}, σ calibrated on {args.calib_exact:,} exactly labelled emulated stars"
     _write(args, name, res)
     print(f"{key} recalibrated in {t_cal:.0f} s: " + ", ".join(
         f"{nm} z std {res['test'][nm]['z_std']:.3f} / visits {res['test_visits'][nm]['z_std']:.3f}" for nm in LABELS))
@@ -360,9 +377,9 @@ def report(args: argparse.Namespace) -> str:
     n = args.n_fit or args.n_train
     # the acceptance table: every model at this training-set size (a model not run at it: its largest run)
     res: dict[str, Any] = {}
-    variants = ("_trainvisits", "_truelabels", "_calextra")
+    variants = ("_trainvisits", "_truelabels", "_calextra", "_calexact")
     for k in ("linear", "ridge", "knn", "mlp", "mlp_truelabels", "cnn", "starnet", "bcnn", "bcnn_trainvisits",
-              "bcnn_calextra"):
+              "bcnn_calextra", "bcnn_calexact"):
         base, _, tail = k.partition("_")
         runs = {int(v["n_train"]): v for kk, v in every.items() if kk.partition("_")[0] == base
                 and (kk.endswith("_" + tail) if tail else not kk.endswith(variants))}
@@ -397,7 +414,8 @@ def report(args: argparse.Namespace) -> str:
                 checks.append(f"- BCNN beats {base} on Teff, log g, [Fe/H]: {'PASS' if ok else 'FAIL'}")
         r = b["test"]["logg"]["rmse"] / b["test"]["logg"]["bound_prior_rms"]
         checks.append(f"- BCNN log g RMSE / Bayesian bound at S/N {args.snr:g}: {r:.2f} (≤ 2: {'PASS' if r <= 2 else 'FAIL'})")
-        for k, how in (("bcnn", "validation split"), ("bcnn_calextra", "validation split + more catalogue stars")):
+        for k, how in (("bcnn", "validation split"), ("bcnn_calextra", "validation split + more catalogue stars"),
+                       ("bcnn_calexact", "emulated stars with exact labels")):
             for split in ("test", "test_visits") if k in res else ():
                 zs = {n: res[k][split][n]["z_std"] for n in LABELS}
                 cv = {n: res[k][split][n]["coverage_68"] for n in LABELS}
@@ -446,6 +464,8 @@ def main() -> None:
                    help="also train on a lower-S/N copy of every training star (--stage train-visits makes them)")
     p.add_argument("--calib-extra", type=int, default=0,
                    help="recalibrate: calibrate σ on the validation stars and this many more catalogue-labelled stars")
+    p.add_argument("--calib-exact", type=int, default=0,
+                   help="recalibrate: calibrate σ on this many emulated stars with exact labels (not the validation stars)")
     p.add_argument("--cache", default=".bench_cache/spectra_emulated")
     p.add_argument("--report", action="store_true")
     args = p.parse_args()

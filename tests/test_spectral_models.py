@@ -339,6 +339,42 @@ def test_bcnn_calibration_fits_propagated_scale_and_persists(small_data, calibra
         create_model("apogee_bcnn", calibration_snr_factor=(0.5, 2.0))
 
 
+def test_broken_noise_power_applies_beyond_the_break_and_persists(small_data, calibrated_bcnn, tmp_path) -> None:
+    d = small_data.combined
+    m = load_folder(calibrated_bcnn.save(tmp_path / "m"))  # a copy: the fixture is shared
+    x, e = d.flux[:4], d.flux_err[:4] * 3.0  # three times the validation noise: beyond a break at 2
+    ratio = SC.noise_level(m._propagated_input_errors(e)) / m.noise_reference_
+    assert np.all(ratio > 2.5)
+    m.noise_power_ = np.full(3, 1.0, np.float32)
+    torch.manual_seed(0)
+    _, one = m.predict(x, x_err=e)
+    m.noise_power_high_, m.noise_break_ = np.array([3.0, np.nan, 3.0], np.float32), np.array([2.0, np.nan, 2.0], np.float32)
+    torch.manual_seed(0)
+    _, two = m.predict(x, x_err=e)
+    # σ gains (ν/ν_b)^((γ₂ − γ)/2) beyond the break; the label without one keeps one power
+    for key in ("model", "propagated", "total"):
+        assert np.allclose(two[key][:, [0, 2]], one[key][:, [0, 2]] * (ratio / 2.0)[:, None], rtol=1e-4)
+        assert np.allclose(two[key][:, 1], one[key][:, 1], rtol=1e-5)
+    m.save(tmp_path / "broken")
+    m2 = load_folder(tmp_path / "broken")
+    assert np.array_equal(m2.noise_power_high_, m.noise_power_high_, equal_nan=True)
+    assert np.array_equal(m2.noise_break_, m.noise_break_, equal_nan=True)
+    torch.manual_seed(0)
+    assert np.allclose(m2.predict(x, x_err=e)[1]["total"], two["total"], rtol=1e-5)
+    cfg_path = tmp_path / "broken" / "config.json"
+    good = cfg_path.read_text()
+    for change in ({"noise_break": None}, {"noise_break": [2.0, None, -1.0]}, {"noise_power_high": [3.0, None]},
+                   {"noise_power_high": [3.0, 1.0, 3.0]}):  # a power without its break
+        cfg_path.write_text(json.dumps({**json.loads(good), **change}))
+        manifest = json.loads((tmp_path / "broken" / "manifest.json").read_text())
+        manifest["files"]["config.json"] = sha256sum(cfg_path)
+        (tmp_path / "broken" / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(ModelFolderError, match="noise_power_high and noise_break"):
+            load_folder(tmp_path / "broken")
+    with pytest.raises(InputValidationError, match="calibration_noise_form"):
+        create_model("apogee_bcnn", calibration_noise_form="spline")
+
+
 def test_calibrate_sigma_refits_on_given_stars(small_data, calibrated_bcnn, tmp_path) -> None:
     """The public recalibration: the same estimator as fit's, on stars the caller chooses."""
     d = small_data.combined
@@ -365,102 +401,6 @@ def test_calibrate_sigma_refits_on_given_stars(small_data, calibrated_bcnn, tmp_
         m.calibrate_sigma(d.flux[:80], d.labels[:80, cols], y_err=d.label_err[:80, :2])
     with pytest.raises(InputValidationError, match="at least 10"):
         m.calibrate_sigma(d.flux[:5], d.labels[:5, cols])
-
-
-def test_fit_sigma_scales_recovers_two_components_under_label_noise() -> None:
-    rng = np.random.default_rng(0)
-    n = 20000
-    va = rng.uniform(0.5, 2.0, n) ** 2            # model + predictive variance (unscaled)
-    vb = np.where(rng.random(n) < 0.5, 0.3, 1.2) ** 2  # propagated: two S/N levels
-    vy = rng.uniform(0.5, 1.5, n) ** 2            # known label noise, as large as the signal
-    r = rng.standard_normal(n) * np.sqrt(0.6 ** 2 * va + 1.7 ** 2 * vb + vy)
-    a, b, c, g = MS.fit_sigma_scales(r, va, vb, vy, floor=False)
-    assert g == 0.0  # no noise ratio given: no power fitted
-    assert abs(a - 0.6) < 0.06 and abs(b - 1.7) < 0.1 and c == 0.0
-    a, b, c, _ = MS.fit_sigma_scales(r, va, vb, vy)  # with a free floor: ~0 here
-    assert abs(a - 0.6) < 0.1 and abs(b - 1.7) < 0.1 and c < 0.3
-    a1, b1, _, _ = MS.fit_sigma_scales(r[vb < 0.5], va[vb < 0.5], None, vy[vb < 0.5], floor=False)
-    assert a1 == b1 and a1 > 0
-    # a model-error floor the σ components do not see is recovered
-    r2 = rng.standard_normal(n) * np.sqrt(0.6 ** 2 * va + 1.7 ** 2 * vb + 0.8 ** 2 + vy)
-    a, b, c, _ = MS.fit_sigma_scales(r2, va, vb, vy)
-    assert abs(c - 0.8) < 0.15 and abs(a - 0.6) < 0.15 and abs(b - 1.7) < 0.15
-
-
-def test_fit_sigma_scales_recovers_the_noise_power() -> None:
-    # the σ components understate how the error grows with the noise: variance (…)(ν/ν_ref)^γ
-    rng = np.random.default_rng(5)
-    n = 20000
-    ratio = np.where(rng.random(n) < 0.5, 1.0, rng.uniform(1.5, 3.0, n))  # as-is and noisier copies
-    va = rng.uniform(0.5, 2.0, n) ** 2  # MC + head: does not grow with the noise
-    vb = (0.4 * ratio ** 0.7) ** 2  # σ_propagated grows sub-linearly with the noise
-    vy = rng.uniform(0.5, 1.0, n) ** 2
-    r = rng.standard_normal(n) * np.sqrt((0.5 ** 2 * va + 1.5 ** 2 * vb) * ratio ** 1.2 + vy)
-    fit = MS.fit_sigma_scales(r, va, vb, vy, floor=False, noise_ratio=ratio)
-    assert abs(fit.noise_power - 1.2) < 0.2 and abs(fit.a - 0.5) < 0.08 and abs(fit.b - 1.5) < 0.2
-    flat = MS.fit_sigma_scales(r, va, vb, vy, floor=False)  # fixed factors cannot fit both noise levels
-    v_fit = (fit.a ** 2 * va + fit.b ** 2 * vb) * ratio ** fit.noise_power
-    v_flat = flat.a ** 2 * va + flat.b ** 2 * vb
-    lo = ratio == 1.0
-    z_fit, z_flat = r[lo] / np.sqrt(v_fit[lo] + vy[lo]), r[lo] / np.sqrt(v_flat[lo] + vy[lo])
-    assert abs(np.std(z_fit) - 1.0) < abs(np.std(z_flat) - 1.0)
-    # an error growing as ν^2.1 (a variance power 4.2, as [Fe/H] of a BCNN trained at S/N 100) is within reach
-    r4 = rng.standard_normal(n) * np.sqrt((0.5 ** 2 * va + 1.5 ** 2 * vb) * ratio ** 4.2 + vy)
-    assert abs(MS.fit_sigma_scales(r4, va, vb, vy, floor=False, noise_ratio=ratio).noise_power - 4.2) < 0.3
-
-
-def test_scale_precision_is_the_spread_of_the_fitted_sigma() -> None:
-    """The calibration's own bound: how far a σ fitted on noisy-label residuals scatters between draws."""
-    assert SC.scale_precision(np.ones(2000), np.zeros(2000)) == pytest.approx(1 / np.sqrt(4000))  # no label noise
-    rng = np.random.default_rng(3)
-    n = 1500
-    va = rng.uniform(0.5, 1.5, n) ** 2
-    vy = (3.0 * np.sqrt(va) * rng.uniform(0.7, 1.3, n)) ** 2  # label errors ~3x the model's error
-    fitted = [MS.fit_sigma_scales(rng.standard_normal(n) * np.sqrt(va + vy), va, None, vy, floor=False).a
-              for _ in range(300)]
-    spread = float(np.std(np.log(fitted)))
-    bound = SC.scale_precision(va, vy)
-    assert 0.13 < bound < 0.2  # each star counts ~1/100 of a star: 1500 stars pin σ to ~±16 %
-    assert spread == pytest.approx(bound, rel=0.15)
-    assert np.isnan(SC.scale_precision(np.zeros(3), np.ones(3)))  # nothing to pin
-
-
-def test_noise_level_is_the_median_error_of_measured_pixels() -> None:
-    e = np.full((3, 100), 0.02, np.float32)
-    e[0, :40] = 0.0   # not propagated (flagged): ignored
-    e[1, :10] = np.nan
-    e[2] = 0.0        # no errors at all: NaN
-    lv = MS.noise_level(e)
-    assert np.allclose(lv[:2], 0.02) and np.isnan(lv[2])
-
-
-def test_degrade_snr_lowers_snr_and_keeps_masked_pixels() -> None:
-    rng = np.random.default_rng(1)
-    x = np.ones((400, 300), np.float32)
-    e = np.full_like(x, 0.01)
-    e[:, :5] = 1.0  # masked pixels with inflated errors
-    xd, ed = MS.degrade_snr(x, e, (2.0, 2.0), seed=3)
-    assert np.all(xd[:, :5] == 1.0) and np.all(ed[:, :5] == 1.0)
-    assert np.allclose(ed[:, 5:], 0.02)
-    assert abs(np.std(xd[:, 5:] - 1.0) - 0.01 * np.sqrt(3.0)) < 5e-4
-    xd2, _ = MS.degrade_snr(x, e, (2.0, 2.0), seed=3)
-    assert np.array_equal(xd, xd2)
-    del rng
-
-
-def test_flagged_by_error_finds_inflated_and_nonfinite_errors() -> None:
-    e = np.full((3, 50), 0.01, np.float32)
-    e[0, 3] = 1.0        # ×100: flagged
-    e[1, 7] = 0.05       # ×5: a noisy pixel, not flagged
-    e[2, 9] = np.nan     # unknown error: flagged
-    e[2, 10] = np.inf
-    f = MS.flagged_by_error(e, 10.0)
-    assert f.shape == e.shape and f.dtype == bool
-    assert set(zip(*np.nonzero(f))) == {(0, 3), (2, 9), (2, 10)}
-    assert np.array_equal(MS.flagged_by_error(e[0], 10.0), f[0])  # one spectrum
-    assert MS.flagged_by_error(np.full((1, 4), np.nan), 10.0).all()  # no finite error at all
-    with pytest.raises(InputValidationError):
-        MS.flagged_by_error(np.float32(0.1))
 
 
 def test_propagated_sigma_ignores_flagged_pixels(small_data) -> None:
@@ -493,8 +433,9 @@ def test_train_spectra_cli_writes_run_folder(tmp_path) -> None:
 
     from astrotorch.cli.train_spectra import train_spectra
 
-    out = train_spectra(model="apogee_bcnn", data="synthetic", n_train=60, n_test=16, n_visits=1, epochs=1,
-                        mc_num=4, labels="teff,logg,Fe_H", out=tmp_path / "run", seed=1)
+    with pytest.warns(UserWarning, match="the 30 calibration stars pin σ"):  # ±13 % from 30 exact labels
+        out = train_spectra(model="apogee_bcnn", data="synthetic", n_train=60, n_test=16, n_visits=1, epochs=1,
+                            mc_num=4, labels="teff,logg,Fe_H", out=tmp_path / "run", seed=1, calibration_stars=30)
     files = {p.name for p in out.iterdir()}
     assert {"model", "metrics.json", "metrics.csv", "metrics.md", "metrics_visits.csv", "report.md", "plots"} <= files
     assert {"residuals.png", "calibration.png", "jacobian.png"} <= {p.name for p in (out / "plots").iterdir()}
@@ -503,7 +444,13 @@ def test_train_spectra_cli_writes_run_folder(tmp_path) -> None:
     assert "z_std" in metrics["test"]["logg"]
     report = (out / "report.md").read_text()
     assert "Held-out metrics" in report and "plots/calibration.png" in report
-    assert type(load_folder(out / "model")).__name__ == "ApogeeBCNN"
+    # σ calibrated after training on 30 more generated stars with exact labels, not on the validation split
+    assert metrics["sigma_calibrated_on"].startswith("30 more generated stars with exact labels")
+    assert "factors fitted on 30 more generated stars with exact labels" in report
+    saved = load_folder(out / "model")
+    assert type(saved).__name__ == "ApogeeBCNN" and saved.sigma_scale_ is not None
+    assert saved.calibrate_uncertainty is False  # fit did not calibrate on its validation split
+    assert saved.sigma_precision_ == pytest.approx(np.full(3, 1 / np.sqrt(60)), rel=1e-5)  # exact labels: 1/sqrt(2N)
     with pytest.raises(InputValidationError):
         train_spectra(model="apogee_dr14_gaiadr2_bcnn", n_train=20, n_test=10, out=tmp_path / "x")
 

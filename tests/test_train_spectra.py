@@ -92,8 +92,36 @@ def test_report_states_the_calibration_and_its_noise_power() -> None:
                                              noise_reference_=0.00923), names)[0]
     assert "(ν / 0.00923)^(γ/2), γ = teff 2.50, logg 1.25" in full
     assert "pin σ" not in full  # no precision known (a folder saved before it was stored)
+    assert "power changes" not in full
+    broken = calibration_lines(SimpleNamespace(sigma_scale_=np.array([0.64, 0.5]), noise_power_=np.array([2.5, 1.25]),
+                                               noise_reference_=0.01, noise_power_high_=np.array([1.0, np.nan]),
+                                               noise_break_=np.array([2.26, np.nan])), names)[0]
+    assert "teff γ₂ = 1.00 beyond ν_b = 0.0226." in broken and "logg γ₂" not in broken
     with_precision = calibration_lines(SimpleNamespace(sigma_scale_=np.array([0.64, 0.5]), noise_power_=None,
                                                        noise_reference_=None,
                                                        sigma_precision_=np.array([0.082, np.nan])), names)[0]
     assert "pin σ at their own S/N" in with_precision and "teff ±8 %" in with_precision and "logg" not in \
         with_precision.split("pin σ")[1]
+
+
+def test_calibration_stars_are_generated_stars_with_exact_labels(tmp_path) -> None:
+    from astrotorch.cli import options as O
+    from astrotorch.cli.train_spectra import CALIBRATION_STARS, _calibration_set, _load_data, train_spectra
+
+    opts = O.TrainOptions(out=tmp_path / "o", epochs=1, quiet=True)
+    cal = _calibration_set("synthetic", None, True, True, True, "apogee_bcnn", 100.0, 3, opts)
+    assert len(cal) == CALIBRATION_STARS == 1000 and np.all(cal.visit_of < 0)
+    train = _load_data("synthetic", 50, 10, 100.0, 3, 0)[0]  # another seed: other stars
+    assert not np.isclose(cal.labels_true[:50], train.labels_true).all(axis=1).any()
+    # the default is the validation split where there is no truth, no Bayesian model or no calibration
+    for args in ((False, True, True), (True, False, True), (True, True, False)):
+        assert _calibration_set("synthetic", None, *args, "m", 100.0, 3, opts) is None
+    assert _calibration_set("synthetic", 0, True, True, True, "m", 100.0, 3, opts) is None
+    for args, match in (((5, True, True, True), "at least 10"), ((20, False, True, True), "needs generated data"),
+                        ((20, True, False, True), "mlp is not Bayesian"), ((20, True, True, False), "--no-calibrate")):
+        with pytest.raises(InputValidationError, match=match):
+            _calibration_set("synthetic", *args, "mlp", 100.0, 3, opts)
+    with pytest.raises(InputValidationError, match="not Bayesian"):
+        train_spectra(model="mlp", data="synthetic", n_train=40, n_test=10, calibration_stars=20, out=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+

@@ -39,20 +39,24 @@ EMULATED_LABELS = "teff,logg,Fe_H,Mg_Fe"
 ALL = "all"
 
 
-def calibration_lines(m: Any, names: Sequence[str]) -> list[str]:
-    """The report's paragraph on the validation σ calibration (empty when none was fitted)."""
+def calibration_lines(m: Any, names: Sequence[str], calibrated_on: str = "the validation split (not the test set)") -> list[str]:
+    """The report's paragraph on the σ calibration (empty when none was fitted), fitted on ``calibrated_on``."""
     if getattr(m, "sigma_scale_", None) is None:
         return []
-    text = ("σ was rescaled per label by factors fitted on the validation split (not the test set): "
+    text = (f"σ was rescaled per label by factors fitted on {calibrated_on}: "
             + ", ".join(f"{n} {s:.2f}" for n, s in zip(names, m.sigma_scale_)) + ".")
     power, ref = getattr(m, "noise_power_", None), getattr(m, "noise_reference_", None)
     if power is not None and ref:
         text += (" With flux errors given, σ also grows with a spectrum's noise level ν (its median flux error) as "
                  f"(ν / {ref:.4g})^(γ/2), γ = " + ", ".join(f"{n} {g:.2f}" for n, g in zip(names, power))
-                 + " (fitted on the validation stars as they are and with their S/N lowered).")
+                 + " (fitted on these stars as they are and with their S/N lowered).")
+        high, brk = getattr(m, "noise_power_high_", None), getattr(m, "noise_break_", None)
+        if high is not None and brk is not None and np.isfinite(brk).any():
+            text += (" Beyond a noise level ν_b the power changes (the calibration stars pinned it): " + ", ".join(
+                f"{n} γ₂ = {g:.2f} beyond ν_b = {b * ref:.4g}" for n, g, b in zip(names, high, brk) if np.isfinite(b)) + ".")
     precision = getattr(m, "sigma_precision_", None)
     if precision is not None:
-        text += (" How well the validation stars pin σ at their own S/N (1σ, the calibration's Cramér–Rao bound, set "
+        text += (" How well these stars pin σ at their own S/N (1σ, the calibration's Cramér–Rao bound, set "
                  "by their number and by their label errors beside the model's error): "
                  + ", ".join(f"{n} ±{100 * p:.0f} %" for n, p in zip(names, precision) if np.isfinite(p))
                  + "; `calibrate_sigma` on more stars or on stars with more precise labels tightens it.")
@@ -79,29 +83,35 @@ def _split(ds: Any, n_train: int, n_test: int, n_visits: int) -> tuple[Any, Any,
     return ds.select(np.arange(n_train)), ds.select(np.arange(n_train, n)), visits
 
 
+def _generate(data: str, n: int, snr: float, seed: int, n_visits: int) -> tuple[Any, str]:
+    """``n`` generated stars (``synthetic`` or ``emulated[:NAME]``) and a sentence on what made them."""
+    from astrotorch.datasets.spectra import synthetic_spectra
+
+    if data == "synthetic":
+        return (synthetic_spectra(n, snr=snr, seed=seed, n_visits=n_visits),
+                "synthetic APOGEE-like spectra (astrotorch.datasets.spectra, the library's line-list generator")
+    from astrotorch.datasets.emulated import emulated_spectra
+
+    if data != "emulated" and not data.startswith("emulated:"):
+        raise InputValidationError(f"--data must be 'auto', 'emulated[:NAME]', 'synthetic' or an HDF5 file, got {data!r}")
+    ds = emulated_spectra(n, emulator=data.split(":", 1)[1] if ":" in data else "binspec_plus", snr=snr, seed=seed,
+                          n_visits=n_visits)
+    return ds, (f"emulated APOGEE spectra (emulator `{ds.meta['emulator']}` trained on real APOGEE spectra, labels "
+                "drawn from the real DR12 ASPCAP catalogue; astrotorch.datasets.emulated")
+
+
 def _load_data(data: str, n_train: int, n_test: int, snr: float, seed: int, n_visits: int,
                test_fraction: float = 0.2) -> tuple[Any, Any, Any, str]:
     """(train set, test combined, test visits or None, description) for ``--data``: generated sets hold
     ``n_train`` + ``n_test`` stars; a file's combined spectra are split at random, ``test_fraction`` held
     out and at most ``n_train`` of the rest trained on."""
-    from astrotorch.datasets.spectra import load_spectra_hdf5, synthetic_spectra
+    from astrotorch.datasets.spectra import load_spectra_hdf5
 
     visit_snr = snr / np.sqrt(n_visits) if n_visits > 1 else snr / 2
     visit_txt = f", plus {n_visits} visit spectra per held-out star at S/N {visit_snr:.0f}" if n_visits else ""
     t0 = time.perf_counter()
     if data == "synthetic" or data.startswith("emulated"):
-        if data == "synthetic":
-            ds = synthetic_spectra(n_train + n_test, snr=snr, seed=seed, n_visits=n_visits)
-            what = "synthetic APOGEE-like spectra (astrotorch.datasets.spectra, the library's line-list generator"
-        else:
-            from astrotorch.datasets.emulated import emulated_spectra
-
-            name = data.split(":", 1)[1] if ":" in data else "binspec_plus"
-            if data not in ("emulated",) and not data.startswith("emulated:"):
-                raise InputValidationError(f"--data must be 'auto', 'emulated[:NAME]', 'synthetic' or an HDF5 file, got {data!r}")
-            ds = emulated_spectra(n_train + n_test, emulator=name, snr=snr, seed=seed, n_visits=n_visits)
-            what = (f"emulated APOGEE spectra (emulator `{ds.meta['emulator']}` trained on real APOGEE spectra, labels "
-                    "drawn from the real DR12 ASPCAP catalogue; astrotorch.datasets.emulated")
+        ds, what = _generate(data, n_train + n_test, snr, seed, n_visits)
         train, test, visits = _split(ds, n_train, n_test, n_visits)
         desc = (f"{what}, seed {seed}): {n_train} training and {n_test} held-out stars at S/N {snr:g} per pixel"
                 f"{visit_txt}; generated in {time.perf_counter() - t0:.1f} s")
@@ -170,7 +180,11 @@ def train_spectra(
     labels: Annotated[str | None, typer.Option(help="comma-separated label names, or 'all' (default: teff,logg,Fe_H,Mg_Fe on emulated data, 12 labels otherwise)")] = None,
     lr: Annotated[float | None, typer.Option(help="learning rate (default: 0.003 for CNNs, a quick-converging choice; the model's own otherwise)")] = None,
     mc_num: Annotated[int, typer.Option(min=1, help="MC dropout samples for Bayesian predictions (astroNN uses 100)")] = 50,
-    calibrate: Annotated[bool, typer.Option(help="Bayesian models: rescale σ on the validation split (never the test split)")] = True,
+    calibrate: Annotated[bool, typer.Option(help="Bayesian models: calibrate σ (never on the test split)")] = True,
+    calibration_stars: Annotated[int | None, typer.Option(
+        min=0, help="generated data, Bayesian models: calibrate σ after training on this many more generated stars "
+                    "with exact labels (the generator's inputs) instead of the validation split's noisy catalogue "
+                    "labels (default: 1000 on generated data; 0: the validation split)")] = None,
     threads: Annotated[int, typer.Option(min=0, help="CPU threads for torch (0: torch's default)")] = 0,
     epochs: O.Epochs = 40,
     batch_size: O.BatchSize = 64,
@@ -214,6 +228,7 @@ def train_spectra(
     say(opts, f"loading {data} spectra")
     train, test, visits, data_desc = _load_data(data, n_train, n_test, snr, seed, n_visits, opts.test_fraction)
     generated = train.meta.get("generator") in ("synthetic", "emulated")
+    cal_set = _calibration_set(data, calibration_stars, generated, bool(cls.bayesian), calibrate, model, snr, seed, opts)
     if labels is None:
         labels = EMULATED_LABELS if train.meta.get("generator") == "emulated" else DEFAULT_LABELS
     names = train.label_names if labels == ALL else [s.strip() for s in labels.split(",") if s.strip()]
@@ -223,8 +238,8 @@ def train_spectra(
     params = cls._param_names()
     if "mc_num" in params:
         kw["mc_num"] = mc_num
-    if cls.bayesian:
-        kw["calibrate_uncertainty"] = calibrate
+    if cls.bayesian:  # with calibration stars σ is calibrated on them after fit, not on the validation split
+        kw["calibrate_uncertainty"] = calibrate and cal_set is None
     is_cnn = "num_filters" in params
     if lr is not None:
         kw["lr"] = lr
@@ -233,11 +248,39 @@ def train_spectra(
     if is_cnn or model == "mlp":  # the recipe of the published figures (bench/spectra_emulated.py)
         kw.update(early_stopping_patience=8, reduce_lr_patience=2)
     m = cls(**{k: v for k, v in kw.items() if k in params})
-    return _run(m, model, data, train, test, visits, data_desc, names, cols, generated, opts, t_start)
+    return _run(m, model, data, train, test, visits, data_desc, names, cols, generated, opts, t_start, cal_set)
+
+
+#: exactly labelled generated stars the σ of a Bayesian model is calibrated on by default (σ to ±2 %)
+CALIBRATION_STARS = 1000
+
+
+def _calibration_set(data: str, n: int | None, generated: bool, bayesian: bool, calibrate: bool, model: str,
+                     snr: float, seed: int, opts: O.TrainOptions) -> Any:
+    """The generated stars with exact labels σ is calibrated on (None: the validation split). On generated
+    data the truth is known, so σ need not be pinned by noisy catalogue labels (which make each
+    validation star count for little, see ``sigma_precision_``); another seed than the training and
+    held-out stars."""
+    from astrotorch.cli.training import say
+
+    if n is None:
+        n = CALIBRATION_STARS if generated and bayesian and calibrate else 0
+    if n == 0:
+        return None
+    if n < 10:
+        raise InputValidationError(f"--calibration-stars must be 0 or at least 10, got {n}")
+    if not generated:
+        raise InputValidationError("--calibration-stars needs generated data (--data emulated or synthetic): the stars "
+                                   "of a file have no exact labels (calibrate_sigma in Python takes stars with precise labels)")
+    if not (bayesian and calibrate):
+        raise InputValidationError(f"--calibration-stars calibrates the σ of a Bayesian model, but {model} "
+                                   + ("is not Bayesian" if not bayesian else "was asked not to (--no-calibrate)"))
+    say(opts, f"generating {n} calibration stars with exact labels")
+    return _generate(data, n, snr, seed + 1, 0)[0]
 
 
 def _run(m: Any, model: str, data: str, train: Any, test: Any, visits: Any, data_desc: str, names: list[str],
-         cols: list[int], generated: bool, opts: O.TrainOptions, t_start: float) -> Path:
+         cols: list[int], generated: bool, opts: O.TrainOptions, t_start: float, cal_set: Any = None) -> Path:
     import torch
 
     from astrotorch.cli.training import fit_model, say
@@ -250,6 +293,12 @@ def _run(m: Any, model: str, data: str, train: Any, test: Any, visits: Any, data
     with RunFolder(opts.out, overwrite=opts.overwrite) as run:
         t_fit, notes = fit_model(m, opts, run.path, train.flux, train.labels[:, cols], x_err=train.flux_err,
                                  y_err=train.label_err[:, cols], what=f"{len(train)} spectra")
+        calibrated_on = "the validation split (not the test set)"
+        if cal_set is not None:
+            say(opts, f"calibrating σ on the {len(cal_set)} calibration stars")
+            m.calibrate_sigma(cal_set.flux, cal_set.labels_true[:, cols], x_err=cal_set.flux_err)
+            calibrated_on = (f"{len(cal_set):,} more generated stars with exact labels (the generator's inputs; "
+                             "neither training nor held-out stars)")
         say(opts, f"predicting {len(test)} held-out stars" + (f" and {len(visits)} visit spectra" if visits is not None else ""))
         t0 = time.perf_counter()
         pred, sig, sig_parts = _predict(m, test, cols, bayesian)
@@ -304,12 +353,13 @@ def _run(m: Any, model: str, data: str, train: Any, test: Any, visits: Any, data
         if vis_table is not None:
             metrics["test_visits"] = {r["label"]: {k: v for k, v in r.items() if k != "label"} for r in vis_table.to_dict("records")}
         if getattr(m, "sigma_scale_", None) is not None:
-            metrics["sigma_scale_validation"] = dict(zip(names, [float(s) for s in m.sigma_scale_]))
+            metrics["sigma_calibrated_on"] = calibrated_on
+            metrics["sigma_scale"] = dict(zip(names, [float(s) for s in m.sigma_scale_]))
         if getattr(m, "sigma_precision_", None) is not None:
-            metrics["sigma_precision_validation"] = {n: float(p) for n, p in zip(names, m.sigma_precision_) if np.isfinite(p)}
+            metrics["sigma_precision"] = {n: float(p) for n, p in zip(names, m.sigma_precision_) if np.isfinite(p)}
         run.write_metrics(metrics)
         run.write_report(_report(model, m, data_desc, names, table, vis_table, figs, t_fit, t_pred,
-                                 time.perf_counter() - t_start, markdown_table, section, notes))
+                                 time.perf_counter() - t_start, markdown_table, section, notes, calibrated_on))
     out = Path(opts.out)
     typer.echo(f"run folder: {out}  (report: {out / 'report.md'})")
     return out
@@ -347,7 +397,8 @@ def _write_predictions(run: Any, m: Any, test: Any, pred: np.ndarray, sig_parts:
 
 def _report(model: str, m: Any, data_desc: str, names: list[str], table: Any, vis_table: Any,
             figs: list[tuple[str, str]], t_fit: float, t_pred: float, t_total: float, markdown_table: Any,
-            baseline_section: str = "", notes: list[str] | None = None) -> str:
+            baseline_section: str = "", notes: list[str] | None = None,
+            calibrated_on: str = "the validation split (not the test set)") -> str:
     cols = ["label", "n", "median", "mad_std", "rmse"]
     if "bound_rms" in table:
         cols += ["bound_rms", "rmse_over_bound", "bound_prior_rms", "rmse_over_bound_prior"]
@@ -361,7 +412,7 @@ def _report(model: str, m: Any, data_desc: str, names: list[str], table: Any, vi
     lines += ["## Model", "", f"`{type(m).__name__}` (registered as `{model}`), trained {n_ep} epochs in {t_fit:.0f} s; "
               f"prediction of the held-out set {t_pred:.0f} s; whole run {t_total:.0f} s.", "",
               "Hyper-parameters: " + ", ".join(f"`{k}={v}`" for k, v in params.items()) + ".", ""]
-    lines += calibration_lines(m, names)
+    lines += calibration_lines(m, names, calibrated_on)
     lines += ["## Held-out metrics (combined spectra)", "",
               "Residual = prediction − truth, in label units (Teff in K, others in dex). `mad_std` is the robust "
               "scatter; `z_std` is the standard deviation of residual/σ_total (1 = calibrated) and `coverage_68` "

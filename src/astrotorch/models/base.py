@@ -117,6 +117,8 @@ class AstroModel(DataMixin, InferenceMixin, EstimatorMixin, AstroNNModelMixin):
     propagated_scale_: np.ndarray | None = None  # an extra factor on the propagated input-error term
     sigma_floor_: np.ndarray | None = None  # a floor added in quadrature (label units)
     noise_power_: np.ndarray | None = None  # γ: σ² grows as (ν/ν_ref)^γ with the spectrum's noise level ν
+    noise_power_high_: np.ndarray | None = None  # γ₂ beyond noise_break_ (NaN: one power for that label)
+    noise_break_: np.ndarray | None = None  # ν_b/ν_ref where the power changes (NaN: no break)
     noise_reference_: float | None = None  # ν_ref: the validation spectra's median flux error
     sigma_precision_: np.ndarray | None = None  # how well the calibration stars pin σ (fractional 1σ), per label
     label_range_: np.ndarray | None = None  # (2, D) min and max of the training labels (regression), label units
@@ -319,6 +321,7 @@ class AstroModel(DataMixin, InferenceMixin, EstimatorMixin, AstroNNModelMixin):
         # a calibration belongs to the weights it was fitted for
         self.sigma_scale_ = self.propagated_scale_ = self.sigma_floor_ = None
         self.noise_power_ = self.noise_reference_ = self.sigma_precision_ = None
+        self.noise_power_high_ = self.noise_break_ = None
         if isinstance(x, Dataset):
             if y is not None:
                 raise InputValidationError("pass labels inside the Dataset items when x is a Dataset")

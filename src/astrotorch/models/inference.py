@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from astrotorch.config import magic_number
 from astrotorch.errors import InputValidationError, NotFittedError, ShapeMismatchError
-from astrotorch.models.sigma_calibration import noise_level
+from astrotorch.models.sigma_calibration import noise_factor, noise_level
 
 
 @contextlib.contextmanager
@@ -216,7 +216,10 @@ def regression_prediction(model: Any, res: dict[str, np.ndarray]) -> np.ndarray 
     if model.noise_power_ is not None and model.noise_reference_ and "noise_level" in res:
         ratio = np.asarray(res["noise_level"], np.float64) / float(model.noise_reference_)
         ratio = np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
-        factor = (ratio[:, None] ** (0.5 * np.asarray(model.noise_power_, np.float64))[None, :]).astype(np.float32)
+        high, brk = model.noise_power_high_, model.noise_break_
+        factor = np.sqrt(noise_factor(ratio[:, None], np.asarray(model.noise_power_, np.float64)[None, :],
+                                      None if high is None else np.asarray(high, np.float64)[None, :],
+                                      None if brk is None else np.asarray(brk, np.float64)[None, :])).astype(np.float32)
         std = {k: v * factor for k, v in std.items()}
         var_total = var_total * factor**2
     std["total"] = np.sqrt(var_total)

@@ -105,6 +105,8 @@ def model_config(model: Any) -> dict[str, Any]:
         "propagated_scale": _floats_or_none(model.propagated_scale_),
         "sigma_floor": _floats_or_none(model.sigma_floor_),
         "noise_power": _floats_or_none(model.noise_power_),
+        "noise_power_high": _nulls_for_nan(model.noise_power_high_),  # null: that label has one power
+        "noise_break": _nulls_for_nan(model.noise_break_),
         "noise_reference": None if model.noise_reference_ is None else float(model.noise_reference_),
         "sigma_precision": _nulls_for_nan(model.sigma_precision_),  # a label without a calibration: null
         "label_range": _nulls_for_nan(model.label_range_),  # a column without labels: null
@@ -263,6 +265,16 @@ def load_folder(folder: str | Path | None = None) -> Any:
             raise ModelFolderError(f"{folder}/config.json: sigma_precision must be a list of non-negative numbers or "
                                    f"nulls, got {precision!r}")
         model.sigma_precision_ = arr.astype(np.float32)
+    high, brk = cfg.get("noise_power_high"), cfg.get("noise_break")
+    if (high is None) != (brk is None):
+        raise ModelFolderError(f"{folder}/config.json: noise_power_high and noise_break come together, got {high!r} and {brk!r}")
+    if high is not None:
+        g2, b = _nan_for_nulls(high), _nan_for_nulls(brk)
+        if (g2 is None or b is None or g2.shape != (int(model.output_dim),) or g2.shape != b.shape or np.any(np.isinf(g2))
+                or not np.array_equal(np.isnan(g2), np.isnan(b)) or np.any(b[np.isfinite(b)] <= 0) or np.any(np.isinf(b))):
+            raise ModelFolderError(f"{folder}/config.json: noise_power_high and noise_break must be lists of one entry per label, "
+                                   f"numbers (noise_break positive) or nulls in the same places, got {high!r} and {brk!r}")
+        model.noise_power_high_, model.noise_break_ = g2.astype(np.float32), b.astype(np.float32)
     ref = cfg.get("noise_reference")
     if ref is not None:
         if isinstance(ref, bool) or not isinstance(ref, (int, float)) or not math.isfinite(ref) or ref <= 0:

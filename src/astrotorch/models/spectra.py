@@ -42,6 +42,7 @@ from astrotorch.models.hyperparams import check_bool, check_float, check_int, ch
 from astrotorch.models.labels import is_missing
 from astrotorch.models.registry import register_model
 from astrotorch.models.sigma_calibration import (
+    NOISE_FORMS,
     degrade_snr,
     fit_sigma_scales,
     flagged_by_error,
@@ -102,7 +103,13 @@ class _CalibratedBayesian(_SpectraModel):
     * ``noise_power_`` (γ_j) and ``noise_reference_`` (ν_ref, flux units): where ``predict`` gets
       ``x_err``, the whole variance is multiplied by ``(ν/ν_ref)^γ_j``, ν the spectrum's median flux
       error (:func:`~astrotorch.models.sigma_calibration.noise_level`), ν_ref that of the validation
-      spectra (without ``x_err`` the spectra are taken to be at the training S/N).
+      spectra (without ``x_err`` the spectra are taken to be at the training S/N);
+    * ``noise_power_high_`` (γ₂_j) and ``noise_break_`` (ν_b/ν_ref), NaN for a label with one power, None
+      when no label has a break: beyond the break the power is γ₂_j
+      (:func:`~astrotorch.models.sigma_calibration.noise_factor`). ``calibration_noise_form`` ("auto",
+      the default) lets the Bayesian information criterion of the calibration stars choose it per label
+      ("power": never, "broken": always); catalogue-labelled validation stars rarely pin it, stars with
+      exact labels often do.
 
     The variance head learns the scatter at the S/N of the training spectra — which already contains
     the effect of their noise — while the propagated term adds the input noise again; at the training
@@ -134,9 +141,11 @@ class _CalibratedBayesian(_SpectraModel):
     """
 
     def __init__(self, *args: Any, calibration_snr_factor: Sequence[float] = (1.5, 3.0), calibration_floor: bool = True,
-                 masked_error_ratio: float | None = 10.0, **kwargs: Any) -> None:
+                 calibration_noise_form: str = "auto", masked_error_ratio: float | None = 10.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         check_bool("calibration_floor", calibration_floor)
+        if calibration_noise_form not in NOISE_FORMS:
+            raise InputValidationError(f"calibration_noise_form must be one of {NOISE_FORMS}, got {calibration_noise_form!r}")
         check_float("masked_error_ratio", masked_error_ratio, 1.0, low_inclusive=False, allow_none=True)
         try:
             lo, hi = (float(v) for v in calibration_snr_factor)
@@ -145,6 +154,7 @@ class _CalibratedBayesian(_SpectraModel):
         if not 1.0 <= lo <= hi:
             raise InputValidationError(f"calibration_snr_factor must be (low, high) with 1 <= low <= high, got {calibration_snr_factor!r}")
         self.calibration_floor = calibration_floor
+        self.calibration_noise_form = calibration_noise_form
         self.masked_error_ratio = masked_error_ratio
         self.calibration_snr_factor = calibration_snr_factor
 
@@ -211,6 +221,8 @@ class _CalibratedBayesian(_SpectraModel):
         self.propagated_scale_ = None
         self.sigma_floor_ = None
         self.noise_power_ = None
+        self.noise_power_high_ = None
+        self.noise_break_ = None
         self.noise_reference_ = None
         self.sigma_precision_ = None
         sets = [(xv, ev_x)]
@@ -241,6 +253,8 @@ class _CalibratedBayesian(_SpectraModel):
         b_s = np.ones(n_out, dtype=np.float32)
         c_s = np.zeros(n_out, dtype=np.float32)
         g_s = np.zeros(n_out, dtype=np.float32)
+        g2_s = np.full(n_out, np.nan, dtype=np.float32)  # NaN: one power (no break)
+        brk_s = np.full(n_out, np.nan, dtype=np.float32)
         precision = np.full(n_out, np.nan, dtype=np.float32)
         two = len(sets) > 1 and bool(np.any(pp2 > 0))
         for j in range(n_out):
@@ -248,8 +262,11 @@ class _CalibratedBayesian(_SpectraModel):
             if ok.sum() < 10:
                 continue
             fit = fit_sigma_scales(r[ok, j], mp2[ok, j], pp2[ok, j] if two else None, ee[ok, j] ** 2,
-                                   floor=self.calibration_floor, noise_ratio=nu[ok] if two and ref else None)
+                                   floor=self.calibration_floor, noise_ratio=nu[ok] if two and ref else None,
+                                   noise_form=self.calibration_noise_form)
             a_s[j], b_s[j], c_s[j], g_s[j] = fit.a, (fit.b if two else fit.a), fit.c, fit.noise_power
+            if math.isfinite(fit.noise_break):
+                g2_s[j], brk_s[j] = fit.noise_power_high, fit.noise_break
             # what the stars as they are (the first rows, not their noisier copies) say about σ at their S/N
             ok[len(parts[0][0]):] = False
             fitted = fit.variance(mp2[ok, j], pp2[ok, j] if two else None, nu[ok] if two and ref else None)
@@ -259,6 +276,8 @@ class _CalibratedBayesian(_SpectraModel):
         self.sigma_floor_ = c_s if self.calibration_floor else None
         if two and ref:
             self.noise_power_, self.noise_reference_ = g_s, ref
+            if np.isfinite(brk_s).any():
+                self.noise_power_high_, self.noise_break_ = g2_s, brk_s
         self.sigma_precision_ = precision
         loose = [f"{name} ±{100 * p:.0f} %" for name, p in zip(self.targetname or [f"label_{j}" for j in range(n_out)], precision) if p > 0.1]
         if loose:
