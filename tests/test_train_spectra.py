@@ -104,24 +104,26 @@ def test_report_states_the_calibration_and_its_noise_power() -> None:
         with_precision.split("pin σ")[1]
 
 
-def test_calibration_stars_are_generated_stars_with_exact_labels(tmp_path) -> None:
-    from astrotorch.cli import options as O
-    from astrotorch.cli.train_spectra import CALIBRATION_STARS, _calibration_set, _load_data, train_spectra
+def test_calibration_stars_are_checked_before_any_work(tmp_path) -> None:
+    from astrotorch.cli.train_spectra import CALIBRATION_STARS, calibration_star_count, train_spectra
 
-    opts = O.TrainOptions(out=tmp_path / "o", epochs=1, quiet=True)
-    cal = _calibration_set("synthetic", None, True, True, True, "apogee_bcnn", 100.0, 3, opts)
-    assert len(cal) == CALIBRATION_STARS == 1000 and np.all(cal.visit_of < 0)
-    train = _load_data("synthetic", 50, 10, 100.0, 3, 0)[0]  # another seed: other stars
-    assert not np.isclose(cal.labels_true[:50], train.labels_true).all(axis=1).any()
+    assert calibration_star_count(None, True, True, True, "apogee_bcnn") == CALIBRATION_STARS == 1000
     # the default is the validation split where there is no truth, no Bayesian model or no calibration
     for args in ((False, True, True), (True, False, True), (True, True, False)):
-        assert _calibration_set("synthetic", None, *args, "m", 100.0, 3, opts) is None
-    assert _calibration_set("synthetic", 0, True, True, True, "m", 100.0, 3, opts) is None
+        assert calibration_star_count(None, *args, "m") == 0
+    assert calibration_star_count(0, True, True, True, "m") == 0
     for args, match in (((5, True, True, True), "at least 10"), ((20, False, True, True), "needs generated data"),
                         ((20, True, False, True), "mlp is not Bayesian"), ((20, True, True, False), "--no-calibrate")):
         with pytest.raises(InputValidationError, match=match):
-            _calibration_set("synthetic", *args, "mlp", 100.0, 3, opts)
+            calibration_star_count(*args, "mlp")
     with pytest.raises(InputValidationError, match="not Bayesian"):
         train_spectra(model="mlp", data="synthetic", n_train=40, n_test=10, calibration_stars=20, out=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+    # a file written in the generator's layout is still a file: its Bayesian model keeps the validation split
+    from astrotorch.datasets.spectra import synthetic_spectra
 
+    h5 = synthetic_spectra(80, seed=2).to_hdf5(tmp_path / "gen.h5")
+    out = train_spectra(model="apogee_bcnn", data=str(h5), n_train=60, labels="teff,logg", epochs=1, mc_num=4,
+                        out=tmp_path / "run", no_baseline=True)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["sigma_calibrated_on"] == "the validation split (not the test set)"

@@ -223,12 +223,16 @@ def train_spectra(
     cls = get_model_class(model)
     if "spectra" in getattr(cls, "INPUT_KEYS", ()):
         raise InputValidationError(f"{model} needs parallaxes and magnitudes (dict input); use the Python API")
+    n_cal = calibration_star_count(calibration_stars, generated_data, bool(cls.bayesian), calibrate, model)
     t_start = time.perf_counter()
     data = resolve_data(data)
     say(opts, f"loading {data} spectra")
     train, test, visits, data_desc = _load_data(data, n_train, n_test, snr, seed, n_visits, opts.test_fraction)
     generated = train.meta.get("generator") in ("synthetic", "emulated")
-    cal_set = _calibration_set(data, calibration_stars, generated, bool(cls.bayesian), calibrate, model, snr, seed, opts)
+    cal_set = None
+    if n_cal:  # another seed than the training and held-out stars
+        say(opts, f"generating {n_cal} calibration stars with exact labels")
+        cal_set = _generate(data, n_cal, snr, seed + 1, 0)[0]
     if labels is None:
         labels = EMULATED_LABELS if train.meta.get("generator") == "emulated" else DEFAULT_LABELS
     names = train.label_names if labels == ALL else [s.strip() for s in labels.split(",") if s.strip()]
@@ -255,28 +259,23 @@ def train_spectra(
 CALIBRATION_STARS = 1000
 
 
-def _calibration_set(data: str, n: int | None, generated: bool, bayesian: bool, calibrate: bool, model: str,
-                     snr: float, seed: int, opts: O.TrainOptions) -> Any:
-    """The generated stars with exact labels σ is calibrated on (None: the validation split). On generated
-    data the truth is known, so σ need not be pinned by noisy catalogue labels (which make each
-    validation star count for little, see ``sigma_precision_``); another seed than the training and
-    held-out stars."""
-    from astrotorch.cli.training import say
-
+def calibration_star_count(n: int | None, generated: bool, bayesian: bool, calibrate: bool, model: str) -> int:
+    """How many generated stars with exact labels σ is calibrated on (0: the validation split), checked
+    before any work. On generated data the truth is known, so σ need not be pinned by noisy catalogue
+    labels (which make each validation star count for little, see ``sigma_precision_``)."""
     if n is None:
-        n = CALIBRATION_STARS if generated and bayesian and calibrate else 0
+        return CALIBRATION_STARS if generated and bayesian and calibrate else 0
     if n == 0:
-        return None
+        return 0
     if n < 10:
         raise InputValidationError(f"--calibration-stars must be 0 or at least 10, got {n}")
     if not generated:
-        raise InputValidationError("--calibration-stars needs generated data (--data emulated or synthetic): the stars "
-                                   "of a file have no exact labels (calibrate_sigma in Python takes stars with precise labels)")
+        raise InputValidationError("--calibration-stars needs generated data (--data auto, emulated or synthetic): the "
+                                   "stars of a file have no exact labels (calibrate_sigma in Python takes stars with precise labels)")
     if not (bayesian and calibrate):
         raise InputValidationError(f"--calibration-stars calibrates the σ of a Bayesian model, but {model} "
                                    + ("is not Bayesian" if not bayesian else "was asked not to (--no-calibrate)"))
-    say(opts, f"generating {n} calibration stars with exact labels")
-    return _generate(data, n, snr, seed + 1, 0)[0]
+    return int(n)
 
 
 def _run(m: Any, model: str, data: str, train: Any, test: Any, visits: Any, data_desc: str, names: list[str],
