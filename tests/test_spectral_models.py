@@ -266,6 +266,14 @@ def calibrated_bcnn(small_data):
     return m.fit(d.flux, d.labels[:, cols], x_err=d.flux_err, y_err=d.label_err[:, cols])
 
 
+def test_calibration_warning_from_fit_points_at_the_caller(small_data) -> None:
+    d = small_data.combined
+    m = create_model("apogee_bcnn", max_epochs=1, batch_size=32, accelerator="cpu", mc_num=4, val_size=0.25)
+    with pytest.warns(UserWarning, match="40 calibration stars pin σ") as seen:
+        m.fit(d.flux, d.labels[:, :2], x_err=d.flux_err, y_err=d.label_err[:, :2])
+    assert [w.filename for w in seen if "pin σ" in str(w.message)] == [__file__]
+
+
 def test_bcnn_validation_calibration_scales_sigma(small_data, calibrated_bcnn) -> None:
     d = small_data.combined
     m = calibrated_bcnn
@@ -383,8 +391,9 @@ def test_calibrate_sigma_refits_on_given_stars(small_data, calibrated_bcnn, tmp_
     m.sigma_scale_ = m.propagated_scale_ = m.sigma_floor_ = m.noise_power_ = None
     val = m.validation_indices(len(d.flux))
     assert len(val) == 40 and np.array_equal(np.sort(val), np.sort(m._split(list(range(160)))[1].indices))
-    with pytest.warns(UserWarning, match="30 calibration stars pin σ"):  # 30 stars cannot pin σ to 10 %
+    with pytest.warns(UserWarning, match="30 calibration stars pin σ") as seen:  # 30 stars cannot pin σ to 10 %
         m.calibrate_sigma(d.flux[:30], d.labels[:30, cols], x_err=d.flux_err[:30], y_err=d.label_err[:30, cols])
+    assert seen[0].filename == __file__  # the warning points at the caller's line, not the library's
     assert m.sigma_precision_.shape == (3,) and np.all(m.sigma_precision_ > 0.1)
     names, m.targetname = m.targetname, None  # unnamed labels are named as evaluate names them
     with pytest.warns(UserWarning, match=r"only to label_0 ±\d+ %, label_1"):

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from astrotorch.errors import InputValidationError, ShapeMismatchError
+from astrotorch.errors import InputValidationError, ShapeMismatchError, caller_stacklevel
 from astrotorch.models.arch.apogee import (
     ApogeeBCNNCensoredNet,
     ApogeeBCNNNet,
@@ -284,7 +284,7 @@ class _CalibratedBayesian(_SpectraModel):
             warnings.warn(
                 f"the {len(yv)} calibration stars pin σ at their own S/N only to {', '.join(loose)} (1σ; set by their "
                 "number and by their label errors beside the model's error, see sigma_precision_): calibrate_sigma "
-                "on more stars, or on stars with more precise labels, tightens it", stacklevel=3)
+                "on more stars, or on stars with more precise labels, tightens it", stacklevel=caller_stacklevel())
 
 
 @register_model
