@@ -3,28 +3,10 @@
 Every error the library raises on purpose derives from :class:`AstrotorchError`, and most also
 derive from the built-in exception a Python user would expect (``ValueError`` for bad values,
 ``FileNotFoundError`` for missing files ...), so both ``except AstrotorchError`` and
-``except ValueError`` work. :func:`caller_stacklevel` points a warning at the user's line, not ours.
+``except ValueError`` work.
 """
 
 from __future__ import annotations
-
-import os
-import sys
-from pathlib import Path
-
-_PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
-
-
-def caller_stacklevel() -> int:
-    """The ``stacklevel`` for ``warnings.warn`` called right after this: the first frame outside the
-    astrotorch package (the user's script), however deep the library's own calls go (``fit`` →
-    calibration, or ``calibrate_sigma`` → the same code: different depths, one answer)."""
-    frame = sys._getframe(1)  # the function about to warn: stacklevel 1
-    level = 1
-    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE_DIR):
-        frame = frame.f_back
-        level += 1
-    return level
 
 
 class AstrotorchError(Exception):
@@ -85,7 +67,6 @@ class UnknownModelError(AstrotorchError, KeyError):
 
 
 __all__ = [
-    "caller_stacklevel",
     "AstrotorchError",
     "InputValidationError",
     "EmptyDatasetError",

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from astrotorch.errors import InputValidationError, ShapeMismatchError, caller_stacklevel
+from astrotorch.callsite import caller_stacklevel
+from astrotorch.errors import InputValidationError, ShapeMismatchError
 from astrotorch.models.arch.apogee import (
     ApogeeBCNNCensoredNet,
     ApogeeBCNNNet,
