@@ -43,8 +43,8 @@ def _fit_form(form, r, mp, pp, vy, nu):
     """ML fit of another σ² form (for the comparison table): 'pp' — (ν/ν_ref)^γ on the propagated
     term only; 'each' — separate powers on the MC + head term and the propagated term; 'quad' — the
     adopted form with exp(γ L + δ L²), L = ln(ν/ν_ref), so that the stars as they are set the level at
-    ν_ref and the noisier copies the slope; 'broken' — power γ up to the noisier copies' median level,
-    another (γ2) beyond."""
+    ν_ref and the noisier copies the slope. (The broken power law is the library's:
+    ``fit_sigma_scales(..., noise_form="broken")``.)"""
     from scipy.optimize import minimize
 
     s0 = math.sqrt(float(np.mean(mp)))
@@ -54,8 +54,6 @@ def _fit_form(form, r, mp, pp, vy, nu):
         a, b, c, g = math.exp(p[0]), math.exp(p[1]), math.exp(p[2]), p[3]
         if form == "quad":
             return (a * a * mp + b * b * pp + c * c) * np.exp(g * ln + p[4] * ln * ln)
-        if form == "broken":  # power γ up to the noisier copies' median level, γ2 beyond
-            return (a * a * mp + b * b * pp + c * c) * np.exp(g * np.minimum(ln, brk) + p[4] * np.maximum(ln - brk, 0.0))
         d = p[4] if form == "each" else 0.0
         return a * a * mp * np.exp(d * ln) + b * b * pp * np.exp(g * ln) + c * c
 
@@ -63,11 +61,10 @@ def _fit_form(form, r, mp, pp, vy, nu):
         v = var(p) + vy + 1e-12 * s0 * s0
         return float(np.mean(np.log(v) + r * r / v))
 
-    brk = float(np.median(ln[ln > 0.05])) if np.any(ln > 0.05) else 0.0
-    extra = form in ("each", "quad", "broken")
+    extra = form in ("each", "quad")
     x0 = [0.0, 0.0, math.log(0.1 * s0), 0.5] + ([0.0 if form == "quad" else 0.5] if extra else [])
     bounds = [(-3, 3), (-3, 3), (math.log(s0) - 12, math.log(s0) + 3), (0, 3)] \
-        + ([{"each": (-2, 4), "quad": (-3, 3), "broken": (0, 3)}[form]] if extra else [])
+        + ([{"each": (-2, 4), "quad": (-3, 3)}[form]] if extra else [])
     p = minimize(nll, np.asarray(x0), method="L-BFGS-B", bounds=bounds).x
     return lambda mp, pp, nu: var(p, mp, pp, np.log(np.clip(nu, 1e-6, 1e6)))
 
@@ -225,7 +222,8 @@ def main() -> None:
         # the ML shape, then one factor k so that mean((r² − y_err²)/σ²) = 1 over both S/N sets
         v = af * af * mp[ok] + bf * bf * pp[ok] + cf * cf
         k2 = max(float(np.mean((r[ok] ** 2 - vy[ok]) / v)), 1e-4)
-        fp, fe, fq, fb = (_fit_form(f, r[ok], mp[ok], pp[ok], vy[ok], nu[ok]) for f in ("pp", "each", "quad", "broken"))
+        fp, fe, fq = (_fit_form(f, r[ok], mp[ok], pp[ok], vy[ok], nu[ok]) for f in ("pp", "each", "quad"))
+        fb = fit_sigma_scales(r[ok], mp[ok], pp[ok], vy[ok], floor=True, noise_ratio=nu[ok], noise_form="broken").variance
         v0 = adopted.variance(mp0, pp0, parts[0][4])
         print(f"  {name}: the calibration stars as they are pin σ to ±{100 * scale_precision(v0[ok0], vy0[ok0]):.1f} %")
         methods[name] = {
@@ -251,7 +249,8 @@ def main() -> None:
             for _ in range(args.redraws):
                 fresh = np.tile(rng.standard_normal(sd.shape) * sd, len(parts))
                 refit = fit_sigma_scales(rt - fresh, mp[ok], pp[ok], vy[ok], floor=True, noise_ratio=nu[ok], noise_form=form)
-                fb2 = _fit_form("broken", rt - fresh, mp[ok], pp[ok], vy[ok], nu[ok])
+                fb2 = fit_sigma_scales(rt - fresh, mp[ok], pp[ok], vy[ok], floor=True, noise_ratio=nu[ok],
+                                       noise_form="broken").variance
                 for k, (pred, mpd, ppd, truth, nud) in dev_raw.items():
                     stds[k].append(float(np.std((pred[:, j] - truth[:, j]) / np.sqrt(refit.variance(mpd[:, j], ppd[:, j], nud)))))
                     stds_b[k].append(float(np.std((pred[:, j] - truth[:, j]) / np.sqrt(fb2(mpd[:, j], ppd[:, j], nud)))))

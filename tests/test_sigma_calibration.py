@@ -31,13 +31,18 @@ def test_fit_sigma_scales_recovers_two_components_under_label_noise() -> None:
     assert abs(c - 0.8) < 0.15 and abs(a - 0.6) < 0.15 and abs(b - 1.7) < 0.15
 
 
+def _noise_copies(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Half the residuals as they are (ratio 1), half noisier copies (1.5–3), and their σ components: the
+    MC + head variance does not grow with the noise, σ_propagated grows sub-linearly with it."""
+    ratio = np.where(rng.random(n) < 0.5, 1.0, rng.uniform(1.5, 3.0, n))
+    return ratio, rng.uniform(0.5, 2.0, n) ** 2, (0.4 * ratio ** 0.7) ** 2
+
+
 def test_fit_sigma_scales_recovers_the_noise_power() -> None:
     # the σ components understate how the error grows with the noise: variance (…)(ν/ν_ref)^γ
     rng = np.random.default_rng(5)
     n = 20000
-    ratio = np.where(rng.random(n) < 0.5, 1.0, rng.uniform(1.5, 3.0, n))  # as-is and noisier copies
-    va = rng.uniform(0.5, 2.0, n) ** 2  # MC + head: does not grow with the noise
-    vb = (0.4 * ratio ** 0.7) ** 2  # σ_propagated grows sub-linearly with the noise
+    ratio, va, vb = _noise_copies(rng, n)
     vy = rng.uniform(0.5, 1.0, n) ** 2
     r = rng.standard_normal(n) * np.sqrt((0.5 ** 2 * va + 1.5 ** 2 * vb) * ratio ** 1.2 + vy)
     fit = SC.fit_sigma_scales(r, va, vb, vy, floor=False, noise_ratio=ratio)
@@ -105,12 +110,6 @@ def test_flagged_by_error_finds_inflated_and_nonfinite_errors() -> None:
     assert SC.flagged_by_error(np.full((1, 4), np.nan), 10.0).all()  # no finite error at all
     with pytest.raises(InputValidationError):
         SC.flagged_by_error(np.float32(0.1))
-
-
-def _noise_copies(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Half the residuals as they are (ratio 1), half noisier copies (1.5–3), and their σ components."""
-    ratio = np.where(rng.random(n) < 0.5, 1.0, rng.uniform(1.5, 3.0, n))
-    return ratio, rng.uniform(0.5, 2.0, n) ** 2, (0.4 * ratio ** 0.7) ** 2
 
 
 def test_noise_factor_is_one_power_or_two_joined_at_the_break() -> None:

@@ -191,9 +191,10 @@ def _config_files() -> tuple[str, str, bool, tuple[str, str]]:
     return home, toml_file, bool(named), (os.path.join(home, "config.ini"), os.path.expanduser("~/.astroNN/config.ini"))
 
 
-def _astronn_ini() -> Path | None:
-    """astrotorch's astroNN-style config.ini, else astroNN's own, when one exists."""
-    for cand in _config_files()[3]:
+def _astronn_ini(candidates: tuple[str, str] | None = None) -> Path | None:
+    """astrotorch's astroNN-style config.ini, else astroNN's own, when one exists (``candidates``: those
+    :func:`_config_files` gave, when the caller has them)."""
+    for cand in candidates or _config_files()[3]:
         if os.path.isfile(cand):
             return Path(cand)
     return None
@@ -323,7 +324,7 @@ def get_config(**overrides: Any) -> Config:
     if shared is not None:
         values["shared_data"] = shared
     values["data_home"] = Path(home)
-    ini = _astronn_ini()
+    ini = _astronn_ini(inis)
     if ini is not None:
         values.update(read_astronn_ini(ini))
     if named or os.path.isfile(toml_file):
